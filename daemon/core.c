@@ -1,0 +1,716 @@
+/*
+ * core.c - tickets and their SLA clocks under the rules of SPEC section 3.
+ * Owns the ticket table, the deadline heap, interned attributes and the
+ * open/overdue gauges. Must not do I/O, read the wall clock directly or
+ * scan tickets on any per-event or per-tick path; the only full scans are
+ * core_set_config() (reload) and core_foreach().
+ *
+ *   core_apply(ev)                       core_advance(now)
+ *        |  fire keys < ev.ts                  |  fire keys < now
+ *        v                                     v
+ *   ticket table --> sla_clock --heap_set--> heap --pop--> fire_clock()
+ *                                                 warning / breach notice,
+ *                                                 breached outcome
+ */
+#include "slawatch/core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "slawatch/cal.h"
+#include "slawatch/table.h"
+
+struct core {
+    const struct config *cfg;
+    struct ticket_table tickets;
+    struct heap heap;
+    struct intern attrs;
+    int64_t now_ms;
+    int64_t (*wall_clock)(void *arg);
+    void *clock_arg;
+    struct core_callbacks cb;
+    long open[CFG_MAX_TIERS];
+    long overdue[CFG_MAX_TIERS][METRIC_COUNT];
+};
+
+static inline struct sla_clock *
+clock_of_node(struct heap_node *node)
+{
+    return (struct sla_clock *)((char *)node - offsetof(struct sla_clock, node));
+}
+
+/* clk[] is the first member of struct ticket, so a clock finds its ticket
+ * from its own index. */
+static inline struct ticket *
+ticket_of_clock(struct sla_clock *c)
+{
+    return (struct ticket *)(c - c->metric);
+}
+
+static inline const struct cfg_tier *
+tier_of(const struct core *core, const struct ticket *t)
+{
+    return &core->cfg->tiers[t->tier];
+}
+
+static inline int64_t
+wall_now(struct core *core)
+{
+    return core->wall_clock(core->clock_arg);
+}
+
+/* ---- notices ---------------------------------------------------------- */
+
+static void
+notify(struct core *core, enum notice_kind kind, struct ticket *t,
+       struct sla_clock *c, int64_t at_ms, uint32_t percent_bp)
+{
+    if (core->cb.notice == NULL)
+        return;
+    struct sla_notice n = {
+        .kind = kind,
+        .ticket = t,
+        .tier = tier_of(core, t)->name,
+        .tier_index = t->tier,
+        .metric = c->metric,
+        .cycle = c->cycle,
+        .deadline_ms = c->deadline_ms,
+        .at_ms = at_ms,
+        .late_ms = at_ms - c->deadline_ms,
+        .percent_bp = percent_bp,
+        .opened_ms = t->clk[METRIC_RESPONSE].started_ms,
+        .started_ms = c->started_ms,
+    };
+    core->cb.notice(core->cb.arg, &n);
+}
+
+static void
+report_outcome(struct core *core, struct ticket *t, struct sla_clock *c,
+               bool decided, int64_t decided_ms, int64_t elapsed_ms)
+{
+    if (core->cb.outcome == NULL)
+        return;
+    struct sla_outcome o = {
+        .ticket = t,
+        .tier_index = t->tier,
+        .metric = c->metric,
+        .outcome = (enum clock_outcome)c->outcome,
+        .decided = decided,
+        .decided_ms = decided_ms,
+        .elapsed_ms = elapsed_ms,
+    };
+    core->cb.outcome(core->cb.arg, &o);
+}
+
+/* ---- clock arithmetic ------------------------------------------------- */
+
+/* The single place where a remaining business time becomes an instant. A
+ * negative remainder (a target tightened below what was already consumed)
+ * lies before `from`. */
+static int64_t
+deadline_from(const struct cfg_tier *tier, int64_t from_ms, int64_t remaining)
+{
+    if (remaining < 0)
+        return from_ms + remaining;
+    return cal_add(tier->calendar, from_ms, remaining);
+}
+
+static int64_t
+clock_target(const struct cfg_tier *tier, const struct sla_clock *c)
+{
+    return tier->target_ms[c->metric];
+}
+
+/* Key of a running, not yet breached clock: its next warning, else its
+ * deadline. */
+static int64_t
+clock_key(const struct cfg_tier *tier, const struct sla_clock *c)
+{
+    if (c->next_warn < tier->nwarn) {
+        int64_t target = clock_target(tier, c);
+        int64_t warn_at = target / 10000 * tier->warn_bp[c->next_warn] +
+                          target % 10000 * tier->warn_bp[c->next_warn] / 10000;
+        int64_t key = deadline_from(tier, c->resumed_ms, warn_at - c->consumed_ms);
+        return key < c->deadline_ms ? key : c->deadline_ms;
+    }
+    return c->deadline_ms;
+}
+
+/* Puts a clock into the heap when it can still fire, takes it out otherwise.
+ * The caller reserved heap room (core_apply) or the node is already queued. */
+static void
+clock_schedule(struct core *core, struct ticket *t, struct sla_clock *c)
+{
+    if (c->state == CLOCK_RUNNING && c->outcome != OUTCOME_BREACHED) {
+        if (heap_set(&core->heap, &c->node, clock_key(tier_of(core, t), c)) < 0)
+            heap_remove(&core->heap, &c->node); /* unreachable: reserved */
+    } else {
+        heap_remove(&core->heap, &c->node);
+    }
+}
+
+static void
+clock_start(struct core *core, struct ticket *t, struct sla_clock *c,
+            int64_t ts)
+{
+    const struct cfg_tier *tier = tier_of(core, t);
+    c->started_ms = ts;
+    c->resumed_ms = ts;
+    c->consumed_ms = 0;
+    c->state = CLOCK_RUNNING;
+    c->outcome = OUTCOME_NONE;
+    c->next_warn = 0;
+    c->deadline_ms = deadline_from(tier, ts, clock_target(tier, c));
+    clock_schedule(core, t, c);
+}
+
+static bool
+clock_active(const struct sla_clock *c)
+{
+    return c->state == CLOCK_RUNNING || c->state == CLOCK_PAUSED;
+}
+
+/* Stops a running or paused clock at ts: met, or the recovery of a breach. */
+static void
+clock_stop(struct core *core, struct ticket *t, struct sla_clock *c,
+           int64_t ts)
+{
+    if (!clock_active(c))
+        return;
+    if (ts < c->started_ms)
+        ts = c->started_ms;
+    if (c->state == CLOCK_RUNNING)
+        c->consumed_ms += cal_elapsed(tier_of(core, t)->calendar, c->resumed_ms, ts);
+    c->state = CLOCK_STOPPED;
+    c->resumed_ms = ts;
+    heap_remove(&core->heap, &c->node);
+    if (c->outcome == OUTCOME_BREACHED) {
+        core->overdue[t->tier][c->metric]--;
+        notify(core, NOTICE_RECOVERED, t, c, ts, 0);
+        report_outcome(core, t, c, false, ts, ts - c->started_ms);
+    } else {
+        c->outcome = OUTCOME_MET;
+        report_outcome(core, t, c, true, ts, ts - c->started_ms);
+    }
+}
+
+/* Ends an active clock with no outcome (deleted ticket, tier without it). */
+static void
+clock_drop(struct core *core, struct ticket *t, struct sla_clock *c)
+{
+    if (!clock_active(c))
+        return;
+    heap_remove(&core->heap, &c->node);
+    if (c->outcome == OUTCOME_BREACHED) {
+        core->overdue[t->tier][c->metric]--;
+        notify(core, NOTICE_CLEARED, t, c, core->now_ms, 0);
+    }
+    c->state = CLOCK_IDLE;
+}
+
+static void
+clock_pause(struct core *core, struct ticket *t, struct sla_clock *c,
+            int64_t ts)
+{
+    if (c->state != CLOCK_RUNNING)
+        return;
+    if (ts < c->resumed_ms)
+        ts = c->resumed_ms;
+    c->consumed_ms += cal_elapsed(tier_of(core, t)->calendar, c->resumed_ms, ts);
+    c->resumed_ms = ts;
+    c->state = CLOCK_PAUSED;
+    heap_remove(&core->heap, &c->node);
+}
+
+static void
+clock_resume(struct core *core, struct ticket *t, struct sla_clock *c,
+             int64_t ts)
+{
+    if (c->state != CLOCK_PAUSED)
+        return;
+    if (ts < c->resumed_ms)
+        ts = c->resumed_ms;
+    c->resumed_ms = ts;
+    c->state = CLOCK_RUNNING;
+    if (c->outcome != OUTCOME_BREACHED) {
+        const struct cfg_tier *tier = tier_of(core, t);
+        c->deadline_ms = deadline_from(tier, ts, clock_target(tier, c) - c->consumed_ms);
+    }
+    clock_schedule(core, t, c);
+}
+
+/* Recomputes the deadline of an active clock after its tier changed. */
+static void
+clock_retarget(struct core *core, struct ticket *t, struct sla_clock *c)
+{
+    const struct cfg_tier *tier = tier_of(core, t);
+    if (c->next_warn > tier->nwarn)
+        c->next_warn = (uint8_t)tier->nwarn;
+    if (c->outcome == OUTCOME_BREACHED)
+        return;
+    int64_t remaining = clock_target(tier, c) - c->consumed_ms;
+    if (c->state == CLOCK_RUNNING)
+        c->deadline_ms = deadline_from(tier, c->resumed_ms, remaining);
+    else
+        c->deadline_ms = c->resumed_ms + remaining; /* projected; redone on resume */
+    clock_schedule(core, t, c);
+}
+
+/* ---- firing ----------------------------------------------------------- */
+
+static void
+fire_clock(struct core *core, struct sla_clock *c)
+{
+    struct ticket *t = ticket_of_clock(c);
+    const struct cfg_tier *tier = tier_of(core, t);
+    int64_t wall = wall_now(core);
+
+    if (c->deadline_ms < core->now_ms) {
+        /* Breach. Warnings still pending are moot once the deadline passed. */
+        c->next_warn = (uint8_t)tier->nwarn;
+        c->outcome = OUTCOME_BREACHED;
+        heap_remove(&core->heap, &c->node);
+        core->overdue[t->tier][c->metric]++;
+        notify(core, NOTICE_BREACH, t, c,
+               wall > c->deadline_ms ? wall : c->deadline_ms, 10000);
+        report_outcome(core, t, c, true, c->deadline_ms, -1);
+        return;
+    }
+    uint32_t bp = tier->warn_bp[c->next_warn];
+    int64_t key = c->node.key;
+    c->next_warn++;
+    clock_schedule(core, t, c);
+    notify(core, NOTICE_WARNING, t, c, wall > key ? wall : key, bp);
+}
+
+static void
+fire_due(struct core *core)
+{
+    struct heap_node *node;
+    while ((node = heap_peek(&core->heap)) != NULL && node->key < core->now_ms)
+        fire_clock(core, clock_of_node(node));
+}
+
+void
+core_advance(struct core *core, int64_t now_ms)
+{
+    if (now_ms > core->now_ms)
+        core->now_ms = now_ms;
+    fire_due(core);
+}
+
+int64_t
+core_next_due(const struct core *core)
+{
+    const struct heap_node *node = heap_peek(&core->heap);
+    return node ? node->key : INT64_MAX;
+}
+
+int64_t
+core_now(const struct core *core)
+{
+    return core->now_ms;
+}
+
+/* ---- tiers and attributes --------------------------------------------- */
+
+static bool
+policy_matches(const struct core *core, const struct cfg_policy *p,
+               const struct ticket *t)
+{
+    for (int a = 0; a < ATTR_COUNT; a++) {
+        if (p->nvalues[a] == 0)
+            continue;
+        const char *v = intern_str(&core->attrs, t->attr[a]);
+        if (v == NULL)
+            return false;
+        size_t i;
+        for (i = 0; i < p->nvalues[a]; i++)
+            if (strcmp(v, p->values[a][i]) == 0)
+                break;
+        if (i == p->nvalues[a])
+            return false;
+    }
+    return true;
+}
+
+/* The explicit tier when it names a known one, else the first matching
+ * policy, else the last tier of the config (by convention the loosest). */
+static int
+choose_tier(const struct core *core, const struct ticket *t)
+{
+    const struct config *cfg = core->cfg;
+    if (t->explicit_tier >= 0 && (size_t)t->explicit_tier < cfg->ntiers)
+        return t->explicit_tier;
+    for (size_t i = 0; i < cfg->npolicies; i++)
+        if (policy_matches(core, &cfg->policies[i], t))
+            return cfg->policies[i].tier;
+    return (int)cfg->ntiers - 1;
+}
+
+/* Takes the attributes an event carries; an empty value clears one.
+ * Returns -1 on allocation failure with the ticket unchanged. */
+static int
+set_attrs(struct core *core, struct ticket *t, const struct sla_event *ev)
+{
+    uint32_t ids[ATTR_COUNT];
+    for (int a = 0; a < ATTR_COUNT; a++) {
+        ids[a] = t->attr[a];
+        if (ev->attr[a] == NULL)
+            continue;
+        if (ev->attr_len[a] == 0) {
+            ids[a] = 0;
+            continue;
+        }
+        ids[a] = intern_get(&core->attrs, ev->attr[a], ev->attr_len[a]);
+        if (ids[a] == 0) {
+            for (int b = 0; b < a; b++)
+                if (ev->attr[b] && ev->attr_len[b])
+                    intern_put(&core->attrs, ids[b]);
+            return -1;
+        }
+    }
+    for (int a = 0; a < ATTR_COUNT; a++) {
+        if (ev->attr[a] == NULL)
+            continue;
+        intern_put(&core->attrs, t->attr[a]);
+        t->attr[a] = ids[a];
+    }
+    if (ev->tier != NULL) {
+        if (ev->tier_len == 0)
+            t->explicit_tier = -1;
+        else {
+            int idx = cfg_tier_index(core->cfg, ev->tier, ev->tier_len);
+            if (idx >= 0)
+                t->explicit_tier = (int16_t)idx;
+        }
+    }
+    return 0;
+}
+
+/* Pauses or resumes each clock as the (possibly new) tier's pause list and
+ * the ticket's paused flag say. */
+static void
+apply_pause_policy(struct core *core, struct ticket *t, int64_t ts)
+{
+    const struct cfg_tier *tier = tier_of(core, t);
+    for (int m = 0; m < METRIC_COUNT; m++) {
+        struct sla_clock *c = &t->clk[m];
+        if (t->paused && tier->pause[m])
+            clock_pause(core, t, c, ts);
+        else
+            clock_resume(core, t, c, ts);
+    }
+}
+
+/* Moves a ticket to another tier (or the same one under a new config):
+ * clocks keep their start and consumed time and take the new targets. */
+static void
+set_tier(struct core *core, struct ticket *t, int new_tier, int64_t ts)
+{
+    if (!t->resolved) {
+        core->open[t->tier]--;
+        core->open[new_tier]++;
+    }
+    for (int m = 0; m < METRIC_COUNT; m++)
+        if (clock_active(&t->clk[m]) && t->clk[m].outcome == OUTCOME_BREACHED) {
+            core->overdue[t->tier][m]--;
+            core->overdue[new_tier][m]++;
+        }
+    t->tier = (uint16_t)new_tier;
+    const struct cfg_tier *tier = tier_of(core, t);
+    for (int m = 0; m < METRIC_COUNT; m++) {
+        struct sla_clock *c = &t->clk[m];
+        if (tier->target_ms[m] == 0) {
+            clock_drop(core, t, c);
+        } else if (clock_active(c)) {
+            clock_retarget(core, t, c);
+        } else if (c->state == CLOCK_IDLE && m == METRIC_RESOLUTION &&
+                   !t->resolved) {
+            /* The new tier has a resolution target the old one lacked: it
+             * counts from the ticket's opening. */
+            clock_start(core, t, c, t->clk[METRIC_RESPONSE].started_ms);
+        }
+    }
+    apply_pause_policy(core, t, ts);
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+static void
+ticket_forget(struct core *core, struct ticket *t)
+{
+    for (int m = 0; m < METRIC_COUNT; m++)
+        clock_drop(core, t, &t->clk[m]);
+    if (!t->resolved)
+        core->open[t->tier]--;
+    for (int a = 0; a < ATTR_COUNT; a++)
+        intern_put(&core->attrs, t->attr[a]);
+    tt_remove(&core->tickets, t);
+    free(t);
+}
+
+static int
+ev_opened(struct core *core, const struct sla_event *ev, const char **reason)
+{
+    struct ticket *t = malloc(sizeof(*t) + ev->ticket_len + 1);
+    if (t == NULL)
+        goto oom;
+    memset(t, 0, sizeof(*t));
+    t->id_len = (uint8_t)ev->ticket_len;
+    memcpy(t->id, ev->ticket, ev->ticket_len);
+    t->id[ev->ticket_len] = '\0';
+    t->explicit_tier = -1;
+    for (int m = 0; m < METRIC_COUNT; m++) {
+        heap_node_init(&t->clk[m].node);
+        t->clk[m].metric = (uint8_t)m;
+    }
+    if (set_attrs(core, t, ev) < 0) {
+        free(t);
+        goto oom;
+    }
+    if (tt_insert(&core->tickets, t) < 0) {
+        for (int a = 0; a < ATTR_COUNT; a++)
+            intern_put(&core->attrs, t->attr[a]);
+        free(t);
+        goto oom;
+    }
+    t->tier = (uint16_t)choose_tier(core, t);
+    core->open[t->tier]++;
+    const struct cfg_tier *tier = tier_of(core, t);
+    for (int m = 0; m < METRIC_COUNT; m++)
+        if (tier->target_ms[m] > 0)
+            clock_start(core, t, &t->clk[m], ev->ts_ms);
+    return 0;
+oom:
+    *reason = "out of memory";
+    return -1;
+}
+
+static void
+ev_resolved(struct core *core, struct ticket *t, int64_t ts)
+{
+    if (t->resolved)
+        return;
+    clock_stop(core, t, &t->clk[METRIC_RESOLUTION], ts);
+    clock_stop(core, t, &t->clk[METRIC_RESPONSE], ts);
+    t->resolved = 1;
+    t->paused = 0;
+    core->open[t->tier]--;
+}
+
+int
+core_apply(struct core *core, const struct sla_event *ev, const char **reason)
+{
+    struct ticket *t = tt_find(&core->tickets, ev->ticket, ev->ticket_len);
+    int64_t ts = ev->ts_ms;
+
+    if (t == NULL && ev->type != EV_OPENED) {
+        *reason = "unknown ticket";
+        return -1;
+    }
+    /* Room for the clocks this event may queue, so nothing below can fail
+     * half-way. */
+    if (heap_reserve(&core->heap, METRIC_COUNT) < 0) {
+        *reason = "out of memory";
+        return -1;
+    }
+    /* Everything due before the event happened fires first. */
+    core_advance(core, ts);
+
+    switch (ev->type) {
+    case EV_OPENED:
+        if (t != NULL)
+            break; /* a second `opened` is a no-op */
+        if (ev_opened(core, ev, reason) < 0)
+            return -1;
+        break;
+    case EV_RESPONDED:
+        clock_stop(core, t, &t->clk[METRIC_RESPONSE], ts);
+        break;
+    case EV_PAUSED:
+        if (!t->paused && !t->resolved) {
+            t->paused = 1;
+            apply_pause_policy(core, t, ts);
+        }
+        break;
+    case EV_RESUMED:
+        if (t->paused) {
+            t->paused = 0;
+            apply_pause_policy(core, t, ts);
+        }
+        break;
+    case EV_RESOLVED:
+        ev_resolved(core, t, ts);
+        break;
+    case EV_REOPENED:
+        if (!t->resolved)
+            break;
+        t->resolved = 0;
+        core->open[t->tier]++;
+        if (tier_of(core, t)->target_ms[METRIC_RESOLUTION] > 0) {
+            struct sla_clock *c = &t->clk[METRIC_RESOLUTION];
+            c->cycle++;
+            clock_start(core, t, c, ts);
+        }
+        break;
+    case EV_CLOSED:
+        ev_resolved(core, t, ts);
+        ticket_forget(core, t);
+        t = NULL;
+        break;
+    case EV_DELETED:
+        ticket_forget(core, t);
+        t = NULL;
+        break;
+    case EV_UPDATED:
+        break;
+    case EV_COUNT:
+        *reason = "unknown type";
+        return -1;
+    }
+
+    if (t != NULL && ev->type != EV_OPENED) {
+        if (set_attrs(core, t, ev) < 0) {
+            *reason = "out of memory";
+            return -1;
+        }
+        if (ev->type == EV_UPDATED) {
+            int tier = choose_tier(core, t);
+            if (tier != t->tier)
+                set_tier(core, t, tier, ts);
+        }
+    }
+    /* A backdated start or a tightened target may already be past. */
+    fire_due(core);
+    return 0;
+}
+
+/* ---- life cycle and queries ------------------------------------------- */
+
+struct core *
+core_new(const struct config *cfg, int64_t (*wall_clock)(void *arg),
+         void *clock_arg, const struct core_callbacks *cb)
+{
+    struct core *core = calloc(1, sizeof(*core));
+    if (core == NULL)
+        return NULL;
+    core->cfg = cfg;
+    core->wall_clock = wall_clock;
+    core->clock_arg = clock_arg;
+    if (cb)
+        core->cb = *cb;
+    tt_init(&core->tickets);
+    heap_init(&core->heap);
+    intern_init(&core->attrs);
+    return core;
+}
+
+void
+core_free(struct core *core)
+{
+    if (core == NULL)
+        return;
+    for (size_t i = 0; i < core->tickets.cap; i++)
+        free(core->tickets.slots[i]);
+    tt_free(&core->tickets);
+    heap_free(&core->heap);
+    intern_free(&core->attrs);
+    free(core);
+}
+
+struct tier_map {
+    int index[CFG_MAX_TIERS];
+};
+
+void
+core_set_config(struct core *core, const struct config *cfg)
+{
+    const struct config *old = core->cfg;
+    struct tier_map map;
+
+    for (size_t i = 0; i < old->ntiers && i < CFG_MAX_TIERS; i++)
+        map.index[i] = cfg_tier_index(cfg, old->tiers[i].name,
+                                      strlen(old->tiers[i].name));
+    /* Room for every clock, so re-targeting never fails half-way; if even
+     * that fails, clocks whose node cannot be queued are retried by the
+     * next event touching them. */
+    if (heap_reserve(&core->heap, (uint32_t)(core->tickets.n * METRIC_COUNT)) < 0)
+        (void)0;
+    core->cfg = cfg;
+    memset(core->open, 0, sizeof(core->open));
+    memset(core->overdue, 0, sizeof(core->overdue));
+    for (size_t i = 0; i < core->tickets.cap; i++) {
+        struct ticket *t = core->tickets.slots[i];
+        if (t == NULL)
+            continue;
+        int mapped = map.index[t->tier];
+        if (t->explicit_tier >= 0)
+            t->explicit_tier = (int16_t)map.index[t->explicit_tier];
+        /* Gauges are rebuilt from scratch; set_tier moves them from the
+         * ticket's current tier, so count it there first. */
+        t->tier = (uint16_t)(mapped >= 0 ? mapped : 0);
+        if (!t->resolved)
+            core->open[t->tier]++;
+        for (int m = 0; m < METRIC_COUNT; m++)
+            if (clock_active(&t->clk[m]) && t->clk[m].outcome == OUTCOME_BREACHED)
+                core->overdue[t->tier][m]++;
+        set_tier(core, t, choose_tier(core, t), core->now_ms);
+    }
+    fire_due(core);
+}
+
+const struct ticket *
+core_find(const struct core *core, const char *id, size_t len)
+{
+    return tt_find(&core->tickets, id, len);
+}
+
+const char *
+core_ticket_attr(const struct core *core, const struct ticket *t, int attr)
+{
+    if (attr < 0 || attr >= ATTR_COUNT)
+        return NULL;
+    return intern_str(&core->attrs, t->attr[attr]);
+}
+
+const char *
+core_tier_name(const struct core *core, const struct ticket *t)
+{
+    return tier_of(core, t)->name;
+}
+
+size_t
+core_ticket_count(const struct core *core)
+{
+    return core->tickets.n;
+}
+
+long
+core_open_count(const struct core *core, int tier)
+{
+    return tier >= 0 && tier < CFG_MAX_TIERS ? core->open[tier] : 0;
+}
+
+long
+core_overdue_count(const struct core *core, int tier, int metric)
+{
+    if (tier < 0 || tier >= CFG_MAX_TIERS || metric < 0 || metric >= METRIC_COUNT)
+        return 0;
+    return core->overdue[tier][metric];
+}
+
+size_t
+core_heap_size(const struct core *core)
+{
+    return core->heap.n;
+}
+
+void
+core_foreach(const struct core *core,
+             void (*fn)(void *arg, const struct ticket *t), void *arg)
+{
+    for (size_t i = 0; i < core->tickets.cap; i++)
+        if (core->tickets.slots[i])
+            fn(arg, core->tickets.slots[i]);
+}

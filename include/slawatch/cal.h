@@ -1,0 +1,69 @@
+/*
+ * cal.h - business-hours calendars: which instants count towards an SLA
+ * target. Pure core: reads the system zone database (TZif files) once when a
+ * calendar is created, then does arithmetic only. A NULL calendar means 24x7
+ * and every function below accepts it.
+ *
+ * Every deadline, warning time, escalation delay and pause account in
+ * slawatch goes through cal_add() and cal_elapsed(); nothing else may do
+ * calendar arithmetic.
+ */
+#ifndef SLAWATCH_CAL_H
+#define SLAWATCH_CAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slawatch/util.h"
+
+struct calendar;
+
+/* Creates an empty calendar (closed every day) in the IANA zone `timezone`
+ * ("Europe/Berlin", "UTC"), read from the system zone database. Returns NULL
+ * and writes a one-line reason into err on an unknown zone or allocation
+ * failure. The caller owns the result (cal_free). */
+struct calendar *cal_create(const char *name, const char *timezone, char *err,
+                            size_t errlen) MUSTCHECK;
+
+/* Sets the open hours of the days named by `days` ("mon-fri", "sat",
+ * "sun", "mon,wed", "fri-mon" wraps) to `segments`: "09:00-18:00",
+ * "09:00-12:00,13:00-18:00", "closed", or "00:00-24:00" for all day.
+ * Segments must be increasing, non-empty and non-overlapping; a day set
+ * twice is an error. Returns 0, or -1 with a reason in err. */
+int cal_set_week(struct calendar *cal, const char *days, const char *segments,
+                 char *err, size_t errlen) MUSTCHECK;
+
+/* Adds a holiday "YYYY-MM-DD" (local date, closed all day). Returns 0, or
+ * -1 with a reason in err for a malformed or impossible date. */
+int cal_add_holiday(struct calendar *cal, const char *date, char *err,
+                    size_t errlen) MUSTCHECK;
+
+/* Checks the finished calendar (for example: open at least one minute a
+ * week). Returns 0, or -1 with a reason in err. */
+int cal_finish(struct calendar *cal, char *err, size_t errlen) MUSTCHECK;
+
+void cal_free(struct calendar *cal);
+
+const char *cal_name(const struct calendar *cal);
+const char *cal_timezone(const struct calendar *cal);
+
+/* The instant at which `business_ms` of open time has elapsed after
+ * `start_ms` (business_ms >= 0). When start_ms is outside open hours, counting
+ * starts at the next opening. With business_ms == 0 the result is start_ms
+ * itself when open, else the next opening. 24x7 (cal == NULL): start + ms.
+ * Returns INT64_MAX when the calendar never opens again. */
+int64_t cal_add(const struct calendar *cal, int64_t start_ms,
+                int64_t business_ms);
+
+/* Open time between from_ms and to_ms (0 when to_ms <= from_ms).
+ * 24x7 (cal == NULL): to - from. */
+int64_t cal_elapsed(const struct calendar *cal, int64_t from_ms,
+                    int64_t to_ms);
+
+/* Formats `ms` as local time in the calendar's zone with its UTC offset,
+ * "2026-11-23T18:00:00.000+08:00". buf must hold CAL_LOCAL_BUFLEN bytes.
+ * With cal == NULL formats UTC ("...Z"). Returns buf. */
+#define CAL_LOCAL_BUFLEN 40
+char *cal_format_local(const struct calendar *cal, int64_t ms, char *buf);
+
+#endif

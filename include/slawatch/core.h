@@ -1,0 +1,198 @@
+/*
+ * core.h - the pure SLA core: tickets, their clocks, the deadline heap and
+ * the rules of SPEC section 3. No I/O and no event loop: the adapters feed it
+ * parsed events and the current time, and it answers through callbacks
+ * (notices for warnings/breaches/recoveries, outcomes for compliance).
+ *
+ *   event.c: stream entry -> struct sla_event (validation)
+ *   core.c:  sla_event -> ticket + clocks -> heap -> notices/outcomes
+ *
+ * Time: every clock runs on event time. core_apply() first fires every key
+ * strictly earlier than the event's ts, then applies it; core_advance() fires
+ * keys strictly earlier than the given instant. A clock stopped at or before
+ * its deadline is met; one still running one millisecond after it is
+ * breached. The core's own "now" never goes backwards.
+ */
+#ifndef SLAWATCH_CORE_H
+#define SLAWATCH_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slawatch/config.h"
+#include "slawatch/heap.h"
+#include "slawatch/util.h"
+
+#define TICKET_ID_MAX 128
+#define ATTR_VALUE_MAX 256
+
+enum ev_type {
+    EV_OPENED = 0,
+    EV_RESPONDED,
+    EV_PAUSED,
+    EV_RESUMED,
+    EV_RESOLVED,
+    EV_REOPENED,
+    EV_CLOSED,
+    EV_DELETED,
+    EV_UPDATED,
+    EV_COUNT
+};
+
+/* One validated event. Strings point into the caller's buffers and are not
+ * NUL-terminated; a NULL attr/tier means the field was absent. */
+struct sla_event {
+    enum ev_type type;
+    const char *ticket;
+    size_t ticket_len;
+    int64_t ts_ms;
+    const char *attr[ATTR_COUNT];
+    size_t attr_len[ATTR_COUNT];
+    const char *tier;
+    size_t tier_len;
+};
+
+/* A raw field of a stream entry. */
+struct ev_field {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+
+/* Validates one stream entry (SPEC section 3). `id_ms` is the time part of
+ * the entry ID (the default ts); events stamped later than wall_now_ms +
+ * max_skew_ms are rejected. Returns 0, or -1 with a static reason string such
+ * as "missing type" in *reason. Never reads past the given lengths. */
+int event_parse(struct sla_event *ev, const struct ev_field *fields,
+                size_t nfields, int64_t id_ms, int64_t wall_now_ms,
+                int64_t max_skew_ms, const char **reason) MUSTCHECK;
+
+const char *event_type_name(enum ev_type type);
+
+/* Parses the "<ms>-<seq>" of a stream ID. Returns 0 or -1. */
+int stream_id_parse(const char *id, size_t len, uint64_t *ms,
+                    uint64_t *seq) MUSTCHECK;
+
+enum clock_state { CLOCK_IDLE = 0, CLOCK_RUNNING, CLOCK_PAUSED, CLOCK_STOPPED };
+enum clock_outcome { OUTCOME_NONE = 0, OUTCOME_MET, OUTCOME_BREACHED };
+
+/*
+ * One SLA clock. Business time is measured through the tier's calendar:
+ * while running, deadline = cal_add(resumed_ms, target - consumed_ms).
+ */
+struct sla_clock {
+    struct heap_node node;   /* key: next warning or breach instant */
+    int64_t started_ms;      /* start of this cycle (opened / reopened ts) */
+    int64_t resumed_ms;      /* running: start of the current stretch;
+                                paused: when paused; stopped: when stopped */
+    int64_t consumed_ms;     /* business time counted before resumed_ms */
+    int64_t deadline_ms;     /* valid once started */
+    uint16_t cycle;          /* 0 for the first cycle, +1 per reopen */
+    uint8_t state;           /* enum clock_state */
+    uint8_t outcome;         /* enum clock_outcome */
+    uint8_t next_warn;       /* index into the tier's warn_bp */
+    uint8_t metric;          /* enum sla_metric */
+};
+
+struct ticket {
+    struct sla_clock clk[METRIC_COUNT];
+    uint32_t attr[ATTR_COUNT];   /* interned values; 0 = absent */
+    uint16_t tier;               /* index into cfg->tiers */
+    int16_t explicit_tier;       /* tier named by the events, -1 if none */
+    uint8_t resolved;
+    uint8_t paused;
+    uint8_t id_len;
+    char id[];                   /* id_len bytes + NUL */
+};
+
+enum notice_kind { NOTICE_WARNING = 0, NOTICE_BREACH, NOTICE_RECOVERED,
+                   NOTICE_CLEARED };
+
+/* What the core tells the outside world. Valid only during the callback. */
+struct sla_notice {
+    enum notice_kind kind;
+    const struct ticket *ticket;
+    const char *tier;
+    int tier_index;
+    int metric;
+    uint16_t cycle;
+    int64_t deadline_ms;
+    int64_t at_ms;           /* detection time (recovered: the stop ts) */
+    int64_t late_ms;         /* at_ms - deadline_ms */
+    uint32_t percent_bp;     /* warnings: the threshold in basis points */
+    int64_t opened_ms;
+    int64_t started_ms;
+};
+
+/* An outcome, for compliance windows and time distributions. Called once
+ * when a clock's outcome is decided (decided == true: met at its stop,
+ * breached at its deadline) and once more, with decided == false, when a
+ * breached clock finally stops (so its real elapsed time is known). */
+struct sla_outcome {
+    const struct ticket *ticket;
+    int tier_index;
+    int metric;
+    enum clock_outcome outcome;
+    bool decided;
+    int64_t decided_ms;      /* met: the stopping ts; breached: the deadline */
+    int64_t elapsed_ms;      /* stop - start in wall time; -1 while running */
+};
+
+struct core_callbacks {
+    void (*notice)(void *arg, const struct sla_notice *n);
+    void (*outcome)(void *arg, const struct sla_outcome *o);
+    void *arg;
+};
+
+struct core;
+
+/* Creates an empty core for `cfg` (not owned; must outlive the core or be
+ * replaced with core_set_config). `wall_clock` returns the wall time used for
+ * detection stamps (at_ms); tests inject their own. Returns NULL on
+ * allocation failure. */
+struct core *core_new(const struct config *cfg,
+                      int64_t (*wall_clock)(void *arg), void *clock_arg,
+                      const struct core_callbacks *cb) MUSTCHECK;
+void core_free(struct core *core);
+
+/* Applies one validated event. Returns 0 when applied (including no-ops such
+ * as a second `opened`), or -1 with a static reason when rejected ("unknown
+ * ticket", "out of memory"); a rejected event changes nothing. */
+int core_apply(struct core *core, const struct sla_event *ev,
+               const char **reason) MUSTCHECK;
+
+/* Fires every key strictly earlier than now_ms and moves the core's time
+ * forward (never backward). */
+void core_advance(struct core *core, int64_t now_ms);
+
+/* The instant of the earliest key, or INT64_MAX when nothing is due. The
+ * adapter arms its timer for one millisecond after it. */
+int64_t core_next_due(const struct core *core);
+
+int64_t core_now(const struct core *core);
+
+/* Replaces the config: tiers are mapped by name, tickets whose tier vanished
+ * get the policies' choice, and every running clock is re-targeted at once
+ * (deadlines already past breach before this returns). */
+void core_set_config(struct core *core, const struct config *cfg);
+
+const struct ticket *core_find(const struct core *core, const char *id,
+                               size_t len);
+/* Interned attribute value of a ticket, or NULL when absent. */
+const char *core_ticket_attr(const struct core *core, const struct ticket *t,
+                             int attr);
+const char *core_tier_name(const struct core *core, const struct ticket *t);
+
+/* Gauges kept incrementally. */
+size_t core_ticket_count(const struct core *core);
+long core_open_count(const struct core *core, int tier);
+long core_overdue_count(const struct core *core, int tier, int metric);
+size_t core_heap_size(const struct core *core);
+
+/* Calls fn for every ticket (reload, checkpoints; never on the hot path). */
+void core_foreach(const struct core *core,
+                  void (*fn)(void *arg, const struct ticket *t), void *arg);
+
+#endif
