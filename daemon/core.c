@@ -149,6 +149,17 @@ clock_schedule(struct core *core, struct ticket *t, struct sla_clock *c)
     }
 }
 
+/* A clock that is (re)scheduled with its deadline already behind the core's
+ * time breaches at once; its warnings would only be noise. Warnings are
+ * otherwise never skipped, so a replay fires exactly what live did. */
+static void
+skip_moot_warnings(const struct core *core, const struct cfg_tier *tier,
+                   struct sla_clock *c)
+{
+    if (c->deadline_ms < core->now_ms)
+        c->next_warn = (uint8_t)tier->nwarn;
+}
+
 static void
 clock_start(struct core *core, struct ticket *t, struct sla_clock *c,
             int64_t ts)
@@ -161,6 +172,7 @@ clock_start(struct core *core, struct ticket *t, struct sla_clock *c,
     c->outcome = OUTCOME_NONE;
     c->next_warn = 0;
     c->deadline_ms = deadline_from(tier, ts, clock_target(tier, c));
+    skip_moot_warnings(core, tier, c);
     clock_schedule(core, t, c);
 }
 
@@ -235,6 +247,7 @@ clock_resume(struct core *core, struct ticket *t, struct sla_clock *c,
     if (c->outcome != OUTCOME_BREACHED) {
         const struct cfg_tier *tier = tier_of(core, t);
         c->deadline_ms = deadline_from(tier, ts, clock_target(tier, c) - c->consumed_ms);
+        skip_moot_warnings(core, tier, c);
     }
     clock_schedule(core, t, c);
 }
@@ -249,9 +262,10 @@ clock_retarget(struct core *core, struct ticket *t, struct sla_clock *c)
     if (c->outcome == OUTCOME_BREACHED)
         return;
     int64_t remaining = clock_target(tier, c) - c->consumed_ms;
-    if (c->state == CLOCK_RUNNING)
+    if (c->state == CLOCK_RUNNING) {
         c->deadline_ms = deadline_from(tier, c->resumed_ms, remaining);
-    else
+        skip_moot_warnings(core, tier, c);
+    } else
         c->deadline_ms = c->resumed_ms + remaining; /* projected; redone on resume */
     clock_schedule(core, t, c);
 }
@@ -265,9 +279,8 @@ fire_clock(struct core *core, struct sla_clock *c)
     const struct cfg_tier *tier = tier_of(core, t);
     int64_t wall = wall_now(core);
 
-    if (c->deadline_ms < core->now_ms) {
-        /* Breach. Warnings still pending are moot once the deadline passed. */
-        c->next_warn = (uint8_t)tier->nwarn;
+    if (c->next_warn >= tier->nwarn || c->node.key >= c->deadline_ms) {
+        /* The key is the deadline itself: breach. */
         c->outcome = OUTCOME_BREACHED;
         heap_remove(&core->heap, &c->node);
         core->overdue[t->tier][c->metric]++;
@@ -505,7 +518,7 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
     struct ticket *t = tt_find(&core->tickets, ev->ticket, ev->ticket_len);
     int64_t ts = ev->ts_ms;
 
-    if (t == NULL && ev->type != EV_OPENED) {
+    if (t == NULL && ev->type != EVT_OPENED) {
         *reason = "unknown ticket";
         return -1;
     }
@@ -519,31 +532,31 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
     core_advance(core, ts);
 
     switch (ev->type) {
-    case EV_OPENED:
+    case EVT_OPENED:
         if (t != NULL)
             break; /* a second `opened` is a no-op */
         if (ev_opened(core, ev, reason) < 0)
             return -1;
         break;
-    case EV_RESPONDED:
+    case EVT_RESPONDED:
         clock_stop(core, t, &t->clk[METRIC_RESPONSE], ts);
         break;
-    case EV_PAUSED:
+    case EVT_PAUSED:
         if (!t->paused && !t->resolved) {
             t->paused = 1;
             apply_pause_policy(core, t, ts);
         }
         break;
-    case EV_RESUMED:
+    case EVT_RESUMED:
         if (t->paused) {
             t->paused = 0;
             apply_pause_policy(core, t, ts);
         }
         break;
-    case EV_RESOLVED:
+    case EVT_RESOLVED:
         ev_resolved(core, t, ts);
         break;
-    case EV_REOPENED:
+    case EVT_REOPENED:
         if (!t->resolved)
             break;
         t->resolved = 0;
@@ -554,28 +567,28 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
             clock_start(core, t, c, ts);
         }
         break;
-    case EV_CLOSED:
+    case EVT_CLOSED:
         ev_resolved(core, t, ts);
         ticket_forget(core, t);
         t = NULL;
         break;
-    case EV_DELETED:
+    case EVT_DELETED:
         ticket_forget(core, t);
         t = NULL;
         break;
-    case EV_UPDATED:
+    case EVT_UPDATED:
         break;
-    case EV_COUNT:
+    case EVT_COUNT:
         *reason = "unknown type";
         return -1;
     }
 
-    if (t != NULL && ev->type != EV_OPENED) {
+    if (t != NULL && ev->type != EVT_OPENED) {
         if (set_attrs(core, t, ev) < 0) {
             *reason = "out of memory";
             return -1;
         }
-        if (ev->type == EV_UPDATED) {
+        if (ev->type == EVT_UPDATED) {
             int tier = choose_tier(core, t);
             if (tier != t->tier)
                 set_tier(core, t, tier, ts);

@@ -8,18 +8,18 @@
 
 #include <string.h>
 
-static const char *const ev_type_names[EV_COUNT] = {
-    [EV_OPENED] = "opened",     [EV_RESPONDED] = "responded",
-    [EV_PAUSED] = "paused",     [EV_RESUMED] = "resumed",
-    [EV_RESOLVED] = "resolved", [EV_REOPENED] = "reopened",
-    [EV_CLOSED] = "closed",     [EV_DELETED] = "deleted",
-    [EV_UPDATED] = "updated",
+static const char *const ev_type_names[EVT_COUNT] = {
+    [EVT_OPENED] = "opened",     [EVT_RESPONDED] = "responded",
+    [EVT_PAUSED] = "paused",     [EVT_RESUMED] = "resumed",
+    [EVT_RESOLVED] = "resolved", [EVT_REOPENED] = "reopened",
+    [EVT_CLOSED] = "closed",     [EVT_DELETED] = "deleted",
+    [EVT_UPDATED] = "updated",
 };
 
 const char *
 event_type_name(enum ev_type type)
 {
-    return (unsigned)type < EV_COUNT ? ev_type_names[type] : "?";
+    return (unsigned)type < EVT_COUNT ? ev_type_names[type] : "?";
 }
 
 static bool
@@ -95,12 +95,12 @@ event_parse(struct sla_event *ev, const struct ev_field *fields,
         *reason = "missing type";
         return -1;
     }
-    ev->type = EV_COUNT;
-    for (int t = 0; t < EV_COUNT; t++)
+    ev->type = EVT_COUNT;
+    for (int t = 0; t < EVT_COUNT; t++)
         if (type->value_len == strlen(ev_type_names[t]) &&
             memcmp(type->value, ev_type_names[t], type->value_len) == 0)
             ev->type = (enum ev_type)t;
-    if (ev->type == EV_COUNT) {
+    if (ev->type == EVT_COUNT) {
         *reason = "unknown type";
         return -1;
     }

@@ -11,6 +11,7 @@
 #ifndef SLAWATCH_CAL_H
 #define SLAWATCH_CAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,13 @@ int64_t cal_add(const struct calendar *cal, int64_t start_ms,
  * 24x7 (cal == NULL): to - from. */
 int64_t cal_elapsed(const struct calendar *cal, int64_t from_ms,
                     int64_t to_ms);
+
+/* True when the instant `ms` falls in open hours (24x7: always). */
+bool cal_is_open(const struct calendar *cal, int64_t ms);
+
+/* The calendar zone's UTC offset in milliseconds at `ms` (east positive;
+ * 0 for cal == NULL or instants outside years 1..9999). */
+int64_t cal_utc_offset_ms(const struct calendar *cal, int64_t ms);
 
 /* Formats `ms` as local time in the calendar's zone with its UTC offset,
  * "2026-11-23T18:00:00.000+08:00". buf must hold CAL_LOCAL_BUFLEN bytes.

@@ -28,16 +28,16 @@
 #define ATTR_VALUE_MAX 256
 
 enum ev_type {
-    EV_OPENED = 0,
-    EV_RESPONDED,
-    EV_PAUSED,
-    EV_RESUMED,
-    EV_RESOLVED,
-    EV_REOPENED,
-    EV_CLOSED,
-    EV_DELETED,
-    EV_UPDATED,
-    EV_COUNT
+    EVT_OPENED = 0,
+    EVT_RESPONDED,
+    EVT_PAUSED,
+    EVT_RESUMED,
+    EVT_RESOLVED,
+    EVT_REOPENED,
+    EVT_CLOSED,
+    EVT_DELETED,
+    EVT_UPDATED,
+    EVT_COUNT
 };
 
 /* One validated event. Strings point into the caller's buffers and are not

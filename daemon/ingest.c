@@ -1,0 +1,249 @@
+/*
+ * ingest.c - events in: the consumer group on <prefix>events, XREADGROUP in
+ * batches on the reader connection, validation, the core, dead letters, and
+ * one XACK per batch on the writer connection (after the batch's outputs, so
+ * Redis sees outputs before the acknowledgement). Must never block the loop
+ * and never stop on bad input: every malformed entry is dead-lettered.
+ *
+ *   reader: XGROUP CREATE -> XREADGROUP ... 0 (own pending) -> XREADGROUP >
+ *             |  reply
+ *             v
+ *   event_parse -> core_apply -> notices (publish.c) -> writer: XADD...
+ *                                                       writer: XACK ids
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "slawatch/daemon.h"
+
+#define READ_BLOCK_MS "2000"
+#define MAX_FIELDS 64
+
+static void read_cb(struct rds_conn *conn, redisReply *reply, void *privdata);
+
+static void
+reject(struct sw *sw, const char *id, size_t id_len,
+       const struct ev_field *fields, size_t nfields, const char *reason)
+{
+    long suppressed;
+    sw->rejected_total++;
+    publish_dead_letter(sw, id, id_len, fields, nfields, reason);
+    if (log_ratelimit_ok(&sw->reject_rl, &suppressed)) {
+        if (suppressed)
+            log_warnx("%ld more rejected events not logged", suppressed);
+        log_warnx("event %.*s rejected: %s", (int)id_len, id, reason);
+    }
+}
+
+static void
+group_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
+{
+    struct sw *sw = privdata;
+    (void)conn;
+    if (reply == NULL)
+        return; /* connection lost: on_ready starts over */
+    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0) {
+        log_err("cannot create consumer group %s on %s: %s", sw->cfg->events.group,
+                sw->key_events, reply->str);
+        rds_reset(&sw->reader);
+        return;
+    }
+    sw->group_ready = true;
+    sw->pending_mode = true;
+    snprintf(sw->pending_after, sizeof(sw->pending_after), "0");
+    sw_notify_ready(sw);
+    ingest_read(sw);
+}
+
+void
+ingest_on_ready(struct rds_conn *conn, void *arg)
+{
+    struct sw *sw = arg;
+    const char *argv[] = { "XGROUP", "CREATE", sw->key_events,
+                           sw->cfg->events.group, "0", "MKSTREAM" };
+    sw->group_ready = false;
+    sw->reading = false;
+    if (rds_send(conn, group_cb, sw, (int)ARRAY_LEN(argv), argv, NULL) < 0)
+        rds_reset(conn);
+}
+
+void
+ingest_on_down(struct rds_conn *conn, void *arg)
+{
+    struct sw *sw = arg;
+    (void)conn;
+    sw->reading = false;
+    sw->group_ready = false;
+}
+
+void
+ingest_read(struct sw *sw)
+{
+    char count[16];
+    if (sw->stopping || sw->reading || !sw->group_ready || !rds_ready(&sw->reader))
+        return;
+    snprintf(count, sizeof(count), "%d", sw->cfg->events.batch);
+    const char *argv[] = { "XREADGROUP", "GROUP", sw->cfg->events.group,
+                           sw->cfg->events.consumer, "COUNT", count,
+                           "BLOCK", READ_BLOCK_MS, "STREAMS", sw->key_events,
+                           sw->pending_mode ? sw->pending_after : ">" };
+    if (rds_send(&sw->reader, read_cb, sw, (int)ARRAY_LEN(argv), argv, NULL) < 0) {
+        rds_reset(&sw->reader);
+        return;
+    }
+    sw->reading = true;
+}
+
+/* True when id is at or before the last applied ID: a re-delivery after a
+ * reconnect, already applied by this process. */
+static bool
+already_applied(const struct sw *sw, uint64_t ms, uint64_t seq)
+{
+    return ms < sw->last_ms || (ms == sw->last_ms && seq <= sw->last_seq);
+}
+
+static void
+apply_entry(struct sw *sw, const redisReply *entry, int64_t wall_ms)
+{
+    struct ev_field fields[MAX_FIELDS];
+    size_t nfields = 0;
+    const redisReply *id = entry->element[0];
+    const redisReply *kv = entry->element[1];
+    uint64_t ms, seq;
+    struct sla_event ev;
+    const char *reason = NULL;
+
+    if (stream_id_parse(id->str, id->len, &ms, &seq) < 0)
+        return; /* not a stream ID: nothing to apply or acknowledge */
+    if (already_applied(sw, ms, seq))
+        return;
+    sw->last_ms = ms;
+    sw->last_seq = seq;
+    sw->events_total++;
+
+    if (kv == NULL || kv->type != REDIS_REPLY_ARRAY) {
+        /* The entry was deleted or trimmed while pending. */
+        reject(sw, id->str, id->len, NULL, 0, "entry deleted");
+        return;
+    }
+    if (kv->elements % 2 != 0 || kv->elements / 2 > MAX_FIELDS) {
+        reject(sw, id->str, id->len, NULL, 0, "too many fields");
+        return;
+    }
+    for (size_t i = 0; i + 1 < kv->elements; i += 2) {
+        const redisReply *f = kv->element[i], *v = kv->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            reject(sw, id->str, id->len, NULL, 0, "malformed entry");
+            return;
+        }
+        fields[nfields].name = f->str;
+        fields[nfields].name_len = f->len;
+        fields[nfields].value = v->str;
+        fields[nfields].value_len = v->len;
+        nfields++;
+    }
+    if (ms > (uint64_t)INT64_MAX)
+        ms = 0;
+    if (event_parse(&ev, fields, nfields, (int64_t)ms, wall_ms,
+                    sw->cfg->events.max_clock_skew_ms, &reason) < 0 ||
+        core_apply(sw->core, &ev, &reason) < 0)
+        reject(sw, id->str, id->len, fields, nfields, reason);
+}
+
+static void
+ack_batch(struct sw *sw, const redisReply *entries)
+{
+    size_t n = entries->elements;
+    const char **argv = malloc((n + 3) * sizeof(*argv));
+    size_t *lens = malloc((n + 3) * sizeof(*lens));
+    size_t argc = 0;
+    if (argv == NULL || lens == NULL) {
+        /* Unacknowledged entries stay pending and are skipped as already
+         * applied when they come back. */
+        log_warnx("cannot acknowledge a batch: out of memory");
+        free(argv);
+        free(lens);
+        return;
+    }
+    argv[argc] = "XACK";
+    lens[argc++] = 4;
+    argv[argc] = sw->key_events;
+    lens[argc++] = strlen(sw->key_events);
+    argv[argc] = sw->cfg->events.group;
+    lens[argc++] = strlen(sw->cfg->events.group);
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
+            e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        argv[argc] = e->element[0]->str;
+        lens[argc++] = e->element[0]->len;
+    }
+    if (argc > 3 && rds_queue(&sw->writer, NULL, NULL, (int)argc, argv, lens) < 0)
+        log_warnx("cannot queue XACK: writer queue full");
+    free(argv);
+    free(lens);
+}
+
+/* Returns the entries array of an XREADGROUP reply for our one stream, or
+ * NULL when there are none (a time-out answers nil). */
+static const redisReply *
+entries_of(const redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1)
+        return NULL;
+    const redisReply *stream = reply->element[0];
+    if (stream->type != REDIS_REPLY_ARRAY || stream->elements < 2 ||
+        stream->element[1]->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    return stream->element[1];
+}
+
+static void
+read_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
+{
+    struct sw *sw = privdata;
+    (void)conn;
+    sw->reading = false;
+    if (reply == NULL)
+        return; /* connection lost; pending entries are re-read later */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_err("XREADGROUP on %s: %s", sw->key_events, reply->str);
+        /* NOGROUP: the stream or group was deleted; recreate both. */
+        rds_reset(&sw->reader);
+        return;
+    }
+    const redisReply *entries = entries_of(reply);
+    size_t n = entries ? entries->elements : 0;
+    int64_t wall = now_wall_ms();
+
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        apply_entry(sw, e, wall);
+    }
+    if (n > 0)
+        ack_batch(sw, entries);
+
+    if (sw->pending_mode) {
+        if (n == 0) {
+            sw->pending_mode = false;
+        } else {
+            const redisReply *last = entries->element[n - 1];
+            if (last->type == REDIS_REPLY_ARRAY && last->elements >= 1 &&
+                last->element[0]->type == REDIS_REPLY_STRING)
+                snprintf(sw->pending_after, sizeof(sw->pending_after), "%.*s",
+                         (int)last->element[0]->len, last->element[0]->str);
+        }
+    }
+    /* A full batch means more is waiting: keep to event time until the
+     * stream is drained, so a replay decides exactly as live processing. */
+    sw->caught_up = !sw->pending_mode && n < (size_t)sw->cfg->events.batch;
+    if (sw->caught_up)
+        core_advance(sw->core, now_wall_ms());
+    sw_arm_deadline_timer(sw);
+    ingest_read(sw);
+}

@@ -1,0 +1,80 @@
+/*
+ * daemon.h - the running daemon's shared state, used by the adapter files
+ * around the core: ingest.c (stream -> core), publish.c (core -> Redis keys),
+ * slawatchd.c (process, signals, timers). Not used by the pure core.
+ */
+#ifndef SLAWATCH_DAEMON_H
+#define SLAWATCH_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "slawatch/config.h"
+#include "slawatch/core.h"
+#include "slawatch/log.h"
+#include "slawatch/rds.h"
+
+#define KEY_MAX 512
+
+struct sw {
+    struct event_base *base;
+    const char *config_path;
+    struct config *cfg;
+    struct core *core;
+
+    struct rds_conn reader;          /* XREADGROUP only (it blocks) */
+    struct rds_conn writer;          /* every other command, in order */
+
+    struct event *deadline_ev;       /* the one timer for the heap */
+    struct event *publish_ev;        /* gauges and counters */
+    struct event *shutdown_ev;       /* polls the writer queue on exit */
+    struct event *sig_ev[4];
+
+    char key_events[KEY_MAX];
+    char key_dead[KEY_MAX];
+    char key_breaches[KEY_MAX];
+
+    /* ingest */
+    bool group_ready;
+    bool reading;                    /* an XREADGROUP is in flight */
+    bool pending_mode;               /* re-reading our own pending entries */
+    char pending_after[48];
+    bool caught_up;                  /* last read returned a short batch */
+    uint64_t last_ms, last_seq;      /* last applied stream ID */
+    bool ready_notified;
+
+    /* counters */
+    uint64_t events_total;
+    uint64_t rejected_total;
+    uint64_t notices_total;
+    long long lag;
+    uint64_t events_at_last_status;
+    int64_t last_status_us;
+    double events_per_s;
+
+    /* shutdown */
+    bool stopping;
+    int64_t stop_deadline_us;
+    struct log_ratelimit reject_rl;
+};
+
+/* ingest.c */
+void ingest_on_ready(struct rds_conn *conn, void *arg);
+void ingest_on_down(struct rds_conn *conn, void *arg);
+void ingest_read(struct sw *sw);
+
+/* publish.c */
+void publish_notice(void *arg, const struct sla_notice *n);
+void publish_outcome(void *arg, const struct sla_outcome *o);
+void publish_gauges(struct sw *sw);
+void publish_dead_letter(struct sw *sw, const char *id, size_t id_len,
+                         const struct ev_field *fields, size_t nfields,
+                         const char *reason);
+
+/* slawatchd.c */
+void sw_arm_deadline_timer(struct sw *sw);
+void sw_notify_ready(struct sw *sw);
+
+#endif

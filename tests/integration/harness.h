@@ -1,0 +1,77 @@
+/*
+ * harness.h - integration test support: a private redis-server on a free
+ * loopback port in a temporary directory, the real slawatchd binary, and
+ * small synchronous hiredis helpers. Everything is bounded in time.
+ */
+#ifndef SLAWATCH_HARNESS_H
+#define SLAWATCH_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <hiredis/hiredis.h>
+
+struct h_redis {
+    pid_t pid;
+    int port;
+    char dir[256];
+    char extra[256];
+};
+
+/* Starts redis-server (extra: more arguments, e.g. "--appendonly yes").
+ * Returns 0 once it answers PING, -1 on failure. */
+int h_redis_start(struct h_redis *r, const char *extra);
+/* Restarts the server on the same port and directory. */
+int h_redis_restart(struct h_redis *r);
+void h_redis_kill(struct h_redis *r);
+/* Stops the server and removes its directory. */
+void h_redis_stop(struct h_redis *r);
+redisContext *h_connect(int port);
+
+/* Writes `content` to dir/name; returns a malloc'ed path. */
+char *h_write_file(const char *dir, const char *name, const char *content);
+
+/* The build directory of the binaries under test ($BUILD or "build"). */
+const char *h_build_dir(void);
+
+/* Starts build/slawatchd -c cfg with stderr to dir/daemon.log. */
+pid_t h_daemon_start(const char *cfg, const char *dir);
+/* Sends sig and waits up to timeout_ms; returns the exit status (or
+ * 128+signal), -1 when it did not exit in time (it is then killed). */
+int h_daemon_stop(pid_t pid, int sig, int timeout_ms);
+/* Prints the daemon log (on failure). */
+void h_dump_file(const char *dir, const char *name);
+
+/* Waits until the consumer group exists on the stream. */
+bool h_wait_group(redisContext *c, const char *stream, const char *group,
+                  int timeout_ms);
+
+/* XADD stream * f1 v1 ... (NULL-terminated). Returns 0 and the ID in id. */
+int h_xadd(redisContext *c, const char *stream, char *id, size_t idlen, ...);
+
+struct h_entry {
+    char id[48];
+    int n;
+    char *field[64];
+    char *value[64];
+};
+/* Reads the whole stream; returns the count (entries in *out, free with
+ * h_entries_free) or -1. */
+int h_xrange(redisContext *c, const char *stream, struct h_entry **out);
+void h_entries_free(struct h_entry *e, int n);
+const char *h_field(const struct h_entry *e, const char *name);
+
+/* GET key as an integer; returns false when absent. */
+bool h_get_int(redisContext *c, const char *key, long long *out);
+/* Polls until GET key == want, up to timeout_ms. */
+bool h_wait_int(redisContext *c, const char *key, long long want, int timeout_ms);
+/* Polls until XLEN stream >= n. */
+bool h_wait_xlen(redisContext *c, const char *stream, long long n, int timeout_ms);
+long long h_xpending_count(redisContext *c, const char *stream, const char *group);
+
+int64_t h_now_ms(void);
+void h_sleep_until(int64_t wall_ms);
+void h_sleep_ms(int ms);
+
+#endif
