@@ -137,4 +137,6 @@ format-check:
 clean:
 	rm -rf build build-san
 
+.SECONDARY:
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
