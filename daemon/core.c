@@ -624,10 +624,10 @@ core_free(struct core *core)
 {
     if (core == NULL)
         return;
+    heap_free(&core->heap); /* touches the nodes: before the tickets go */
     for (size_t i = 0; i < core->tickets.cap; i++)
         free(core->tickets.slots[i]);
     tt_free(&core->tickets);
-    heap_free(&core->heap);
     intern_free(&core->attrs);
     free(core);
 }
