@@ -328,6 +328,64 @@ test_pending_replayed_after_restart(void **state)
     assert_int_equal(h_xpending_count(e->c, "it:events", "slawatch"), 0);
 }
 
+static int
+count_entries(redisContext *c, const char *ticket, const char *kind, const char *metric)
+{
+    struct h_entry *ent;
+    int n = h_xrange(c, "it:breaches", &ent), found = 0;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(h_field(&ent[i], "ticket"), ticket) &&
+            !strcmp(h_field(&ent[i], "kind"), kind) &&
+            !strcmp(h_field(&ent[i], "metric"), metric))
+            found++;
+    h_entries_free(ent, n);
+    return found;
+}
+
+static void
+test_redis_restart_reconnects(void **state)
+{
+    struct env *e = *state;
+    int64_t opened = h_now_ms();
+    assert_int_equal(h_xadd(e->c, "it:events", NULL, 0, "type", "opened", "ticket",
+                            "R1", "ts", ms(opened), NULL), 0);
+    assert_true(h_wait_int(e->c, "it:open:slow", 1, 3000));
+    /* Redis goes away (no persistence: it comes back empty) while a
+     * deadline is running; the daemon keeps its clocks, reconnects with
+     * backoff, recreates the group and records the breach it detected
+     * during the outage. */
+    redisFree(e->c);
+    e->c = NULL;
+    h_redis_kill(&e->redis);
+    h_sleep_until(opened + 2500); /* R1's 2 s deadline passes while Redis is down */
+    assert_int_equal(h_redis_restart(&e->redis), 0);
+    e->c = h_connect(e->redis.port);
+    assert_non_null(e->c);
+    assert_true(h_wait_group(e->c, "it:events", "slawatch", 8000));
+    /* Recorded after the reconnect, and only once. */
+    int breaches = 0;
+    for (int waited = 0; waited < 8000 && breaches == 0; waited += 100) {
+        h_sleep_ms(100);
+        breaches = count_entries(e->c, "R1", "breach", "response");
+    }
+    h_sleep_ms(300);
+    assert_int_equal(count_entries(e->c, "R1", "breach", "response"), 1);
+    /* And it consumes again. */
+    assert_int_equal(h_xadd(e->c, "it:events", NULL, 0, "type", "responded", "ticket",
+                            "R1", NULL), 0);
+    assert_true(h_wait_int(e->c, "it:overdue:slow:response", 0, 5000));
+    assert_int_equal(h_daemon_stop(e->daemon, SIGTERM, 5000), 0);
+    e->daemon = 0;
+    /* One line for the loss and one for the recovery, not one per retry. */
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "grep -c 'connection lost' %s/daemon.log", e->redis.dir);
+    FILE *p = popen(cmd, "r");
+    int lost = -1;
+    assert_int_equal(fscanf(p, "%d", &lost), 1);
+    pclose(p);
+    assert_int_equal(lost, 2); /* reader and writer */
+}
+
 static void
 test_bad_config_exits_78(void **state)
 {
@@ -363,6 +421,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_scenario, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_replayed_after_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_restart_reconnects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config_exits_78, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
