@@ -98,6 +98,8 @@ const char *const cfg_known_keys[] = {
     "compliance.max_values",
     "compliance.publish_every",
     "compliance.objective",
+    "state",
+    "state.checkpoint_every",
     "log",
     "log.level",
     NULL,
@@ -163,6 +165,17 @@ parse_events(struct cfg_load *ld, const yaml_node_t *sec)
     cfg_opt_dur(ctx, sec, "events", "max_clock_skew", 0, &e->max_clock_skew_ms);
     if (cfg_opt_int(ctx, sec, "events", "dead_maxlen", 0, LONG_MAX, &n))
         e->dead_maxlen = (long)n;
+}
+
+static void
+parse_state(struct cfg_load *ld, const yaml_node_t *sec)
+{
+    struct cfg_ctx *ctx = ld->ctx;
+
+    if (cfg_check_map(ctx, sec, "state", "state") < 0)
+        return;
+    cfg_opt_dur(ctx, sec, "state", "checkpoint_every", 1000,
+                &ld->cfg->state.checkpoint_every_ms);
 }
 
 static void
@@ -301,6 +314,7 @@ set_defaults(struct config *cfg)
     cfg->compliance.max_values = 200;
     cfg->compliance.publish_every_ms = 10000;
     cfg->compliance.objective = 0.90;
+    cfg->state.checkpoint_every_ms = 30000;
     cfg->log_level = LOG_LVL_INFO;
     if ((cfg->redis.prefix = strdup("sla:")) == NULL ||
         (cfg->events.group = strdup("slawatch")) == NULL)
@@ -363,6 +377,7 @@ parse_root(struct cfg_ctx *ctx, const yaml_node_t *root, struct config *cfg)
     cfg_parse_webhooks(&ld, cfg_get_set(ctx, root, "webhooks"));
     cfg_parse_escalations(&ld, cfg_get_set(ctx, root, "escalations"));
     parse_compliance(&ld, cfg_get_set(ctx, root, "compliance"));
+    parse_state(&ld, cfg_get_set(ctx, root, "state"));
     parse_log(&ld, cfg_get_set(ctx, root, "log"));
     if (finish_defaults(cfg) < 0)
         cfg_oom(ctx);

@@ -673,6 +673,92 @@ core_set_config(struct core *core, const struct config *cfg)
     fire_due(core);
 }
 
+void
+core_ticket_image(const struct core *core, const struct ticket *t,
+                  struct ticket_image *img)
+{
+    memset(img, 0, sizeof(*img));
+    img->id = t->id;
+    img->id_len = t->id_len;
+    for (int a = 0; a < ATTR_COUNT; a++) {
+        img->attr[a] = intern_str(&core->attrs, t->attr[a]);
+        img->attr_len[a] = img->attr[a] ? strlen(img->attr[a]) : 0;
+    }
+    img->tier = core->cfg->tiers[t->tier].name;
+    img->tier_len = strlen(img->tier);
+    if (t->explicit_tier >= 0) {
+        img->explicit_tier = core->cfg->tiers[t->explicit_tier].name;
+        img->explicit_tier_len = strlen(img->explicit_tier);
+    }
+    img->resolved = t->resolved;
+    img->paused = t->paused;
+    memcpy(img->clk, t->clk, sizeof(img->clk));
+}
+
+int
+core_restore_ticket(struct core *core, const struct ticket_image *img)
+{
+    struct sla_event ev;
+    struct ticket *t;
+
+    if (img->id_len == 0 || img->id_len > TICKET_ID_MAX ||
+        tt_find(&core->tickets, img->id, img->id_len) != NULL)
+        return -1;
+    if (heap_reserve(&core->heap, METRIC_COUNT) < 0)
+        return -1;
+    t = malloc(sizeof(*t) + img->id_len + 1);
+    if (t == NULL)
+        return -1;
+    memset(t, 0, sizeof(*t));
+    t->id_len = (uint8_t)img->id_len;
+    memcpy(t->id, img->id, img->id_len);
+    t->id[img->id_len] = '\0';
+    t->explicit_tier = -1;
+    /* Attributes and the explicit tier go through the same path as events. */
+    memset(&ev, 0, sizeof(ev));
+    for (int a = 0; a < ATTR_COUNT; a++) {
+        ev.attr[a] = img->attr[a];
+        ev.attr_len[a] = img->attr_len[a];
+    }
+    ev.tier = img->explicit_tier;
+    ev.tier_len = img->explicit_tier_len;
+    if (set_attrs(core, t, &ev) < 0) {
+        free(t);
+        return -1;
+    }
+    if (tt_insert(&core->tickets, t) < 0) {
+        for (int a = 0; a < ATTR_COUNT; a++)
+            intern_put(&core->attrs, t->attr[a]);
+        free(t);
+        return -1;
+    }
+    t->resolved = img->resolved;
+    t->paused = img->paused;
+    for (int m = 0; m < METRIC_COUNT; m++) {
+        t->clk[m] = img->clk[m];
+        heap_node_init(&t->clk[m].node);
+        t->clk[m].metric = (uint8_t)m;
+    }
+    int saved = cfg_tier_index(core->cfg, img->tier, img->tier_len);
+    t->tier = (uint16_t)(saved >= 0 ? saved : 0);
+    if (!t->resolved)
+        core->open[t->tier]++;
+    for (int m = 0; m < METRIC_COUNT; m++)
+        if (clock_active(&t->clk[m]) && t->clk[m].outcome == OUTCOME_BREACHED)
+            core->overdue[t->tier][m]++;
+    /* Same tier: deadlines are recomputed from start, consumed time and the
+     * current target (identical when the config is unchanged). */
+    set_tier(core, t, saved >= 0 ? saved : choose_tier(core, t), core->now_ms);
+    return 0;
+}
+
+void
+core_restore_now(struct core *core, int64_t now_ms)
+{
+    if (now_ms > core->now_ms)
+        core->now_ms = now_ms;
+}
+
 const struct ticket *
 core_find(const struct core *core, const char *id, size_t len)
 {

@@ -118,6 +118,10 @@ struct cfg_compliance {
     double objective;                /* default 0.90 */
 };
 
+struct cfg_state {
+    int64_t checkpoint_every_ms;     /* default 30s */
+};
+
 struct config {
     char *path;                      /* the file it came from */
     struct cfg_redis redis;
@@ -133,6 +137,7 @@ struct config {
     size_t nwebhooks;
     struct cfg_webhook *webhooks;
     struct cfg_compliance compliance;
+    struct cfg_state state;
     enum log_level log_level;        /* default info */
 };
 

@@ -195,4 +195,36 @@ size_t core_heap_size(const struct core *core);
 void core_foreach(const struct core *core,
                   void (*fn)(void *arg, const struct ticket *t), void *arg);
 
+/* ---- snapshots (state.c) ---------------------------------------------- */
+
+/* Everything a ticket is, by value, for saving and restoring it. */
+struct ticket_image {
+    const char *id;
+    size_t id_len;
+    const char *attr[ATTR_COUNT];    /* NULL: absent */
+    size_t attr_len[ATTR_COUNT];
+    const char *tier;                /* by name, so a changed config maps */
+    size_t tier_len;
+    const char *explicit_tier;       /* NULL: none */
+    size_t explicit_tier_len;
+    bool resolved;
+    bool paused;
+    struct sla_clock clk[METRIC_COUNT]; /* node is ignored */
+};
+
+/* Fills img from a live ticket; strings point into the core. */
+void core_ticket_image(const struct core *core, const struct ticket *t,
+                       struct ticket_image *img);
+
+/* Re-creates a saved ticket without firing anything: its clocks are queued
+ * again with deadlines recomputed for the current config (a tier that no
+ * longer exists is chosen again by the policies). Keys already past fire at
+ * the next core_advance(). Returns -1 on allocation failure or a duplicate
+ * id, leaving the core unchanged. */
+int core_restore_ticket(struct core *core,
+                        const struct ticket_image *img) MUSTCHECK;
+
+/* Sets the core's time after a restore (never backwards). */
+void core_restore_now(struct core *core, int64_t now_ms);
+
 #endif

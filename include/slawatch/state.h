@@ -1,0 +1,69 @@
+/*
+ * state.h - the checkpoint format: the whole core (tickets, clocks, fired
+ * warnings and breaches), the last applied stream ID, counters, and opaque
+ * sections for other modules (writes not yet answered by Redis, the
+ * outbox, compliance buckets). Pure: encodes to and decodes from memory.
+ *
+ * Layout (little-endian): "SLAWST01", u32 version, header, u64 ticket
+ * count, tickets, u32 section count, sections (u32 tag, u64 length, bytes),
+ * u32 CRC-32 of everything before it.
+ */
+#ifndef SLAWATCH_STATE_H
+#define SLAWATCH_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slawatch/core.h"
+#include "slawatch/util.h"
+
+#define STATE_TAG(a, b, c, d) \
+    ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+#define STATE_SECTION_WRITES STATE_TAG('W', 'R', 'T', 'S')
+
+struct state_meta {
+    int64_t saved_ms;            /* wall time of the checkpoint */
+    int64_t core_now_ms;
+    uint64_t last_ms, last_seq;  /* last applied stream ID */
+    uint64_t events_total;
+    uint64_t rejected_total;
+};
+
+struct state_section {
+    uint32_t tag;
+    const char *data;
+    size_t len;
+};
+
+struct state_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    int oom;
+};
+
+void sbuf_init(struct state_buf *b);
+void sbuf_free(struct state_buf *b);
+void sbuf_put(struct state_buf *b, const void *p, size_t n);
+void sbuf_u32(struct state_buf *b, uint32_t v);
+void sbuf_u64(struct state_buf *b, uint64_t v);
+
+/* Encodes the core and sections into out (appended). Returns 0, or -1 on
+ * allocation failure. */
+int state_encode(const struct core *core, const struct state_meta *meta,
+                 const struct state_section *sections, size_t nsections,
+                 struct state_buf *out) MUSTCHECK;
+
+/* Decodes a checkpoint into an empty core. Each section is handed to
+ * on_section (which may be NULL). Returns the number of tickets restored,
+ * or -1 with a reason in err for a damaged, truncated or foreign blob (the
+ * core may then hold part of it: discard it). */
+long state_decode(struct core *core, const char *data, size_t len,
+                  struct state_meta *meta,
+                  void (*on_section)(void *arg, uint32_t tag, const char *data,
+                                     size_t len),
+                  void *arg, char *err, size_t errlen) MUSTCHECK;
+
+uint32_t state_crc32(const void *data, size_t len);
+
+#endif

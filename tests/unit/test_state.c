@@ -1,0 +1,339 @@
+/* Unit tests for checkpoints: a core saved and restored decides exactly as
+ * the original from then on; damaged, truncated and foreign blobs are
+ * refused without crashing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "slawatch/config.h"
+#include "slawatch/core.h"
+#include "slawatch/state.h"
+
+#define T0 1795000000000LL
+#define MIN 60000LL
+#define HOUR (60 * MIN)
+
+static const char *yaml =
+    "tiers:\n"
+    "  fast: { response: 10m, resolution: 1h, warn: [50%, 80%] }\n"
+    "  both: { response: 1h, resolution: 2h, pause: [response, resolution] }\n"
+    "  slow: { response: 4h }\n"
+    "policies:\n"
+    "  - { match: { priority: urgent }, tier: fast }\n"
+    "  - { tier: slow }\n";
+
+struct log {
+    char lines[512][128];
+    int n;
+};
+
+struct side {
+    struct core *core;
+    struct log log;
+    int64_t wall;
+};
+
+static int64_t
+wall(void *arg)
+{
+    return ((struct side *)arg)->wall;
+}
+
+static void
+on_notice(void *arg, const struct sla_notice *n)
+{
+    struct side *s = arg;
+    if (s->log.n < 512)
+        snprintf(s->log.lines[s->log.n++], 128, "%d %s %d %lld %u %u", n->kind,
+                 n->ticket->id, n->metric, (long long)n->deadline_ms, n->percent_bp,
+                 n->cycle);
+}
+
+static void
+on_outcome(void *arg, const struct sla_outcome *o)
+{
+    struct side *s = arg;
+    if (s->log.n < 512)
+        snprintf(s->log.lines[s->log.n++], 128, "outcome %s %d %d %d %lld", o->ticket->id,
+                 o->metric, o->outcome, o->decided, (long long)o->decided_ms);
+}
+
+static struct config *cfg;
+
+static void
+side_init(struct side *s)
+{
+    memset(s, 0, sizeof(*s));
+    struct core_callbacks cb = { on_notice, on_outcome, s };
+    s->core = core_new(cfg, wall, s, &cb);
+    assert_non_null(s->core);
+    s->wall = T0;
+}
+
+static void
+apply(struct side *s, enum ev_type type, const char *ticket, int64_t ts,
+      const char *k, const char *v)
+{
+    struct ev_field f[4];
+    size_t n = 0;
+    char tsbuf[24];
+    struct sla_event ev;
+    const char *reason;
+    snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)ts);
+    f[n++] = (struct ev_field){ "type", 4, event_type_name(type), strlen(event_type_name(type)) };
+    f[n++] = (struct ev_field){ "ticket", 6, ticket, strlen(ticket) };
+    f[n++] = (struct ev_field){ "ts", 2, tsbuf, strlen(tsbuf) };
+    if (k)
+        f[n++] = (struct ev_field){ k, strlen(k), v, strlen(v) };
+    if (s->wall < ts)
+        s->wall = ts;
+    assert_int_equal(event_parse(&ev, f, n, ts, s->wall, 5 * MIN, &reason), 0);
+    assert_int_equal(core_apply(s->core, &ev, &reason), 0);
+}
+
+static void
+advance(struct side *s, int64_t to)
+{
+    s->wall = to;
+    core_advance(s->core, to);
+}
+
+/* A mix of every clock state at T0 + 30m. */
+static void
+build_history(struct side *s)
+{
+    apply(s, EVT_OPENED, "running", T0, "priority", "urgent");
+    apply(s, EVT_OPENED, "answered", T0, "priority", "urgent");
+    apply(s, EVT_RESPONDED, "answered", T0 + MIN, NULL, NULL);
+    apply(s, EVT_OPENED, "breached", T0 - 20 * MIN, "priority", "urgent");
+    apply(s, EVT_OPENED, "paused", T0, "tier", "both");
+    apply(s, EVT_PAUSED, "paused", T0 + 5 * MIN, NULL, NULL);
+    apply(s, EVT_OPENED, "cycle", T0, "priority", "urgent");
+    apply(s, EVT_RESOLVED, "cycle", T0 + 2 * MIN, NULL, NULL);
+    apply(s, EVT_REOPENED, "cycle", T0 + 3 * MIN, NULL, NULL);
+    apply(s, EVT_OPENED, "attrs", T0, "queue", "billing");
+    apply(s, EVT_UPDATED, "attrs", T0 + MIN, "agent", "ana");
+    apply(s, EVT_OPENED, "warned", T0 + 20 * MIN, "priority", "urgent");
+    advance(s, T0 + 26 * MIN); /* warned: 50% fired, 80% not yet */
+}
+
+/* The same future for both cores. */
+static void
+run_future(struct side *s)
+{
+    apply(s, EVT_RESPONDED, "running", T0 + 40 * MIN, NULL, NULL);
+    apply(s, EVT_RESUMED, "paused", T0 + 3 * HOUR, NULL, NULL);
+    apply(s, EVT_RESPONDED, "breached", T0 + 3 * HOUR, NULL, NULL);
+    advance(s, T0 + 10 * HOUR);
+}
+
+static int
+cmp_line(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+static void
+on_sec(void *arg, uint32_t tag, const char *data, size_t len)
+{
+    assert_int_equal(tag, STATE_SECTION_WRITES);
+    memcpy(arg, data, len);
+}
+
+static void
+test_roundtrip_decides_the_same(void **state)
+{
+    (void)state;
+    struct side a, b;
+    side_init(&a);
+    side_init(&b);
+    build_history(&a);
+
+    struct state_buf buf;
+    sbuf_init(&buf);
+    struct state_meta meta = { T0 + 26 * MIN, core_now(a.core), 1795000000123ULL, 7, 42, 3 };
+    const char extra[] = "queued writes";
+    struct state_section sec = { STATE_SECTION_WRITES, extra, sizeof(extra) };
+    assert_int_equal(state_encode(a.core, &meta, &sec, 1, &buf), 0);
+
+    struct state_meta got;
+    char err[128];
+    char section_seen[64] = "";
+    long n = state_decode(b.core, buf.data, buf.len, &got, on_sec, section_seen, err, sizeof(err));
+    assert_int_equal(n, 7);
+    assert_string_equal(section_seen, "queued writes");
+    assert_int_equal(got.last_ms, 1795000000123ULL);
+    assert_int_equal(got.last_seq, 7);
+    assert_int_equal(got.events_total, 42);
+    assert_int_equal(got.rejected_total, 3);
+    assert_int_equal(core_now(b.core), core_now(a.core));
+    assert_int_equal(core_ticket_count(b.core), core_ticket_count(a.core));
+    assert_int_equal(core_heap_size(b.core), core_heap_size(a.core));
+    for (int t = 0; t < 3; t++) {
+        assert_int_equal(core_open_count(b.core, t), core_open_count(a.core, t));
+        for (int m = 0; m < METRIC_COUNT; m++)
+            assert_int_equal(core_overdue_count(b.core, t, m), core_overdue_count(a.core, t, m));
+    }
+    const struct ticket *ta = core_find(a.core, "attrs", 5), *tb = core_find(b.core, "attrs", 5);
+    assert_string_equal(core_ticket_attr(b.core, tb, ATTR_QUEUE), "billing");
+    assert_string_equal(core_ticket_attr(b.core, tb, ATTR_AGENT), "ana");
+    (void)ta;
+    const struct ticket *cy = core_find(b.core, "cycle", 5);
+    assert_int_equal(cy->clk[METRIC_RESOLUTION].cycle, 1);
+    const struct ticket *pa = core_find(b.core, "paused", 6);
+    assert_int_equal(pa->clk[METRIC_RESOLUTION].state, CLOCK_PAUSED);
+    assert_true(pa->paused);
+
+    /* From here both cores must report exactly the same things. */
+    a.log.n = 0;
+    run_future(&a);
+    run_future(&b);
+    assert_true(a.log.n > 5);
+    assert_int_equal(a.log.n, b.log.n);
+    /* Keys due in the same millisecond fire in no defined order: compare
+     * the sets. */
+    qsort(a.log.lines, (size_t)a.log.n, sizeof(a.log.lines[0]), cmp_line);
+    qsort(b.log.lines, (size_t)b.log.n, sizeof(b.log.lines[0]), cmp_line);
+    for (int i = 0; i < a.log.n; i++)
+        assert_string_equal(a.log.lines[i], b.log.lines[i]);
+
+    sbuf_free(&buf);
+    core_free(a.core);
+    core_free(b.core);
+}
+
+static void
+test_damaged_blobs_refused(void **state)
+{
+    (void)state;
+    struct side a;
+    side_init(&a);
+    build_history(&a);
+    struct state_buf buf;
+    sbuf_init(&buf);
+    struct state_meta meta = { 0 };
+    assert_int_equal(state_encode(a.core, &meta, NULL, 0, &buf), 0);
+    char err[128];
+    struct state_meta got;
+
+    /* Every truncation, a flipped byte anywhere, and foreign data. */
+    for (size_t cut = 0; cut < buf.len; cut += 7) {
+        struct side b;
+        side_init(&b);
+        assert_int_equal(state_decode(b.core, buf.data, cut, &got, NULL, NULL, err, sizeof(err)), -1);
+        core_free(b.core);
+    }
+    for (size_t pos = 0; pos < buf.len; pos += 5) {
+        struct side b;
+        side_init(&b);
+        buf.data[pos] ^= 0x40;
+        assert_int_equal(state_decode(b.core, buf.data, buf.len, &got, NULL, NULL, err, sizeof(err)), -1);
+        buf.data[pos] ^= 0x40;
+        core_free(b.core);
+    }
+    struct side b;
+    side_init(&b);
+    assert_int_equal(state_decode(b.core, "hello world, not a checkpoint", 29, &got, NULL,
+                                  NULL, err, sizeof(err)), -1);
+    assert_string_equal(err, "not a slawatch checkpoint");
+    assert_int_equal(core_ticket_count(b.core), 0);
+    core_free(b.core);
+    sbuf_free(&buf);
+    core_free(a.core);
+}
+
+/* A blob with a valid CRC but nonsense inside (as a bug or a hostile writer
+ * could produce) is refused, never a crash. */
+static void
+test_valid_crc_garbage(void **state)
+{
+    (void)state;
+    uint64_t rng = 88172645463325252ULL;
+    for (int round = 0; round < 2000; round++) {
+        char blob[300];
+        size_t len = 12 + (size_t)(rng % 280);
+        memcpy(blob, "SLAWST01\x01\0\0\0", 12);
+        for (size_t i = 12; i < len; i++) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            blob[i] = (char)(rng & 0xff);
+        }
+        uint32_t crc = state_crc32(blob, len);
+        memcpy(blob + len, &crc, 4); /* little-endian host */
+        struct side b;
+        char err[128];
+        struct state_meta got;
+        side_init(&b);
+        long n = state_decode(b.core, blob, len + 4, &got, NULL, NULL, err, sizeof(err));
+        (void)n; /* any answer but a crash is fine; most are -1 */
+        core_free(b.core);
+    }
+}
+
+static void
+test_config_change_remaps(void **state)
+{
+    (void)state;
+    struct side a;
+    side_init(&a);
+    apply(&a, EVT_OPENED, "x", T0, "priority", "urgent");
+    struct state_buf buf;
+    sbuf_init(&buf);
+    struct state_meta meta = { 0 };
+    assert_int_equal(state_encode(a.core, &meta, NULL, 0, &buf), 0);
+    /* The restarted daemon has a tighter "fast" tier. */
+    const char *y2 = "tiers:\n  slow: { response: 4h }\n  fast: { response: 5m }\n";
+    struct config *cfg2 = cfg_load_string("t.yaml", y2, strlen(y2), stderr);
+    assert_non_null(cfg2);
+    struct side b;
+    memset(&b, 0, sizeof(b));
+    struct core_callbacks cb = { on_notice, on_outcome, &b };
+    b.core = core_new(cfg2, wall, &b, &cb);
+    char err[128];
+    struct state_meta got;
+    assert_int_equal(state_decode(b.core, buf.data, buf.len, &got, NULL, NULL, err, sizeof(err)), 1);
+    const struct ticket *t = core_find(b.core, "x", 1);
+    assert_string_equal(core_tier_name(b.core, t), "fast");
+    assert_int_equal(t->clk[METRIC_RESPONSE].deadline_ms, T0 + 5 * MIN);
+    /* fast lost its resolution target: that clock ended without outcome. */
+    assert_int_equal(t->clk[METRIC_RESOLUTION].state, CLOCK_IDLE);
+    core_free(b.core);
+    cfg_free(cfg2);
+    sbuf_free(&buf);
+    core_free(a.core);
+}
+
+static int
+setup(void **state)
+{
+    (void)state;
+    cfg = cfg_load_string("test.yaml", yaml, strlen(yaml), stderr);
+    return cfg ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    cfg_free(cfg);
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_decides_the_same),
+        cmocka_unit_test(test_damaged_blobs_refused),
+        cmocka_unit_test(test_valid_crc_garbage),
+        cmocka_unit_test(test_config_change_remaps),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
