@@ -56,16 +56,32 @@ group_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
     ingest_read(sw);
 }
 
+/* Creates the consumer group (an existing one is fine), then reads. */
 void
-ingest_on_ready(struct rds_conn *conn, void *arg)
+ingest_start_group(struct sw *sw)
 {
-    struct sw *sw = arg;
     const char *argv[] = { "XGROUP", "CREATE", sw->key_events,
                            sw->cfg->events.group, "0", "MKSTREAM" };
     sw->group_ready = false;
     sw->reading = false;
-    if (rds_send(conn, group_cb, sw, (int)ARRAY_LEN(argv), argv, NULL) < 0)
-        rds_reset(conn);
+    if (rds_send(&sw->reader, group_cb, sw, (int)ARRAY_LEN(argv), argv, NULL) < 0)
+        rds_reset(&sw->reader);
+}
+
+void
+ingest_on_ready(struct rds_conn *conn, void *arg)
+{
+    struct sw *sw = arg;
+    (void)conn;
+    sw->group_ready = false;
+    sw->reading = false;
+    /* The checkpoint is loaded and the stream after it replayed before the
+     * group is read (snapshot.c calls ingest_start_group when done). */
+    if (sw->load != LOAD_DONE) {
+        snapshot_load_begin(sw);
+        return;
+    }
+    ingest_start_group(sw);
 }
 
 void
@@ -103,8 +119,8 @@ already_applied(const struct sw *sw, uint64_t ms, uint64_t seq)
     return ms < sw->last_ms || (ms == sw->last_ms && seq <= sw->last_seq);
 }
 
-static void
-apply_entry(struct sw *sw, const redisReply *entry, int64_t wall_ms)
+void
+ingest_apply_entry(struct sw *sw, const redisReply *entry, int64_t wall_ms)
 {
     struct ev_field fields[MAX_FIELDS];
     size_t nfields = 0;
@@ -223,7 +239,7 @@ read_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
             e->element[0]->type != REDIS_REPLY_STRING)
             continue;
-        apply_entry(sw, e, wall);
+        ingest_apply_entry(sw, e, wall);
     }
     if (n > 0)
         ack_batch(sw, entries);

@@ -243,13 +243,16 @@ publish_gauges(struct sw *sw)
     }
     static const char *const stat_names[] = {
         "events_total", "rejected_total", "lag", "tickets", "clocks_queued",
-        "events_per_second", "redis_queue",
+        "events_per_second", "redis_queue", "checkpoint_age_ms",
+        "checkpoints_failed_total",
     };
     long long stat_values[] = {
         (long long)sw->events_total, (long long)sw->rejected_total, sw->lag,
         (long long)core_ticket_count(sw->core),
         (long long)core_heap_size(sw->core), (long long)(sw->events_per_s + 0.5),
         (long long)rds_pending(&sw->writer),
+        sw->last_checkpoint_ms ? (long long)(now_wall_ms() - sw->last_checkpoint_ms) : -1,
+        (long long)sw->checkpoints_failed,
     };
     snprintf(fmt, sizeof(fmt), "%sstats:%%s", prefix);
     for (size_t i = 0; i < ARRAY_LEN(stat_names); i++) {

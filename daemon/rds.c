@@ -345,6 +345,9 @@ flush_queue(struct rds_conn *conn)
     }
 }
 
+static void
+queue_append(struct rds_conn *conn, struct rds_cmd *cmd);
+
 int
 rds_queue(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc,
           const char **argv, const size_t *argvlen)
@@ -367,6 +370,44 @@ rds_queue(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc,
     cmd->len = (size_t)len;
     cmd->fn = fn;
     cmd->privdata = privdata;
+    queue_append(conn, cmd);
+    return 0;
+}
+
+int
+rds_queue_formatted(struct rds_conn *conn, const char *buf, size_t len)
+{
+    struct rds_cmd *cmd;
+    if (conn->state == RDS_CLOSED || len == 0)
+        return -1;
+    cmd = malloc(sizeof(*cmd));
+    if (cmd == NULL)
+        return -1;
+    /* redisFreeCommand() is free(): a plain copy is fine. */
+    cmd->buf = malloc(len);
+    if (cmd->buf == NULL) {
+        free(cmd);
+        return -1;
+    }
+    memcpy(cmd->buf, buf, len);
+    cmd->len = len;
+    cmd->fn = NULL;
+    cmd->privdata = NULL;
+    queue_append(conn, cmd);
+    return 0;
+}
+
+void
+rds_foreach_queued(const struct rds_conn *conn,
+                   void (*fn)(void *arg, const char *buf, size_t len), void *arg)
+{
+    for (const struct rds_cmd *cmd = conn->head; cmd; cmd = cmd->next)
+        fn(arg, cmd->buf, cmd->len);
+}
+
+static void
+queue_append(struct rds_conn *conn, struct rds_cmd *cmd)
+{
     cmd->next = NULL;
     if (conn->tail)
         conn->tail->next = cmd;
@@ -378,5 +419,4 @@ rds_queue(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc,
     conn->queued++;
     conn->queued_bytes += cmd->len;
     flush_queue(conn);
-    return 0;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <event2/event.h>
 
@@ -35,6 +36,18 @@ struct sw {
     char key_events[KEY_MAX];
     char key_dead[KEY_MAX];
     char key_breaches[KEY_MAX];
+    char key_state[KEY_MAX];
+
+    /* checkpoints (snapshot.c) */
+    enum { LOAD_NONE = 0, LOAD_FETCHING, LOAD_REPLAYING, LOAD_DONE } load;
+    char replay_after[48];           /* "(<id>" for XRANGE */
+    long replayed;
+    struct event *checkpoint_ev;
+    struct event *sigchld_ev;
+    pid_t checkpoint_pid;
+    int64_t checkpoint_started_ms;
+    int64_t last_checkpoint_ms;
+    uint64_t checkpoints_failed;
 
     /* ingest */
     bool group_ready;
@@ -72,6 +85,16 @@ void publish_gauges(struct sw *sw);
 void publish_dead_letter(struct sw *sw, const char *id, size_t id_len,
                          const struct ev_field *fields, size_t nfields,
                          const char *reason);
+
+/* ingest.c, used by snapshot.c for replay */
+void ingest_apply_entry(struct sw *sw, const redisReply *entry, int64_t wall_ms);
+void ingest_start_group(struct sw *sw);
+
+/* snapshot.c */
+void snapshot_load_begin(struct sw *sw);
+void snapshot_schedule(struct sw *sw);
+void snapshot_reap(struct sw *sw);
+int snapshot_save_sync(struct sw *sw);
 
 /* slawatchd.c */
 void sw_arm_deadline_timer(struct sw *sw);

@@ -86,6 +86,15 @@ int rds_send(struct rds_conn *conn, rds_reply_fn *fn, void *privdata,
 int rds_queue(struct rds_conn *conn, rds_reply_fn *fn, void *privdata,
               int argc, const char **argv, const size_t *argvlen) MUSTCHECK;
 
+/* Queues an already RESP-formatted durable command (from a checkpoint). */
+int rds_queue_formatted(struct rds_conn *conn, const char *buf,
+                        size_t len) MUSTCHECK;
+
+/* Calls fn for every durable command not yet answered, oldest first. */
+void rds_foreach_queued(const struct rds_conn *conn,
+                        void (*fn)(void *arg, const char *buf, size_t len),
+                        void *arg);
+
 /* Durable commands not yet answered. */
 static inline size_t
 rds_pending(const struct rds_conn *conn)
