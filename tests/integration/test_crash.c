@@ -292,6 +292,47 @@ test_damaged_checkpoint_refused(void **state)
     assert_int_equal(count_log_lines(e, "cr:state is unusable"), 1);
 }
 
+static void
+test_redis_restart_with_aof_loses_nothing(void **state)
+{
+    struct env *e = *state;
+    start(e);
+    assert_true(h_wait_group(e->c, "cr:events", "slawatch", 5000));
+    int64_t now = h_now_ms();
+    char ts[24];
+    snprintf(ts, sizeof(ts), "%lld", (long long)now);
+    for (int i = 0; i < 30; i++) {
+        char ticket[16];
+        snprintf(ticket, sizeof(ticket), "A%d", i);
+        assert_int_equal(h_xadd(e->c, "cr:events", NULL, 0, "type", "opened", "ticket",
+                                ticket, "ts", ts, NULL), 0);
+    }
+    assert_true(h_wait_int(e->c, "cr:open:t", 30, 5000));
+    /* Redis restarts (AOF on) and stays down while the deadlines pass. */
+    redisFree(e->c);
+    e->c = NULL;
+    h_redis_kill(&e->redis); /* the AOF has every acknowledged write */
+    h_sleep_until(now + TARGET + 700);
+    assert_int_equal(h_redis_restart(&e->redis), 0);
+    e->c = h_connect(e->redis.port);
+    assert_non_null(e->c);
+    /* The daemon stayed up, reconnected and recorded every breach once. */
+    assert_int_equal(kill(e->daemon, 0), 0);
+    assert_true(h_wait_xlen(e->c, "cr:breaches", 30, 10000));
+    assert_true(h_wait_int(e->c, "cr:overdue:t:response", 30, 5000));
+    h_sleep_ms(300);
+    struct h_entry *ent;
+    int n = h_xrange(e->c, "cr:breaches", &ent);
+    assert_int_equal(n, 30);
+    h_entries_free(ent, n);
+    /* And it goes on consuming. */
+    assert_int_equal(h_xadd(e->c, "cr:events", NULL, 0, "type", "responded", "ticket",
+                            "A0", NULL), 0);
+    assert_true(h_wait_int(e->c, "cr:overdue:t:response", 29, 5000));
+    assert_int_equal(h_xpending_count(e->c, "cr:events", "slawatch"), 0);
+    assert_true(h_wait_int(e->c, "cr:stats:events_total", 31, 3000));
+}
+
 int
 main(void)
 {
@@ -299,6 +340,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_kill9_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graceful_restart_replays_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_checkpoint_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_restart_with_aof_loses_nothing, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
