@@ -20,22 +20,28 @@
 struct calendar;
 
 /* Creates an empty calendar (closed every day) in the IANA zone `timezone`
- * ("Europe/Berlin", "UTC"), read from the system zone database. Returns NULL
- * and writes a one-line reason into err on an unknown zone or allocation
+ * ("Europe/Berlin", "UTC"), read from the system zone database
+ * ($TZDIR or /usr/share/zoneinfo; "UTC" also works without one). Names
+ * starting with '/' or containing ".." are refused. Returns NULL and writes
+ * a one-line reason into err on a bad or unknown zone or allocation
  * failure. The caller owns the result (cal_free). */
 struct calendar *cal_create(const char *name, const char *timezone, char *err,
                             size_t errlen) MUSTCHECK;
 
 /* Sets the open hours of the days named by `days` ("mon-fri", "sat",
- * "sun", "mon,wed", "fri-mon" wraps) to `segments`: "09:00-18:00",
- * "09:00-12:00,13:00-18:00", "closed", or "00:00-24:00" for all day.
- * Segments must be increasing, non-empty and non-overlapping; a day set
- * twice is an error. Returns 0, or -1 with a reason in err. */
+ * "sun", "mon,wed", "fri-mon" wraps; full names and any case accepted) to
+ * `segments`: "09:00-18:00", "09:00-12:00,13:00-18:00", "closed", or
+ * "00:00-24:00" for all day. Times are local wall-clock times in the
+ * calendar's zone. Segments must be increasing, non-empty and
+ * non-overlapping (touching is fine); a day set twice, in one call or
+ * across calls, is an error. On error nothing is changed. Returns 0, or -1
+ * with a reason in err. */
 int cal_set_week(struct calendar *cal, const char *days, const char *segments,
                  char *err, size_t errlen) MUSTCHECK;
 
 /* Adds a holiday "YYYY-MM-DD" (local date, closed all day). Returns 0, or
- * -1 with a reason in err for a malformed or impossible date. */
+ * -1 with a reason in err for a malformed or impossible date or a date
+ * already listed. */
 int cal_add_holiday(struct calendar *cal, const char *date, char *err,
                     size_t errlen) MUSTCHECK;
 
@@ -45,8 +51,17 @@ int cal_finish(struct calendar *cal, char *err, size_t errlen) MUSTCHECK;
 
 void cal_free(struct calendar *cal);
 
+/* For cal == NULL these are "24x7" and "UTC". */
 const char *cal_name(const struct calendar *cal);
 const char *cal_timezone(const struct calendar *cal);
+
+/*
+ * Time is real elapsed milliseconds: an open local hour skipped by a DST
+ * change counts nothing, one lived twice counts twice. Instants are handled
+ * from year 1 to year 9999: cal_add() gives INT64_MAX for a deadline past
+ * that, cal_elapsed() counts only inside it. A finished calendar is never
+ * written again, so these may be called from any thread.
+ */
 
 /* The instant at which `business_ms` of open time has elapsed after
  * `start_ms` (business_ms >= 0). When start_ms is outside open hours, counting
@@ -57,9 +72,9 @@ int64_t cal_add(const struct calendar *cal, int64_t start_ms,
                 int64_t business_ms);
 
 /* Open time between from_ms and to_ms (0 when to_ms <= from_ms).
- * 24x7 (cal == NULL): to - from. */
-int64_t cal_elapsed(const struct calendar *cal, int64_t from_ms,
-                    int64_t to_ms);
+ * 24x7 (cal == NULL): to - from, saturating at INT64_MAX.
+ * cal_elapsed(c, s, cal_add(c, s, x)) == x for every x >= 0. */
+int64_t cal_elapsed(const struct calendar *cal, int64_t from_ms, int64_t to_ms);
 
 /* True when the instant `ms` falls in open hours (24x7: always). */
 bool cal_is_open(const struct calendar *cal, int64_t ms);
