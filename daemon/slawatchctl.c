@@ -12,9 +12,12 @@
 #include <sys/time.h>
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 
+#include "slawatch/cal.h"
 #include "slawatch/config.h"
 #include "slawatch/core.h"
+#include "slawatch/state.h"
 
 #define DEFAULT_CONFIG "/etc/slawatch/slawatch.yaml"
 #define EX_USAGE 64
@@ -27,7 +30,8 @@ usage(FILE *out)
     fprintf(out,
             "usage: slawatchctl [-c FILE] COMMAND [ARGS]\n"
             "  emit TYPE TICKET [field=value ...]   append one event, print its ID\n"
-            "  report                               print the published gauges\n"
+            "  status [--json] TICKET               tier, clocks, deadlines, outcomes\n"
+            "  report [--json]                      print the published gauges\n"
             "options:\n"
             "  -c, --config FILE   configuration (default " DEFAULT_CONFIG ")\n"
             "  -h, --help          this help\n");
@@ -193,6 +197,214 @@ cmd_report(const struct config *cfg)
     return 0;
 }
 
+/* ---- status ------------------------------------------------------------
+ * Rebuilds the daemon's view read-only: its last checkpoint plus the stream
+ * entries after it, through the same core code, then the current time. */
+
+static int64_t
+ctl_wall(void *arg)
+{
+    (void)arg;
+    return now_wall_ms();
+}
+
+static long
+replay_after(redisContext *c, const struct config *cfg, struct core *core,
+             uint64_t ms, uint64_t seq)
+{
+    char key[512], start[64];
+    long applied = 0;
+    snprintf(key, sizeof(key), "%sevents", cfg->redis.prefix);
+    snprintf(start, sizeof(start), "(%llu-%llu", (unsigned long long)ms,
+             (unsigned long long)seq);
+    for (;;) {
+        redisReply *r = redisCommand(c, "XRANGE %s %s + COUNT 10000", key, start);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+            if (r)
+                freeReplyObject(r);
+            return applied;
+        }
+        size_t n = r->elements;
+        for (size_t i = 0; i < n; i++) {
+            redisReply *e = r->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+                e->element[1]->type != REDIS_REPLY_ARRAY)
+                continue;
+            struct ev_field f[64];
+            size_t nf = 0;
+            redisReply *kv = e->element[1];
+            for (size_t k = 0; k + 1 < kv->elements && nf < 64; k += 2)
+                f[nf++] = (struct ev_field){ kv->element[k]->str, kv->element[k]->len,
+                                             kv->element[k + 1]->str,
+                                             kv->element[k + 1]->len };
+            uint64_t ems, eseq;
+            struct sla_event ev;
+            const char *reason;
+            if (stream_id_parse(e->element[0]->str, e->element[0]->len, &ems, &eseq) == 0 &&
+                event_parse(&ev, f, nf, (int64_t)ems, now_wall_ms(),
+                            cfg->events.max_clock_skew_ms, &reason) == 0 &&
+                core_apply(core, &ev, &reason) == 0)
+                applied++;
+            snprintf(start, sizeof(start), "(%.*s", (int)e->element[0]->len,
+                     e->element[0]->str);
+        }
+        freeReplyObject(r);
+        if (n < 10000)
+            return applied;
+    }
+}
+
+static const char *const state_names[] = { "not started", "running", "paused", "stopped" };
+static const char *const outcome_names[] = { "", "met", "breached" };
+
+static json_t *
+clock_json(const struct cfg_tier *tier, const struct sla_clock *c)
+{
+    char a[TS_BUFLEN], b[TS_BUFLEN], loc[CAL_LOCAL_BUFLEN];
+    json_t *o = json_object();
+    json_object_set_new(o, "state", json_string(state_names[c->state]));
+    json_object_set_new(o, "outcome", c->outcome ? json_string(outcome_names[c->outcome])
+                                                 : json_null());
+    if (c->state == CLOCK_IDLE)
+        return o;
+    json_object_set_new(o, "target_ms", json_integer(tier->target_ms[c->metric]));
+    json_object_set_new(o, "cycle", json_integer(c->cycle));
+    json_object_set_new(o, "started", json_string(ts_format(c->started_ms, a)));
+    json_object_set_new(o, "deadline", json_string(ts_format(c->deadline_ms, b)));
+    if (tier->calendar)
+        json_object_set_new(o, "deadline_local",
+                            json_string(cal_format_local(tier->calendar, c->deadline_ms, loc)));
+    if (c->state == CLOCK_STOPPED)
+        json_object_set_new(o, "stopped", json_string(ts_format(c->resumed_ms, a)));
+    return o;
+}
+
+static int
+cmd_status(const struct config *cfg, int argc, char **argv)
+{
+    int json = 0;
+    const char *id = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (id == NULL)
+            id = argv[i];
+        else
+            id = "";
+    }
+    if (id == NULL || *id == '\0') {
+        fprintf(stderr, "slawatchctl: status needs exactly one TICKET\n");
+        return EX_USAGE;
+    }
+    redisContext *c = connect_redis(cfg);
+    if (c == NULL)
+        return EX_UNAVAILABLE;
+    struct core *core = core_new(cfg, ctl_wall, NULL, NULL);
+    struct state_meta meta = { 0 };
+    char key[512], err[256];
+    int rc = 0;
+    long restored = 0;
+    snprintf(key, sizeof(key), "%sstate", cfg->redis.prefix);
+    redisReply *r = redisCommand(c, "GET %s", key);
+    if (r == NULL || (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING)) {
+        fprintf(stderr, "slawatchctl: GET %s failed\n", key);
+        rc = EX_UNAVAILABLE;
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_STRING) {
+        restored = state_decode(core, r->str, r->len, &meta, NULL, NULL, err, sizeof(err));
+        if (restored < 0) {
+            fprintf(stderr, "slawatchctl: %s: %s\n", key, err);
+            rc = 1;
+            goto out;
+        }
+    }
+    long replayed = replay_after(c, cfg, core, meta.last_ms, meta.last_seq);
+    core_advance(core, now_wall_ms());
+    const struct ticket *t = core_find(core, id, strlen(id));
+    if (t == NULL) {
+        fprintf(stderr, "slawatchctl: ticket %s is not known (never opened, or closed "
+                        "or deleted)\n", id);
+        rc = 1;
+        goto out;
+    }
+    const struct cfg_tier *tier = &cfg->tiers[cfg_tier_index(cfg, core_tier_name(core, t),
+                                                             strlen(core_tier_name(core, t)))];
+    json_t *o = json_object();
+    json_object_set_new(o, "ticket", json_string(t->id));
+    json_object_set_new(o, "tier", json_string(tier->name));
+    json_object_set_new(o, "calendar", tier->calendar
+                                           ? json_string(cal_name(tier->calendar))
+                                           : json_null());
+    json_object_set_new(o, "timezone", tier->calendar
+                                           ? json_string(cal_timezone(tier->calendar))
+                                           : json_string("UTC"));
+    json_object_set_new(o, "open", json_boolean(!t->resolved));
+    json_object_set_new(o, "paused", json_boolean(t->paused));
+    json_t *attrs = json_object();
+    for (int a = 0; a < ATTR_COUNT; a++) {
+        const char *v = core_ticket_attr(core, t, a);
+        json_object_set_new(attrs, cfg_attr_name(a), v ? json_string(v) : json_null());
+    }
+    json_object_set_new(o, "attributes", attrs);
+    for (int m = 0; m < METRIC_COUNT; m++)
+        json_object_set_new(o, cfg_metric_name(m), clock_json(tier, &t->clk[m]));
+    json_object_set_new(o, "checkpoint_age_ms",
+                        meta.saved_ms ? json_integer(now_wall_ms() - meta.saved_ms) : json_null());
+    json_object_set_new(o, "events_replayed", json_integer(replayed));
+    if (json) {
+        char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (text)
+            printf("%s\n", text);
+        free(text);
+    } else {
+        printf("ticket      %s\n", t->id);
+        printf("tier        %s%s%s%s\n", tier->name, tier->calendar ? " (calendar " : "",
+               tier->calendar ? cal_name(tier->calendar) : "", tier->calendar ? ")" : "");
+        printf("state       %s%s\n", t->resolved ? "resolved" : "open",
+               t->paused ? ", paused" : "");
+        printf("attributes ");
+        for (int a = 0; a < ATTR_COUNT; a++) {
+            const char *v = core_ticket_attr(core, t, a);
+            if (v)
+                printf(" %s=%s", cfg_attr_name(a), v);
+        }
+        printf("\n");
+        for (int m = 0; m < METRIC_COUNT; m++) {
+            const struct sla_clock *k = &t->clk[m];
+            char a[TS_BUFLEN], b[TS_BUFLEN], loc[CAL_LOCAL_BUFLEN];
+            printf("%-11s %s", cfg_metric_name(m), state_names[k->state]);
+            if (k->state != CLOCK_IDLE) {
+                printf(", started %s, deadline %s", ts_format(k->started_ms, a),
+                       ts_format(k->deadline_ms, b));
+                if (tier->calendar)
+                    printf(" (%s %s)", cal_format_local(tier->calendar, k->deadline_ms, loc),
+                           cal_timezone(tier->calendar));
+            }
+            if (k->state == CLOCK_STOPPED)
+                printf(", stopped %s", ts_format(k->resumed_ms, a));
+            if (k->outcome)
+                printf(", %s", outcome_names[k->outcome]);
+            if (k->cycle)
+                printf(", cycle %u", k->cycle);
+            printf("\n");
+        }
+        if (meta.saved_ms)
+            printf("as of       checkpoint %lld ms old + %ld events after it\n",
+                   (long long)(now_wall_ms() - meta.saved_ms), replayed);
+        else
+            printf("as of       %ld events (no checkpoint yet)\n", replayed);
+    }
+    json_decref(o);
+    (void)restored;
+out:
+    if (r)
+        freeReplyObject(r);
+    core_free(core);
+    redisFree(c);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -222,6 +434,8 @@ main(int argc, char **argv)
     int rc;
     if (strcmp(argv[0], "emit") == 0)
         rc = cmd_emit(cfg, argc, argv);
+    else if (strcmp(argv[0], "status") == 0)
+        rc = cmd_status(cfg, argc, argv);
     else if (strcmp(argv[0], "report") == 0)
         rc = cmd_report(cfg);
     else {
