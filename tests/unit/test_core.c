@@ -715,6 +715,87 @@ test_many_tickets_heap_consistency(void **state)
     assert_int_equal(core_overdue_count(f->core, tier_index(f, "slow"), METRIC_RESPONSE), plain);
 }
 
+/* ---- business hours --------------------------------------------------- */
+
+static const char *cal_yaml =
+    "calendars:\n"
+    "  office: { timezone: Europe/Berlin, week: { mon-fri: \"09:00-18:00\" } }\n"
+    "tiers:\n"
+    "  biz:     { response: 4h, resolution: 16h, warn: [50%], calendar: office }\n"
+    "  bizfast: { response: 1h, resolution: 8h, calendar: office }\n"
+    "policies:\n"
+    "  - { match: { priority: high }, tier: bizfast }\n"
+    "  - { tier: biz }\n";
+
+/* 2026-11-20 is a Friday; Berlin is UTC+1 in November. */
+#define FRI_1600_BERLIN 1795186800000LL /* 2026-11-20T15:00:00Z */
+
+static void
+test_calendar_friday_evening_to_monday(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(cal_yaml);
+    int64_t fri16 = FRI_1600_BERLIN;
+    assert_int_equal(apply(f, EVT_OPENED, "A", fri16, NULL), 0);
+    const struct ticket *t = core_find(f->core, "A", 1);
+    /* 2 h on Friday, 2 h on Monday: Monday 11:00 Berlin. */
+    int64_t mon11 = fri16 + 3 * 24 * HOUR - 5 * HOUR;
+    assert_int_equal(t->clk[METRIC_RESPONSE].deadline_ms, mon11);
+    /* The 50% warning is at 2 h of business time: Friday 18:00 exactly. */
+    advance(f, fri16 + 2 * HOUR + 1);
+    assert_int_equal(count(f, "A", NOTICE_WARNING, METRIC_RESPONSE), 1);
+    /* Nothing over the weekend, the breach just after Monday 11:00. */
+    advance(f, mon11);
+    assert_int_equal(count(f, "A", NOTICE_BREACH, METRIC_RESPONSE), 0);
+    advance(f, mon11 + 1);
+    assert_int_equal(count(f, "A", NOTICE_BREACH, METRIC_RESPONSE), 1);
+    teardown((void **)&f);
+}
+
+static void
+test_calendar_pause_across_weekend(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(cal_yaml);
+    int64_t fri16 = FRI_1600_BERLIN;
+    assert_int_equal(apply(f, EVT_OPENED, "A", fri16, NULL), 0);
+    const struct ticket *t = core_find(f->core, "A", 1);
+    /* Resolution 16 h: Fri 2 h + Mon 9 h + Tue 5 h = Tue 14:00 Berlin. */
+    assert_int_equal(t->clk[METRIC_RESOLUTION].deadline_ms, fri16 + 4 * 24 * HOUR - 2 * HOUR);
+    /* Paused Friday 17:00 (1 h counted), resumed Saturday noon (closed):
+     * counting goes on at Monday 09:00 with 15 h left: Tue 15:00 Berlin. */
+    assert_int_equal(apply(f, EVT_PAUSED, "A", fri16 + HOUR, NULL), 0);
+    assert_int_equal(apply(f, EVT_RESUMED, "A", fri16 + 20 * HOUR, NULL), 0);
+    assert_int_equal(t->clk[METRIC_RESOLUTION].consumed_ms, HOUR);
+    assert_int_equal(t->clk[METRIC_RESOLUTION].deadline_ms, fri16 + 4 * 24 * HOUR - HOUR);
+    teardown((void **)&f);
+}
+
+static void
+test_calendar_priority_change_during_pause(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(cal_yaml);
+    int64_t fri16 = FRI_1600_BERLIN;
+    assert_int_equal(apply(f, EVT_OPENED, "A", fri16, NULL), 0);
+    assert_int_equal(apply(f, EVT_PAUSED, "A", fri16 + HOUR, NULL), 0);
+    /* Saturday 10:00: escalated to high (bizfast: 1 h response, 8 h
+     * resolution). The response clock, not paused, is already past its new
+     * Friday 17:00 deadline: breached at once. The paused resolution clock
+     * keeps its 1 h and takes the 8 h target. */
+    assert_int_equal(apply(f, EVT_UPDATED, "A", fri16 + 18 * HOUR, "priority=high"), 0);
+    const struct rec *r = find(f, "A", NOTICE_BREACH, METRIC_RESPONSE);
+    assert_non_null(r);
+    assert_int_equal(r->deadline, fri16 + HOUR);
+    const struct ticket *t = core_find(f->core, "A", 1);
+    assert_int_equal(t->clk[METRIC_RESOLUTION].state, CLOCK_PAUSED);
+    assert_int_equal(count(f, "A", NOTICE_BREACH, METRIC_RESOLUTION), 0);
+    /* Resumed Sunday: 7 h left from Monday 09:00: Monday 16:00 Berlin. */
+    assert_int_equal(apply(f, EVT_RESUMED, "A", fri16 + 40 * HOUR, NULL), 0);
+    assert_int_equal(t->clk[METRIC_RESOLUTION].deadline_ms, fri16 + 3 * 24 * HOUR);
+    teardown((void **)&f);
+}
+
 int
 main(void)
 {
@@ -741,6 +822,9 @@ main(void)
         cmocka_unit_test(test_replay_equals_live),
         cmocka_unit_test_setup_teardown(test_reload_retargets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_tickets_heap_consistency, setup, teardown),
+        cmocka_unit_test(test_calendar_friday_evening_to_monday),
+        cmocka_unit_test(test_calendar_pause_across_weekend),
+        cmocka_unit_test(test_calendar_priority_change_during_pause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
