@@ -91,6 +91,10 @@ ingest_on_down(struct rds_conn *conn, void *arg)
     (void)conn;
     sw->reading = false;
     sw->group_ready = false;
+    /* Nothing can be read while Redis is away: deadlines follow the wall
+     * clock again, whatever the last batch looked like. */
+    if (sw->load == LOAD_DONE)
+        sw->caught_up = true;
 }
 
 void
