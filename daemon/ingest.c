@@ -104,11 +104,21 @@ ingest_read(struct sw *sw)
     if (sw->stopping || sw->reading || !sw->group_ready || !rds_ready(&sw->reader))
         return;
     snprintf(count, sizeof(count), "%d", sw->cfg->events.batch);
+    /* Block only when caught up: after a full batch the next read returns
+     * at once, so "caught up" is known without waiting out a BLOCK during
+     * which the wall clock would not drive deadlines. */
     const char *argv[] = { "XREADGROUP", "GROUP", sw->cfg->events.group,
                            sw->cfg->events.consumer, "COUNT", count,
                            "BLOCK", READ_BLOCK_MS, "STREAMS", sw->key_events,
                            sw->pending_mode ? sw->pending_after : ">" };
-    if (rds_send(&sw->reader, read_cb, sw, (int)ARRAY_LEN(argv), argv, NULL) < 0) {
+    const char *argv_nb[] = { "XREADGROUP", "GROUP", sw->cfg->events.group,
+                              sw->cfg->events.consumer, "COUNT", count,
+                              "STREAMS", sw->key_events,
+                              sw->pending_mode ? sw->pending_after : ">" };
+    bool block = sw->caught_up && !sw->pending_mode;
+    if ((block ? rds_send(&sw->reader, read_cb, sw, (int)ARRAY_LEN(argv), argv, NULL)
+               : rds_send(&sw->reader, read_cb, sw, (int)ARRAY_LEN(argv_nb), argv_nb,
+                          NULL)) < 0) {
         rds_reset(&sw->reader);
         return;
     }

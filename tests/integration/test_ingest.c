@@ -386,6 +386,42 @@ test_redis_restart_reconnects(void **state)
     assert_int_equal(lost, 2); /* reader and writer */
 }
 
+/* A burst of exactly one full batch, then silence: the deadlines must still
+ * fire by the wall clock at once, not after the next blocking read. */
+static void
+test_full_batch_then_idle(void **state)
+{
+    struct env *e = *state;
+    int64_t t0 = h_now_ms();
+    redisReply *r = redisCommand(e->c, "MULTI");
+    freeReplyObject(r);
+    for (int i = 0; i < 50; i++) { /* events.batch is 50 */
+        char ticket[16];
+        snprintf(ticket, sizeof(ticket), "FB%d", i);
+        r = redisCommand(e->c, "XADD it:events * type opened ticket %s priority urgent ts %s",
+                         ticket, ms(t0));
+        freeReplyObject(r);
+    }
+    r = redisCommand(e->c, "EXEC");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    /* 50 response breaches at t0 + 1 s, each detected within 100 ms. */
+    h_sleep_until(t0 + 1400);
+    struct h_entry *ent;
+    int n = h_xrange(e->c, "it:breaches", &ent), breaches = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(h_field(&ent[i], "kind"), "breach") ||
+            strcmp(h_field(&ent[i], "metric"), "response"))
+            continue;
+        breaches++;
+        long long late = atoll(h_field(&ent[i], "late_ms"));
+        assert_true(late >= 0 && late <= 100);
+    }
+    h_entries_free(ent, n);
+    assert_int_equal(breaches, 50);
+}
+
 static void
 test_bad_config_exits_78(void **state)
 {
@@ -422,6 +458,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_replayed_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_restart_reconnects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_batch_then_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config_exits_78, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
