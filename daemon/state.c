@@ -29,7 +29,7 @@ sbuf_free(struct state_buf *b)
 void
 sbuf_put(struct state_buf *b, const void *p, size_t n)
 {
-    if (b->oom)
+    if (b->oom || n == 0)
         return;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
