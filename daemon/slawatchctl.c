@@ -18,6 +18,7 @@
 #include "slawatch/config.h"
 #include "slawatch/core.h"
 #include "slawatch/state.h"
+#include "slawatch/util.h"
 
 #define DEFAULT_CONFIG "/etc/slawatch/slawatch.yaml"
 #define EX_USAGE 64
@@ -149,14 +150,15 @@ out:
     return rc;
 }
 
-static long long
-get_int(redisContext *c, const char *key, int *found)
+/* Reads one key as a number; *found is 0 when the key is absent. */
+static double
+get_num(redisContext *c, const char *key, int *found)
 {
     redisReply *r = redisCommand(c, "GET %s", key);
-    long long v = 0;
+    double v = 0;
     *found = 0;
     if (r && r->type == REDIS_REPLY_STRING) {
-        v = strtoll(r->str, NULL, 10);
+        v = strtod(r->str, NULL);
         *found = 1;
     }
     if (r)
@@ -164,35 +166,128 @@ get_int(redisContext *c, const char *key, int *found)
     return v;
 }
 
-static int
-cmd_report(const struct config *cfg)
+static json_t *
+num_or_null(double v, int found, int integer)
 {
+    if (!found)
+        return json_null();
+    return integer ? json_integer((json_int_t)v) : json_real(v);
+}
+
+/* The compliance table (tiers and "all" x metrics x windows), open,
+ * overdue and at-risk counts, and the daemon's counters, as published. */
+static int
+cmd_report(const struct config *cfg, int argc, char **argv)
+{
+    static const char *const horizons[] = { "5m", "15m", "1h" };
+    static const char *const stats[] = { "events_total", "rejected_total", "lag",
+                                         "notifications_pending",
+                                         "deliveries_failed_total", "checkpoint_age_ms" };
+    int as_json = argc > 1 && strcmp(argv[1], "--json") == 0;
+    if (argc > 2 || (argc == 2 && !as_json)) {
+        fprintf(stderr, "slawatchctl: usage: report [--json]\n");
+        return EX_USAGE;
+    }
     redisContext *c = connect_redis(cfg);
-    char key[512];
+    const char *p = cfg->redis.prefix;
+    char key[600];
     int found;
     if (c == NULL)
         return EX_UNAVAILABLE;
-    printf("%-12s %8s %18s %18s\n", "tier", "open", "overdue response",
-           "overdue resolution");
-    for (size_t t = 0; t < cfg->ntiers; t++) {
-        const char *name = cfg->tiers[t].name;
-        snprintf(key, sizeof(key), "%sopen:%s", cfg->redis.prefix, name);
-        long long open = get_int(c, key, &found);
-        long long od[METRIC_COUNT];
+    json_t *root = json_object(), *tiers = json_array();
+    if (!as_json)
+        printf("%-10s %-10s %-6s %9s %8s %8s %6s %8s %6s %6s %6s\n", "tier", "metric",
+               "window", "ratio", "met", "breached", "open", "overdue", "risk5m",
+               "risk15m", "risk1h");
+    for (size_t t = 0; t <= cfg->ntiers; t++) {
+        const char *name = t < cfg->ntiers ? cfg->tiers[t].name : "all";
+        json_t *jt = json_object();
+        json_object_set_new(jt, "tier", json_string(name));
+        snprintf(key, sizeof(key), "%sopen:%s", p, name);
+        double open = get_num(c, key, &found);
+        int open_found = found;
+        json_object_set_new(jt, "open", num_or_null(open, found, 1));
         for (int m = 0; m < METRIC_COUNT; m++) {
-            snprintf(key, sizeof(key), "%soverdue:%s:%s", cfg->redis.prefix, name,
-                     cfg_metric_name(m));
-            od[m] = get_int(c, key, &found);
+            const char *metric = cfg_metric_name(m);
+            json_t *jm = json_object();
+            snprintf(key, sizeof(key), "%soverdue:%s:%s", p, name, metric);
+            int od_found;
+            double overdue = get_num(c, key, &od_found);
+            json_object_set_new(jm, "overdue", num_or_null(overdue, od_found, 1));
+            double risk[3];
+            int risk_found[3];
+            json_t *jr = json_object();
+            for (int h = 0; h < 3; h++) {
+                snprintf(key, sizeof(key), "%sat_risk:%s:%s:%s", p, name, metric, horizons[h]);
+                risk[h] = get_num(c, key, &risk_found[h]);
+                json_object_set_new(jr, horizons[h], num_or_null(risk[h], risk_found[h], 1));
+            }
+            json_object_set_new(jm, "at_risk", jr);
+            json_t *jw = json_object();
+            for (size_t w = 0; w < cfg->compliance.nwindows; w++) {
+                const char *win = cfg->compliance.windows[w].name;
+                int rf, mf, bf;
+                snprintf(key, sizeof(key), "%scompliance:%s:%s:%s", p, name, metric, win);
+                double ratio = get_num(c, key, &rf);
+                snprintf(key, sizeof(key), "%smet:%s:%s:%s", p, name, metric, win);
+                double met = get_num(c, key, &mf);
+                snprintf(key, sizeof(key), "%sbreached:%s:%s:%s", p, name, metric, win);
+                double br = get_num(c, key, &bf);
+                json_t *jx = json_object();
+                json_object_set_new(jx, "ratio", num_or_null(ratio, rf, 0));
+                json_object_set_new(jx, "met", num_or_null(met, mf, 1));
+                json_object_set_new(jx, "breached", num_or_null(br, bf, 1));
+                json_object_set_new(jw, win, jx);
+                if (as_json)
+                    continue;
+                char rs[16] = "-", ms[16] = "-", bs[16] = "-", os[16] = "-", ds[16] = "-",
+                     r5[16] = "-", r15[16] = "-", r60[16] = "-";
+                if (rf)
+                    snprintf(rs, sizeof(rs), "%.4f", ratio);
+                if (mf)
+                    snprintf(ms, sizeof(ms), "%.0f", met);
+                if (bf)
+                    snprintf(bs, sizeof(bs), "%.0f", br);
+                if (w == 0 && m == 0 && open_found)
+                    snprintf(os, sizeof(os), "%.0f", open);
+                if (w == 0 && od_found)
+                    snprintf(ds, sizeof(ds), "%.0f", overdue);
+                if (w == 0 && risk_found[0])
+                    snprintf(r5, sizeof(r5), "%.0f", risk[0]);
+                if (w == 0 && risk_found[1])
+                    snprintf(r15, sizeof(r15), "%.0f", risk[1]);
+                if (w == 0 && risk_found[2])
+                    snprintf(r60, sizeof(r60), "%.0f", risk[2]);
+                printf("%-10s %-10s %-6s %9s %8s %8s %6s %8s %6s %6s %6s\n",
+                       w == 0 && m == 0 ? name : "", w == 0 ? metric : "", win, rs, ms, bs,
+                       os, ds, r5, r15, r60);
+            }
+            json_object_set_new(jm, "windows", jw);
+            json_object_set_new(jt, metric, jm);
         }
-        printf("%-12s %8lld %18lld %18lld\n", name, open, od[0], od[1]);
+        json_array_append_new(tiers, jt);
     }
-    snprintf(key, sizeof(key), "%sstats:events_total", cfg->redis.prefix);
-    long long ev = get_int(c, key, &found);
-    snprintf(key, sizeof(key), "%sstats:rejected_total", cfg->redis.prefix);
-    long long rej = get_int(c, key, &found);
-    snprintf(key, sizeof(key), "%sstats:lag", cfg->redis.prefix);
-    long long lag = get_int(c, key, &found);
-    printf("events %lld, rejected %lld, lag %lld\n", ev, rej, lag);
+    json_object_set_new(root, "tiers", tiers);
+    json_t *js = json_object();
+    for (size_t i = 0; i < ARRAY_LEN(stats); i++) {
+        snprintf(key, sizeof(key), "%sstats:%s", p, stats[i]);
+        double v = get_num(c, key, &found);
+        json_object_set_new(js, stats[i], num_or_null(v, found, 1));
+        if (!as_json)
+            printf("%s%s %s", i ? ", " : "", stats[i], found ? "" : "-");
+        if (!as_json && found)
+            printf("%.0f", v);
+    }
+    json_object_set_new(root, "stats", js);
+    if (as_json) {
+        char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (text)
+            printf("%s\n", text);
+        free(text);
+    } else {
+        printf("\n");
+    }
+    json_decref(root);
     redisFree(c);
     return 0;
 }
@@ -437,7 +532,7 @@ main(int argc, char **argv)
     else if (strcmp(argv[0], "status") == 0)
         rc = cmd_status(cfg, argc, argv);
     else if (strcmp(argv[0], "report") == 0)
-        rc = cmd_report(cfg);
+        rc = cmd_report(cfg, argc, argv);
     else {
         fprintf(stderr, "slawatchctl: unknown command '%s'\n", argv[0]);
         usage(stderr);
