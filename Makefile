@@ -85,9 +85,14 @@ tests-build: $(BUILD)/slawatchd $(BUILD)/slawatchctl $(UNIT_BINS) $(ITEST_BINS)
 run: all
 	@scripts/run-demo.sh $(BUILD)
 
+# The pure core's unit tests also run under valgrind (not with SANITIZE=1:
+# ASan and valgrind do not mix).
+VG_UNITS   := heap event core state table
+VALGRIND_BINS = $(if $(filter 1,$(SANITIZE)),,$(filter $(addprefix $(BUILD)/tests/unit/test_,$(VG_UNITS)),$(UNIT_BINS)))
+
 test: deps test-deps
 	@$(MAKE) --no-print-directory NODEPS=1 tests-build
-	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(UNIT_BINS) $(ITEST_BINS)
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) VALGRIND_BINS="$(VALGRIND_BINS)" tests/run.sh $(UNIT_BINS) $(ITEST_BINS)
 
 unit: deps test-deps
 	@$(MAKE) --no-print-directory NODEPS=1 $(UNIT_BINS)
