@@ -87,7 +87,7 @@ run: all
 
 # The pure core's unit tests also run under valgrind (not with SANITIZE=1:
 # ASan and valgrind do not mix).
-VG_UNITS   := heap event core state table
+VG_UNITS   := heap event core state table compliance
 VALGRIND_BINS = $(if $(filter 1,$(SANITIZE)),,$(filter $(addprefix $(BUILD)/tests/unit/test_,$(VG_UNITS)),$(UNIT_BINS)))
 
 test: deps test-deps

@@ -729,7 +729,10 @@ parse_esc_tiers(struct cfg_load *ld, struct cfg_escalation *e,
                 path);
         return;
     }
+    /* A list names tiers only, even when it names all of them: `all` (the
+     * compliance series of every tier together) is never in it. */
     memset(e->tiers, 0, sizeof(e->tiers));
+    e->every_tier = false;
     for (size_t i = 0; i < n; i++) {
         const yaml_node_t *item = cfg_seq_item(ctx, list, i);
         if (item == NULL)
@@ -794,6 +797,7 @@ parse_escalation(struct cfg_load *ld, const yaml_node_t *item, size_t index,
     e->metric = -1;
     for (size_t t = 0; t < ld->cfg->ntiers; t++)
         e->tiers[t] = true;
+    e->every_tier = true;
     snprintf(path, sizeof(path), "escalations[%zu]", index);
     if (cfg_check_map(ctx, item, path, "escalations.*") < 0)
         return;

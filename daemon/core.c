@@ -31,6 +31,9 @@ struct core {
     struct core_callbacks cb;
     long open[CFG_MAX_TIERS];
     long overdue[CFG_MAX_TIERS][METRIC_COUNT];
+    void (*deadline_changed)(void *arg, const struct sla_deadline_change *d);
+    void *deadline_arg;
+    int track_hold;          /* >0: deadline changes are reported by the caller */
 };
 
 static inline struct sla_clock *
@@ -102,6 +105,46 @@ report_outcome(struct core *core, struct ticket *t, struct sla_clock *c,
     core->cb.outcome(core->cb.arg, &o);
 }
 
+/* What the deadline_changed listener knows of a clock: counted (tier >= 0)
+ * while it runs unbreached, with its deadline. */
+struct track {
+    int tier;
+    int64_t deadline_ms;
+};
+
+static inline struct track
+track_of(const struct ticket *t, const struct sla_clock *c)
+{
+    struct track k = { -1, 0 };
+    if (c->state == CLOCK_RUNNING && c->outcome != OUTCOME_BREACHED) {
+        k.tier = t->tier;
+        k.deadline_ms = c->deadline_ms;
+    }
+    return k;
+}
+
+/* Reports the difference between `was` and the clock now. Operations that
+ * nest others (a tier change, a reload, a restore) hold the reports and
+ * send the net change themselves, so each change is told exactly once. */
+static void
+track_report(struct core *core, const struct ticket *t,
+             const struct sla_clock *c, struct track was)
+{
+    if (core->deadline_changed == NULL || core->track_hold > 0)
+        return;
+    struct track now = track_of(t, c);
+    if (was.tier == now.tier && (was.tier < 0 || was.deadline_ms == now.deadline_ms))
+        return;
+    struct sla_deadline_change d = {
+        .metric = c->metric,
+        .old_tier = was.tier,
+        .old_deadline_ms = was.deadline_ms,
+        .new_tier = now.tier,
+        .new_deadline_ms = now.deadline_ms,
+    };
+    core->deadline_changed(core->deadline_arg, &d);
+}
+
 /* ---- clock arithmetic ------------------------------------------------- */
 
 /* The single place where a remaining business time becomes an instant. A
@@ -165,6 +208,7 @@ clock_start(struct core *core, struct ticket *t, struct sla_clock *c,
             int64_t ts)
 {
     const struct cfg_tier *tier = tier_of(core, t);
+    struct track was = track_of(t, c);
     c->started_ms = ts;
     c->resumed_ms = ts;
     c->consumed_ms = 0;
@@ -174,6 +218,7 @@ clock_start(struct core *core, struct ticket *t, struct sla_clock *c,
     c->deadline_ms = deadline_from(tier, ts, clock_target(tier, c));
     skip_moot_warnings(core, tier, c);
     clock_schedule(core, t, c);
+    track_report(core, t, c, was);
 }
 
 static bool
@@ -189,6 +234,7 @@ clock_stop(struct core *core, struct ticket *t, struct sla_clock *c,
 {
     if (!clock_active(c))
         return;
+    struct track was = track_of(t, c);
     if (ts < c->started_ms)
         ts = c->started_ms;
     if (c->state == CLOCK_RUNNING)
@@ -196,6 +242,7 @@ clock_stop(struct core *core, struct ticket *t, struct sla_clock *c,
     c->state = CLOCK_STOPPED;
     c->resumed_ms = ts;
     heap_remove(&core->heap, &c->node);
+    track_report(core, t, c, was);
     if (c->outcome == OUTCOME_BREACHED) {
         core->overdue[t->tier][c->metric]--;
         notify(core, NOTICE_RECOVERED, t, c, ts, 0);
@@ -212,12 +259,14 @@ clock_drop(struct core *core, struct ticket *t, struct sla_clock *c)
 {
     if (!clock_active(c))
         return;
+    struct track was = track_of(t, c);
     heap_remove(&core->heap, &c->node);
     if (c->outcome == OUTCOME_BREACHED) {
         core->overdue[t->tier][c->metric]--;
         notify(core, NOTICE_CLEARED, t, c, core->now_ms, 0);
     }
     c->state = CLOCK_IDLE;
+    track_report(core, t, c, was);
 }
 
 static void
@@ -226,12 +275,14 @@ clock_pause(struct core *core, struct ticket *t, struct sla_clock *c,
 {
     if (c->state != CLOCK_RUNNING)
         return;
+    struct track was = track_of(t, c);
     if (ts < c->resumed_ms)
         ts = c->resumed_ms;
     c->consumed_ms += cal_elapsed(tier_of(core, t)->calendar, c->resumed_ms, ts);
     c->resumed_ms = ts;
     c->state = CLOCK_PAUSED;
     heap_remove(&core->heap, &c->node);
+    track_report(core, t, c, was);
 }
 
 static void
@@ -240,6 +291,7 @@ clock_resume(struct core *core, struct ticket *t, struct sla_clock *c,
 {
     if (c->state != CLOCK_PAUSED)
         return;
+    struct track was = track_of(t, c);
     if (ts < c->resumed_ms)
         ts = c->resumed_ms;
     c->resumed_ms = ts;
@@ -250,6 +302,7 @@ clock_resume(struct core *core, struct ticket *t, struct sla_clock *c,
         skip_moot_warnings(core, tier, c);
     }
     clock_schedule(core, t, c);
+    track_report(core, t, c, was);
 }
 
 /* Recomputes the deadline of an active clock after its tier changed. */
@@ -257,6 +310,7 @@ static void
 clock_retarget(struct core *core, struct ticket *t, struct sla_clock *c)
 {
     const struct cfg_tier *tier = tier_of(core, t);
+    struct track was = track_of(t, c);
     if (c->next_warn > tier->nwarn)
         c->next_warn = (uint8_t)tier->nwarn;
     if (c->outcome == OUTCOME_BREACHED)
@@ -268,6 +322,7 @@ clock_retarget(struct core *core, struct ticket *t, struct sla_clock *c)
     } else
         c->deadline_ms = c->resumed_ms + remaining; /* projected; redone on resume */
     clock_schedule(core, t, c);
+    track_report(core, t, c, was);
 }
 
 /* ---- firing ----------------------------------------------------------- */
@@ -281,8 +336,10 @@ fire_clock(struct core *core, struct sla_clock *c)
 
     if (c->next_warn >= tier->nwarn || c->node.key >= c->deadline_ms) {
         /* The key is the deadline itself: breach. */
+        struct track was = track_of(t, c);
         c->outcome = OUTCOME_BREACHED;
         heap_remove(&core->heap, &c->node);
+        track_report(core, t, c, was);
         core->overdue[t->tier][c->metric]++;
         notify(core, NOTICE_BREACH, t, c,
                wall > c->deadline_ms ? wall : c->deadline_ms, 10000);
@@ -417,10 +474,12 @@ apply_pause_policy(struct core *core, struct ticket *t, int64_t ts)
 }
 
 /* Moves a ticket to another tier (or the same one under a new config):
- * clocks keep their start and consumed time and take the new targets. */
+ * clocks keep their start and consumed time and take the new targets.
+ * Reports no deadline change itself (see set_tier). */
 static void
-set_tier(struct core *core, struct ticket *t, int new_tier, int64_t ts)
+set_tier_quiet(struct core *core, struct ticket *t, int new_tier, int64_t ts)
 {
+    core->track_hold++;
     if (!t->resolved) {
         core->open[t->tier]--;
         core->open[new_tier]++;
@@ -446,6 +505,27 @@ set_tier(struct core *core, struct ticket *t, int new_tier, int64_t ts)
         }
     }
     apply_pause_policy(core, t, ts);
+    core->track_hold--;
+}
+
+/* Reports the net change of each clock from `was` (the clocks as the
+ * listener knew them before a tier change, reload or restore). */
+static void
+track_report_ticket(struct core *core, const struct ticket *t,
+                    const struct track was[METRIC_COUNT])
+{
+    for (int m = 0; m < METRIC_COUNT; m++)
+        track_report(core, t, &t->clk[m], was[m]);
+}
+
+static void
+set_tier(struct core *core, struct ticket *t, int new_tier, int64_t ts)
+{
+    struct track was[METRIC_COUNT];
+    for (int m = 0; m < METRIC_COUNT; m++)
+        was[m] = track_of(t, &t->clk[m]);
+    set_tier_quiet(core, t, new_tier, ts);
+    track_report_ticket(core, t, was);
 }
 
 /* ---- events ----------------------------------------------------------- */
@@ -466,10 +546,13 @@ ticket_forget(struct core *core, struct ticket *t)
 static int
 ev_opened(struct core *core, const struct sla_event *ev, const char **reason)
 {
-    struct ticket *t = malloc(sizeof(*t) + ev->ticket_len + 1);
+    /* Only the id's bytes after the fixed part: sizeof() would add the
+     * struct's tail padding and push a short id into the next malloc size
+     * class (176 instead of 160 bytes). */
+    struct ticket *t = malloc(offsetof(struct ticket, id) + ev->ticket_len + 1);
     if (t == NULL)
         goto oom;
-    memset(t, 0, sizeof(*t));
+    memset(t, 0, offsetof(struct ticket, id));
     t->id_len = (uint8_t)ev->ticket_len;
     memcpy(t->id, ev->ticket, ev->ticket_len);
     t->id[ev->ticket_len] = '\0';
@@ -620,6 +703,15 @@ core_new(const struct config *cfg, int64_t (*wall_clock)(void *arg),
 }
 
 void
+core_set_deadline_listener(struct core *core,
+                           void (*fn)(void *arg, const struct sla_deadline_change *d),
+                           void *arg)
+{
+    core->deadline_changed = fn;
+    core->deadline_arg = arg;
+}
+
+void
 core_free(struct core *core)
 {
     if (core == NULL)
@@ -657,6 +749,10 @@ core_set_config(struct core *core, const struct config *cfg)
         struct ticket *t = core->tickets.slots[i];
         if (t == NULL)
             continue;
+        /* The listener knows the clocks under the old tier indexes. */
+        struct track was[METRIC_COUNT];
+        for (int m = 0; m < METRIC_COUNT; m++)
+            was[m] = track_of(t, &t->clk[m]);
         int mapped = map.index[t->tier];
         if (t->explicit_tier >= 0)
             t->explicit_tier = (int16_t)map.index[t->explicit_tier];
@@ -668,7 +764,8 @@ core_set_config(struct core *core, const struct config *cfg)
         for (int m = 0; m < METRIC_COUNT; m++)
             if (clock_active(&t->clk[m]) && t->clk[m].outcome == OUTCOME_BREACHED)
                 core->overdue[t->tier][m]++;
-        set_tier(core, t, choose_tier(core, t), core->now_ms);
+        set_tier_quiet(core, t, choose_tier(core, t), core->now_ms);
+        track_report_ticket(core, t, was);
     }
     fire_due(core);
 }
@@ -706,10 +803,10 @@ core_restore_ticket(struct core *core, const struct ticket_image *img)
         return -1;
     if (heap_reserve(&core->heap, METRIC_COUNT) < 0)
         return -1;
-    t = malloc(sizeof(*t) + img->id_len + 1);
+    t = malloc(offsetof(struct ticket, id) + img->id_len + 1);
     if (t == NULL)
         return -1;
-    memset(t, 0, sizeof(*t));
+    memset(t, 0, offsetof(struct ticket, id));
     t->id_len = (uint8_t)img->id_len;
     memcpy(t->id, img->id, img->id_len);
     t->id[img->id_len] = '\0';
@@ -747,8 +844,11 @@ core_restore_ticket(struct core *core, const struct ticket_image *img)
         if (clock_active(&t->clk[m]) && t->clk[m].outcome == OUTCOME_BREACHED)
             core->overdue[t->tier][m]++;
     /* Same tier: deadlines are recomputed from start, consumed time and the
-     * current target (identical when the config is unchanged). */
-    set_tier(core, t, saved >= 0 ? saved : choose_tier(core, t), core->now_ms);
+     * current target (identical when the config is unchanged). The listener
+     * has never seen these clocks. */
+    const struct track unseen[METRIC_COUNT] = { { -1, 0 }, { -1, 0 } };
+    set_tier_quiet(core, t, saved >= 0 ? saved : choose_tier(core, t), core->now_ms);
+    track_report_ticket(core, t, unseen);
     return 0;
 }
 

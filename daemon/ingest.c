@@ -12,6 +12,7 @@
  *                                                       writer: XACK ids
  */
 #define _GNU_SOURCE
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,8 +61,15 @@ group_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
 void
 ingest_start_group(struct sw *sw)
 {
+    /* A new group starts after the last applied entry: everything up to it
+     * was applied by the replay, and delivering it again would only be read,
+     * skipped and acknowledged. An existing group keeps its position. */
+    char start[48] = "0";
+    if (sw->last_ms || sw->last_seq)
+        snprintf(start, sizeof(start), "%" PRIu64 "-%" PRIu64, sw->last_ms,
+                 sw->last_seq);
     const char *argv[] = { "XGROUP", "CREATE", sw->key_events,
-                           sw->cfg->events.group, "0", "MKSTREAM" };
+                           sw->cfg->events.group, start, "MKSTREAM" };
     sw->group_ready = false;
     sw->reading = false;
     if (rds_send(&sw->reader, group_cb, sw, (int)ARRAY_LEN(argv), argv, NULL) < 0)
@@ -115,7 +123,7 @@ ingest_read(struct sw *sw)
                               sw->cfg->events.consumer, "COUNT", count,
                               "STREAMS", sw->key_events,
                               sw->pending_mode ? sw->pending_after : ">" };
-    bool block = sw->caught_up && !sw->pending_mode;
+    bool block = sw->caught_up && !sw->pending_mode && sw->batches == NULL;
     if ((block ? rds_send(&sw->reader, read_cb, sw, (int)ARRAY_LEN(argv), argv, NULL)
                : rds_send(&sw->reader, read_cb, sw, (int)ARRAY_LEN(argv_nb), argv_nb,
                           NULL)) < 0) {
@@ -181,10 +189,10 @@ ingest_apply_entry(struct sw *sw, const redisReply *entry, int64_t wall_ms)
         reject(sw, id->str, id->len, fields, nfields, reason);
 }
 
+/* XACK for every entry of a batch, after the batch's outputs. */
 static void
-ack_batch(struct sw *sw, const redisReply *entries)
+ack_batch(struct sw *sw, redisReply **entries, size_t n)
 {
-    size_t n = entries->elements;
     const char **argv = malloc((n + 3) * sizeof(*argv));
     size_t *lens = malloc((n + 3) * sizeof(*lens));
     size_t argc = 0;
@@ -203,7 +211,7 @@ ack_batch(struct sw *sw, const redisReply *entries)
     argv[argc] = sw->cfg->events.group;
     lens[argc++] = strlen(sw->cfg->events.group);
     for (size_t i = 0; i < n; i++) {
-        const redisReply *e = entries->element[i];
+        const redisReply *e = entries[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
             e->element[0]->type != REDIS_REPLY_STRING)
             continue;
@@ -216,14 +224,118 @@ ack_batch(struct sw *sw, const redisReply *entries)
     free(lens);
 }
 
+/* ---- batches ------------------------------------------------------------
+ * A reply's entries are taken over (the array is moved out of the reply, so
+ * hiredis frees only the shell) and applied from a zero-delay timer. A full
+ * batch first sends the next read: by the time the timer runs, the loop has
+ * written that request, and Redis prepares the next batch while this one is
+ * applied. Batches are applied strictly in arrival order. */
+
+struct batch {
+    struct batch *next;
+    redisReply **entries;
+    size_t n;
+    bool replay;             /* from the start-up replay: no XACK */
+    bool last;               /* replay: the final batch; ingest: a short read */
+};
+
+static void
+batch_free(struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        freeReplyObject(b->entries[i]);
+    free(b->entries);
+    free(b);
+}
+
+static void
+apply_batch(struct sw *sw, struct batch *b)
+{
+    int64_t wall = now_wall_ms();
+    for (size_t i = 0; i < b->n; i++) {
+        const redisReply *e = b->entries[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        ingest_apply_entry(sw, e, wall);
+        if (b->replay)
+            sw->replayed++;
+    }
+    if (!b->replay && b->n > 0)
+        ack_batch(sw, b->entries, b->n);
+    if (b->replay && b->last) {
+        log_notice("replayed %ld events after the checkpoint", sw->replayed);
+        sw->load = LOAD_DONE;
+        if (rds_ready(&sw->reader))
+            ingest_start_group(sw);
+    } else if (!b->replay && b->last && !sw->pending_mode) {
+        /* Drained: from now on the wall clock drives deadlines. */
+        sw->caught_up = true;
+        core_advance(sw->core, now_wall_ms());
+    }
+}
+
+void
+ingest_drain(struct sw *sw)
+{
+    while (sw->batches) {
+        struct batch *b = sw->batches;
+        sw->batches = b->next;
+        if (sw->batches == NULL)
+            sw->batches_tail = NULL;
+        apply_batch(sw, b);
+        batch_free(b);
+    }
+}
+
+static void
+apply_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sw *sw = arg;
+    (void)fd;
+    (void)what;
+    ingest_drain(sw);
+    sw_arm_deadline_timer(sw);
+    ingest_read(sw);
+}
+
+/* Takes over the entries of an array reply. Returns -1 on allocation
+ * failure (the reply is then left as it was). */
+int
+ingest_enqueue(struct sw *sw, redisReply *array, bool replay, bool last)
+{
+    struct batch *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return -1;
+    if (sw->apply_ev == NULL &&
+        (sw->apply_ev = evtimer_new(sw->base, apply_cb, sw)) == NULL) {
+        free(b);
+        return -1;
+    }
+    b->entries = array->element;
+    b->n = array->elements;
+    b->replay = replay;
+    b->last = last;
+    array->element = NULL;
+    array->elements = 0;
+    if (sw->batches_tail)
+        sw->batches_tail->next = b;
+    else
+        sw->batches = b;
+    sw->batches_tail = b;
+    struct timeval zero = { 0, 0 };
+    evtimer_add(sw->apply_ev, &zero);
+    return 0;
+}
+
 /* Returns the entries array of an XREADGROUP reply for our one stream, or
  * NULL when there are none (a time-out answers nil). */
-static const redisReply *
-entries_of(const redisReply *reply)
+static redisReply *
+entries_of(redisReply *reply)
 {
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1)
         return NULL;
-    const redisReply *stream = reply->element[0];
+    redisReply *stream = reply->element[0];
     if (stream->type != REDIS_REPLY_ARRAY || stream->elements < 2 ||
         stream->element[1]->type != REDIS_REPLY_ARRAY)
         return NULL;
@@ -244,19 +356,9 @@ read_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
         rds_reset(&sw->reader);
         return;
     }
-    const redisReply *entries = entries_of(reply);
+    redisReply *entries = entries_of(reply);
     size_t n = entries ? entries->elements : 0;
-    int64_t wall = now_wall_ms();
-
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *e = entries->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
-            e->element[0]->type != REDIS_REPLY_STRING)
-            continue;
-        ingest_apply_entry(sw, e, wall);
-    }
-    if (n > 0)
-        ack_batch(sw, entries);
+    bool was_pending = sw->pending_mode;
 
     if (sw->pending_mode) {
         if (n == 0) {
@@ -269,11 +371,24 @@ read_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
                          (int)last->element[0]->len, last->element[0]->str);
         }
     }
-    /* A full batch means more is waiting: keep to event time until the
-     * stream is drained, so a replay decides exactly as live processing. */
-    sw->caught_up = !sw->pending_mode && n < (size_t)sw->cfg->events.batch;
-    if (sw->caught_up)
+    bool full = n == (size_t)sw->cfg->events.batch;
+    if (n > 0 && ingest_enqueue(sw, entries, false, !full) < 0) {
+        log_err("out of memory: batch left pending, read again later");
+        rds_reset(&sw->reader);
+        return;
+    }
+    if (full || was_pending) {
+        /* More is waiting: keep to event time until the stream is
+         * drained, so a replay decides exactly as live processing did, and
+         * ask for the next batch now. */
+        sw->caught_up = false;
+        ingest_read(sw);
+    } else if (n == 0) {
+        sw->caught_up = true;
         core_advance(sw->core, now_wall_ms());
-    sw_arm_deadline_timer(sw);
-    ingest_read(sw);
+        sw_arm_deadline_timer(sw);
+        ingest_read(sw);
+    }
+    /* A short batch: apply_cb marks the stream drained once it is applied,
+     * then reads again (blocking). */
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "slawatch/daemon.h"
+#include "slawatch/report.h"
 
 static const char *const notice_kinds[] = {
     [NOTICE_WARNING] = "warning",
@@ -30,6 +31,7 @@ publish_notice(void *arg, const struct sla_notice *n)
     size_t lens[22];
     int argc = 0;
 
+    notify_notice(sw->notify, n);
     if (n->kind == NOTICE_CLEARED)
         return; /* internal: a deleted ticket's breach needs no record */
     sw->notices_total++;
@@ -83,9 +85,9 @@ publish_notice(void *arg, const struct sla_notice *n)
 void
 publish_outcome(void *arg, const struct sla_outcome *o)
 {
-    /* Compliance windows hang here. */
-    (void)arg;
-    (void)o;
+    struct sw *sw = arg;
+    notify_outcome(sw->notify, o);
+    report_outcome(sw, o); /* compliance windows (report.c) */
 }
 
 void
@@ -244,7 +246,8 @@ publish_gauges(struct sw *sw)
     static const char *const stat_names[] = {
         "events_total", "rejected_total", "lag", "tickets", "clocks_queued",
         "events_per_second", "redis_queue", "checkpoint_age_ms",
-        "checkpoints_failed_total",
+        "checkpoints_failed_total", "notifications_pending",
+        "deliveries_failed_total",
     };
     long long stat_values[] = {
         (long long)sw->events_total, (long long)sw->rejected_total, sw->lag,
@@ -253,6 +256,8 @@ publish_gauges(struct sw *sw)
         (long long)rds_pending(&sw->writer),
         sw->last_checkpoint_ms ? (long long)(now_wall_ms() - sw->last_checkpoint_ms) : -1,
         (long long)sw->checkpoints_failed,
+        sw->notify ? (long long)notify_pending(sw->notify) : 0,
+        sw->notify ? (long long)notify_failed_total(sw->notify) : 0,
     };
     snprintf(fmt, sizeof(fmt), "%sstats:%%s", prefix);
     for (size_t i = 0; i < ARRAY_LEN(stat_names); i++) {

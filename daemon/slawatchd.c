@@ -12,9 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
+#include <curl/curl.h>
 
 #include "slawatch/daemon.h"
+#include "slawatch/report.h"
+#include "slawatch/service.h"
 
 #define SLAWATCH_VERSION "0.1.0"
 #define EX_CONFIG 78
@@ -67,7 +69,20 @@ sw_notify_ready(struct sw *sw)
     sw->ready_notified = true;
     log_info("consuming %s as %s/%s", sw->key_events, sw->cfg->events.group,
              sw->cfg->events.consumer);
-    sd_notify(0, "READY=1");
+    service_ready();
+    /* State is loaded: waiting escalation levels in the outbox can now be
+     * checked against restored clocks. */
+    if (sw->notify)
+        notify_writer_ready(sw->notify);
+}
+
+static void
+writer_ready(struct rds_conn *conn, void *arg)
+{
+    struct sw *sw = arg;
+    (void)conn;
+    if (sw->ready_notified && sw->notify)
+        notify_writer_ready(sw->notify);
 }
 
 static void
@@ -88,8 +103,8 @@ publish_cb(evutil_socket_t fd, short what, void *arg)
     long open = 0;
     for (size_t t = 0; t < sw->cfg->ntiers; t++)
         open += core_open_count(sw->core, (int)t);
-    sd_notifyf(0, "STATUS=%ld open tickets, %.0f events/s, %zu writes pending",
-               open, sw->events_per_s, rds_pending(&sw->writer));
+    service_status("%ld open tickets, %.0f events/s, %zu writes pending",
+                   open, sw->events_per_s, rds_pending(&sw->writer));
 }
 
 static void
@@ -100,7 +115,10 @@ shutdown_poll_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (rds_pending(&sw->writer) == 0 || now_mono_us() >= sw->stop_deadline_us) {
         if (rds_pending(&sw->writer))
-            log_warnx("exiting with %zu Redis writes unsent", rds_pending(&sw->writer));
+            log_warnx("%zu Redis writes unanswered: kept in the final checkpoint",
+                      rds_pending(&sw->writer));
+        /* Nothing to replay at the next start. */
+        (void)snapshot_save_sync(sw);
         event_base_loopbreak(sw->base);
         return;
     }
@@ -115,12 +133,14 @@ begin_shutdown(struct sw *sw, int sig)
         return;
     sw->stopping = true;
     log_info("signal %d: finishing and exiting", sig);
-    sd_notify(0, "STOPPING=1");
+    service_stopping();
     /* The batch in hand was applied synchronously; a read still blocked in
      * Redis is dropped and its entries stay pending for the next start. */
     rds_close(&sw->reader);
+    ingest_drain(sw); /* batches read but not applied yet: finish them */
     evtimer_del(sw->deadline_ev);
     publish_gauges(sw);
+    report_publish(sw);
     sw->stop_deadline_us = now_mono_us() + SHUTDOWN_MAX_US;
     shutdown_poll_cb(-1, 0, sw);
 }
@@ -135,7 +155,7 @@ reload(struct sw *sw)
         log_warn("reload: cannot collect errors");
         return;
     }
-    sd_notify(0, "RELOADING=1");
+    service_reloading();
     struct config *cfg = cfg_load(sw->config_path, ef);
     fclose(ef);
     if (cfg == NULL) {
@@ -160,7 +180,10 @@ reload(struct sw *sw)
             log_err("reload rejected: out of memory");
             cfg_free(cfg);
         } else {
+            report_reconfigure(sw, cfg); /* before the core's outcomes */
             core_set_config(sw->core, cfg);
+            if (sw->notify)
+                notify_set_config(sw->notify, cfg);
             sw->cfg = cfg;
             cfg_free(old);
             log_set_level(cfg->log_level);
@@ -169,7 +192,7 @@ reload(struct sw *sw)
         }
     }
     free(errs);
-    sd_notify(0, "READY=1");
+    service_reloaded();
 }
 
 static void
@@ -202,7 +225,8 @@ build_keys(struct sw *sw)
     int a = snprintf(sw->key_events, KEY_MAX, "%sevents", p);
     int b = snprintf(sw->key_dead, KEY_MAX, "%sevents:dead", p);
     int c = snprintf(sw->key_breaches, KEY_MAX, "%sbreaches", p);
-    return (a >= KEY_MAX || b >= KEY_MAX || c >= KEY_MAX) ? -1 : 0;
+    int d = snprintf(sw->key_state, KEY_MAX, "%sstate", p);
+    return (a >= KEY_MAX || b >= KEY_MAX || c >= KEY_MAX || d >= KEY_MAX) ? -1 : 0;
 }
 
 int
@@ -245,6 +269,9 @@ main(int argc, char **argv)
     log_set_level(cfg->log_level);
 
     signal(SIGPIPE, SIG_IGN);
+    /* Before any thread exists (curl's resolver starts threads). */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        fatalx("cannot initialise libcurl");
     sw.config_path = path;
     sw.cfg = cfg;
     sw.reject_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 20);
@@ -255,7 +282,7 @@ main(int argc, char **argv)
         fatalx("cannot create the event loop");
     struct core_callbacks cb = { publish_notice, publish_outcome, &sw };
     sw.core = core_new(cfg, wall_clock, NULL, &cb);
-    if (sw.core == NULL)
+    if (sw.core == NULL || report_init(&sw) < 0)
         fatalx("out of memory");
     sw.deadline_ev = evtimer_new(sw.base, deadline_cb, &sw);
     sw.publish_ev = event_new(sw.base, -1, EV_PERSIST, publish_cb, &sw);
@@ -268,10 +295,15 @@ main(int argc, char **argv)
         if (sw.sig_ev[i] == NULL || evsignal_add(sw.sig_ev[i], NULL) < 0)
             fatalx("cannot install signal handlers");
     }
+    if (service_init(sw.base) < 0)
+        fatalx("cannot create the watchdog timer");
     if (rds_init(&sw.reader, sw.base, &cfg->redis, "reader", ingest_on_ready,
                  ingest_on_down, &sw) < 0 ||
-        rds_init(&sw.writer, sw.base, &cfg->redis, "writer", NULL, NULL, &sw) < 0)
+        rds_init(&sw.writer, sw.base, &cfg->redis, "writer", writer_ready, NULL, &sw) < 0)
         fatalx("out of memory");
+    sw.notify = notify_new(sw.base, &sw.writer, cfg, sw.core);
+    if (sw.notify == NULL)
+        fatalx("cannot set up webhooks");
 
     log_notice("slawatchd %s starting: %zu tiers, redis %s%s%d, prefix \"%s\"",
                SLAWATCH_VERSION, cfg->ntiers,
@@ -283,6 +315,7 @@ main(int argc, char **argv)
     struct timeval pub = { PUBLISH_MS / 1000, (PUBLISH_MS % 1000) * 1000 };
     event_add(sw.publish_ev, &pub);
     sw_arm_deadline_timer(&sw);
+    snapshot_schedule(&sw);
 
     event_base_dispatch(sw.base);
 
@@ -290,6 +323,7 @@ main(int argc, char **argv)
              (unsigned long long)sw.events_total,
              (unsigned long long)sw.rejected_total);
     rds_close(&sw.writer);
+    notify_free(sw.notify); /* after the writer: its callbacks hold entries */
     if (sw.reader.state != RDS_CLOSED)
         rds_close(&sw.reader);
     for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
@@ -297,8 +331,15 @@ main(int argc, char **argv)
     event_free(sw.deadline_ev);
     event_free(sw.publish_ev);
     event_free(sw.shutdown_ev);
+    if (sw.apply_ev)
+        event_free(sw.apply_ev);
+    event_free(sw.checkpoint_ev);
+    event_free(sw.sigchld_ev);
+    service_free();
+    report_free(&sw);
     core_free(sw.core);
     cfg_free(sw.cfg);
     event_base_free(sw.base);
+    curl_global_cleanup();
     return 0;
 }

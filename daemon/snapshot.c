@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "slawatch/daemon.h"
+#include "slawatch/report.h"
 #include "slawatch/state.h"
 
 #define REPLAY_COUNT "1000"
@@ -50,7 +51,7 @@ put_write(void *arg, const char *buf, size_t len)
 static int
 encode_all(struct sw *sw, struct state_buf *out)
 {
-    struct state_buf writes;
+    struct state_buf writes, windows;
     struct state_meta meta = {
         .saved_ms = now_wall_ms(),
         .core_now_ms = core_now(sw->core),
@@ -60,14 +61,20 @@ encode_all(struct sw *sw, struct state_buf *out)
         .rejected_total = sw->rejected_total,
     };
     sbuf_init(&writes);
+    sbuf_init(&windows);
     rds_foreach_queued(&sw->writer, put_write, &writes);
-    if (writes.oom) {
+    if (writes.oom || report_encode(sw, &windows) < 0) {
         sbuf_free(&writes);
+        sbuf_free(&windows);
         return -1;
     }
-    struct state_section sec = { STATE_SECTION_WRITES, writes.data, writes.len };
-    int rc = state_encode(sw->core, &meta, &sec, 1, out);
+    struct state_section sec[] = {
+        { STATE_SECTION_WRITES, writes.data, writes.len },
+        { STATE_SECTION_COMPLIANCE, windows.data, windows.len },
+    };
+    int rc = state_encode(sw->core, &meta, sec, ARRAY_LEN(sec), out);
     sbuf_free(&writes);
+    sbuf_free(&windows);
     return rc;
 }
 
@@ -244,6 +251,10 @@ on_section(void *arg, uint32_t tag, const char *data, size_t len)
 {
     struct sw *sw = arg;
     size_t off = 0, n = 0;
+    if (tag == STATE_SECTION_COMPLIANCE) {
+        report_restore(sw, data, len);
+        return;
+    }
     if (tag != STATE_SECTION_WRITES)
         return; /* a section of a newer version: ignored */
     while (off + 4 <= len) {
@@ -306,6 +317,8 @@ load_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
     replay_next(sw);
 }
 
+static void replay_from(struct sw *sw, const char *after, size_t len);
+
 static void
 replay_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
 {
@@ -319,33 +332,41 @@ replay_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
         rds_reset(&sw->reader);
         return;
     }
-    int64_t wall = now_wall_ms();
-    for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
-            e->element[0]->type != REDIS_REPLY_STRING)
-            continue;
-        ingest_apply_entry(sw, e, wall);
-        sw->replayed++;
+    size_t n = reply->elements;
+    bool more = n == REPLAY_COUNT_N;
+    if (more) {
+        /* Ask for what follows before this batch is applied (ingest.c
+         * applies it from a timer), so Redis reads ahead meanwhile. */
+        const redisReply *last = reply->element[n - 1];
+        if (last->type != REDIS_REPLY_ARRAY || last->elements < 1 ||
+            last->element[0]->type != REDIS_REPLY_STRING) {
+            rds_reset(&sw->reader);
+            return;
+        }
+        replay_from(sw, last->element[0]->str, last->element[0]->len);
     }
-    if (reply->elements == REPLAY_COUNT_N) {
-        replay_next(sw);
-        return;
+    if (ingest_enqueue(sw, reply, true, !more) < 0) {
+        log_err("replay: out of memory; retrying");
+        rds_reset(&sw->reader);
     }
-    log_notice("replayed %ld events after the checkpoint", sw->replayed);
-    sw->load = LOAD_DONE;
-    ingest_start_group(sw);
+}
+
+static void
+replay_from(struct sw *sw, const char *after, size_t len)
+{
+    snprintf(sw->replay_after, sizeof(sw->replay_after), "(%.*s", (int)len, after);
+    const char *argv[] = { "XRANGE", sw->key_events, sw->replay_after, "+",
+                           "COUNT", REPLAY_COUNT };
+    if (rds_send(&sw->reader, replay_cb, sw, (int)ARRAY_LEN(argv), argv, NULL) < 0)
+        rds_reset(&sw->reader);
 }
 
 static void
 replay_next(struct sw *sw)
 {
-    snprintf(sw->replay_after, sizeof(sw->replay_after), "(%" PRIu64 "-%" PRIu64,
-             sw->last_ms, sw->last_seq);
-    const char *argv[] = { "XRANGE", sw->key_events, sw->replay_after, "+",
-                           "COUNT", REPLAY_COUNT };
-    if (rds_send(&sw->reader, replay_cb, sw, (int)ARRAY_LEN(argv), argv, NULL) < 0)
-        rds_reset(&sw->reader);
+    char id[48];
+    int len = snprintf(id, sizeof(id), "%" PRIu64 "-%" PRIu64, sw->last_ms, sw->last_seq);
+    replay_from(sw, id, (size_t)len);
 }
 
 void

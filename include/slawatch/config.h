@@ -82,6 +82,8 @@ struct cfg_escalation {
     enum esc_when when;
     int metric;                      /* METRIC_* or -1 for any */
     bool tiers[CFG_MAX_TIERS];       /* which tiers; all true by default */
+    bool every_tier;                 /* no `tiers` list: every tier and, for
+                                        `when: objective`, the `all` series */
     int64_t after_ms;
     size_t nnotify;
     int *notify;                     /* indexes into cfg->webhooks */

@@ -140,6 +140,21 @@ struct sla_outcome {
     int64_t elapsed_ms;      /* stop - start in wall time; -1 while running */
 };
 
+/* A change in the set of running, not yet breached clocks, for gauges of
+ * the clocks about to breach (at-risk). A clock is counted from the moment
+ * it runs unbreached until it stops, pauses, breaches, is dropped or
+ * forgotten; its deadline or tier may move meanwhile (resume, re-target,
+ * tier change, reload). old_tier < 0: the clock was not counted before;
+ * new_tier < 0: it is no longer counted. Every change is reported exactly
+ * once, so a listener's running totals always equal the clocks counted. */
+struct sla_deadline_change {
+    int metric;
+    int old_tier;
+    int64_t old_deadline_ms;
+    int new_tier;
+    int64_t new_deadline_ms;
+};
+
 struct core_callbacks {
     void (*notice)(void *arg, const struct sla_notice *n);
     void (*outcome)(void *arg, const struct sla_outcome *o);
@@ -156,6 +171,14 @@ struct core *core_new(const struct config *cfg,
                       int64_t (*wall_clock)(void *arg), void *clock_arg,
                       const struct core_callbacks *cb) MUSTCHECK;
 void core_free(struct core *core);
+
+/* Sets (fn NULL: clears) the listener of deadline changes. Set it before
+ * the first ticket exists (or before a restore), so its totals start from
+ * zero. */
+void core_set_deadline_listener(struct core *core,
+                                void (*fn)(void *arg,
+                                           const struct sla_deadline_change *d),
+                                void *arg);
 
 /* Applies one validated event. Returns 0 when applied (including no-ops such
  * as a second `opened`), or -1 with a static reason when rejected ("unknown

@@ -15,15 +15,22 @@
 #include "slawatch/config.h"
 #include "slawatch/core.h"
 #include "slawatch/log.h"
+#include "slawatch/notify.h"
 #include "slawatch/rds.h"
 
 #define KEY_MAX 512
+
+struct report;
+
+struct batch;
 
 struct sw {
     struct event_base *base;
     const char *config_path;
     struct config *cfg;
     struct core *core;
+    struct notify *notify;           /* escalation webhooks (notify.c) */
+    struct report *report;           /* compliance and at-risk (report.c) */
 
     struct rds_conn reader;          /* XREADGROUP only (it blocks) */
     struct rds_conn writer;          /* every other command, in order */
@@ -57,6 +64,8 @@ struct sw {
     bool caught_up;                  /* last read returned a short batch */
     uint64_t last_ms, last_seq;      /* last applied stream ID */
     bool ready_notified;
+    struct batch *batches, *batches_tail; /* read, not yet applied */
+    struct event *apply_ev;
 
     /* counters */
     uint64_t events_total;
@@ -89,6 +98,9 @@ void publish_dead_letter(struct sw *sw, const char *id, size_t id_len,
 /* ingest.c, used by snapshot.c for replay */
 void ingest_apply_entry(struct sw *sw, const redisReply *entry, int64_t wall_ms);
 void ingest_start_group(struct sw *sw);
+int ingest_enqueue(struct sw *sw, redisReply *array, bool replay, bool last);
+/* Applies every batch read but not yet applied (shutdown, tests). */
+void ingest_drain(struct sw *sw);
 
 /* snapshot.c */
 void snapshot_load_begin(struct sw *sw);

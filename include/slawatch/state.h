@@ -20,6 +20,7 @@
 #define STATE_TAG(a, b, c, d) \
     ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 #define STATE_SECTION_WRITES STATE_TAG('W', 'R', 'T', 'S')
+#define STATE_SECTION_COMPLIANCE STATE_TAG('C', 'M', 'P', 'L') /* compliance.c */
 
 struct state_meta {
     int64_t saved_ms;            /* wall time of the checkpoint */

@@ -13,11 +13,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <pthread.h>
 
 int64_t
 h_now_ms(void)
@@ -112,9 +119,12 @@ redis_spawn(struct h_redis *r)
         for (char *tok = strtok(extra, " "); tok && n < 30; tok = strtok(NULL, " "))
             argv[n++] = tok;
         argv[n] = NULL;
+        /* Dies with the test, even when the test crashes. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int devnull = open("/dev/null", O_RDWR);
         dup2(devnull, 0);
         dup2(devnull, 1);
+        dup2(devnull, 2);
         execvp("redis-server", argv);
         _exit(127);
     }
@@ -220,6 +230,7 @@ h_daemon_start(const char *cfg, const char *dir)
         }
         unsetenv("NOTIFY_SOCKET");
         unsetenv("JOURNAL_STREAM");
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the test */
         execl(bin, "slawatchd", "-c", cfg, (char *)NULL);
         _exit(127);
     }
@@ -409,4 +420,227 @@ h_xpending_count(redisContext *c, const char *stream, const char *group)
     if (r)
         freeReplyObject(r);
     return n;
+}
+
+/* ---- loopback HTTP receiver --------------------------------------------- */
+
+
+struct h_http_srv {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    struct event_base *base;
+    struct evhttp *http;
+    struct event *tick;            /* polls `stop` from the loop's thread */
+    int stop;
+    h_http_script_fn *script;
+    void *arg;
+    bool record;
+    struct h_req *reqs;
+    int n, cap;
+    int count;
+};
+
+static void
+h_copy_header(struct evkeyvalq *hdrs, const char *name, char *dst, size_t size)
+{
+    const char *v = evhttp_find_header(hdrs, name);
+    snprintf(dst, size, "%s", v ? v : "");
+}
+
+static void
+h_http_cb(struct evhttp_request *req, void *arg)
+{
+    struct h_http_srv *s = arg;
+    struct h_req r;
+    memset(&r, 0, sizeof(r));
+    const char *uri = evhttp_request_get_uri(req);
+    snprintf(r.path, sizeof(r.path), "%s", uri ? uri : "");
+    struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
+    h_copy_header(hdrs, "X-Slawatch-Delivery", r.delivery, sizeof(r.delivery));
+    h_copy_header(hdrs, "X-Slawatch-Timestamp", r.timestamp, sizeof(r.timestamp));
+    h_copy_header(hdrs, "X-Slawatch-Signature", r.signature, sizeof(r.signature));
+    h_copy_header(hdrs, "Content-Type", r.content_type, sizeof(r.content_type));
+    r.at_ms = h_now_ms();
+
+    pthread_mutex_lock(&s->mu);
+    s->count++;
+    r.attempt = 1;
+    if (s->record)
+        for (int i = 0; i < s->n; i++)
+            if (strcmp(s->reqs[i].path, r.path) == 0 &&
+                strcmp(s->reqs[i].delivery, r.delivery) == 0)
+                r.attempt++;
+    r.status = s->script ? s->script(s->arg, r.path, r.delivery, r.attempt) : 200;
+    if (s->record) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        r.body_len = evbuffer_get_length(in);
+        r.body = malloc(r.body_len + 1);
+        if (r.body) {
+            evbuffer_copyout(in, r.body, r.body_len);
+            r.body[r.body_len] = '\0';
+        }
+        if (s->n == s->cap) {
+            int cap = s->cap ? s->cap * 2 : 256;
+            struct h_req *v = realloc(s->reqs, (size_t)cap * sizeof(*v));
+            if (v) {
+                s->reqs = v;
+                s->cap = cap;
+            }
+        }
+        if (s->n < s->cap)
+            s->reqs[s->n++] = r;
+        else
+            free(r.body);
+    }
+    int status = r.status;
+    pthread_mutex_unlock(&s->mu);
+    if (status == 0)
+        return; /* never answered: the client times out */
+    struct evbuffer *out = evbuffer_new();
+    if (out)
+        evbuffer_add_printf(out, "{\"status\":%d}", status);
+    evhttp_send_reply(req, status, status < 300 ? "OK" : "Scripted", out);
+    if (out)
+        evbuffer_free(out);
+}
+
+static void
+h_http_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct h_http_srv *s = arg;
+    (void)fd;
+    (void)what;
+    if (__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST))
+        event_base_loopbreak(s->base);
+}
+
+static void *
+h_http_thread(void *arg)
+{
+    struct h_http_srv *s = arg;
+    event_base_loop(s->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+int
+h_http_start(struct h_http *h, h_http_script_fn *script, void *arg, bool record)
+{
+    memset(h, 0, sizeof(*h));
+    struct h_http_srv *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -1;
+    pthread_mutex_init(&s->mu, NULL);
+    s->script = script;
+    s->arg = arg;
+    s->record = record;
+    s->base = event_base_new();
+    s->http = s->base ? evhttp_new(s->base) : NULL;
+    if (s->http == NULL)
+        goto fail;
+    for (int attempt = 0; attempt < 10 && h->port == 0; attempt++) {
+        int port = free_port();
+        if (port > 0 && evhttp_bind_socket(s->http, "127.0.0.1", (ev_uint16_t)port) == 0)
+            h->port = port;
+    }
+    if (h->port == 0)
+        goto fail;
+    evhttp_set_gencb(s->http, h_http_cb, s);
+    evhttp_set_timeout(s->http, 30);
+    s->tick = event_new(s->base, -1, EV_PERSIST, h_http_tick, s);
+    struct timeval tv = { 0, 50000 };
+    if (s->tick == NULL || event_add(s->tick, &tv) < 0)
+        goto fail;
+    if (pthread_create(&s->thread, NULL, h_http_thread, s) != 0)
+        goto fail;
+    h->srv = s;
+    return 0;
+fail:
+    if (s->tick)
+        event_free(s->tick);
+    if (s->http)
+        evhttp_free(s->http);
+    if (s->base)
+        event_base_free(s->base);
+    free(s);
+    return -1;
+}
+
+void
+h_http_stop(struct h_http *h)
+{
+    struct h_http_srv *s = h->srv;
+    if (s == NULL)
+        return;
+    /* loopbreak from this thread would race with the loop's start. */
+    __atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);
+    pthread_join(s->thread, NULL);
+    event_free(s->tick);
+    evhttp_free(s->http);
+    event_base_free(s->base);
+    for (int i = 0; i < s->n; i++)
+        free(s->reqs[i].body);
+    free(s->reqs);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    h->srv = NULL;
+}
+
+void
+h_http_set_script(struct h_http *h, h_http_script_fn *script, void *arg)
+{
+    pthread_mutex_lock(&h->srv->mu);
+    h->srv->script = script;
+    h->srv->arg = arg;
+    pthread_mutex_unlock(&h->srv->mu);
+}
+
+int
+h_http_count(struct h_http *h, const char *path)
+{
+    struct h_http_srv *s = h->srv;
+    int n = 0;
+    pthread_mutex_lock(&s->mu);
+    if (path == NULL)
+        n = s->count;
+    else
+        for (int i = 0; i < s->n; i++)
+            n += strcmp(s->reqs[i].path, path) == 0;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+bool
+h_http_wait(struct h_http *h, const char *path, int n, int timeout_ms)
+{
+    int64_t end = h_now_ms() + timeout_ms;
+    do {
+        if (h_http_count(h, path) >= n)
+            return true;
+        h_sleep_ms(10);
+    } while (h_now_ms() < end);
+    return h_http_count(h, path) >= n;
+}
+
+int
+h_http_copy(struct h_http *h, struct h_req **out)
+{
+    struct h_http_srv *s = h->srv;
+    pthread_mutex_lock(&s->mu);
+    int n = s->n;
+    struct h_req *v = calloc((size_t)n + 1, sizeof(*v));
+    for (int i = 0; v && i < n; i++) {
+        v[i] = s->reqs[i];
+        v[i].body = s->reqs[i].body ? strdup(s->reqs[i].body) : NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    *out = v;
+    return v ? n : 0;
+}
+
+void
+h_http_free_copy(struct h_req *reqs, int n)
+{
+    for (int i = 0; reqs && i < n; i++)
+        free(reqs[i].body);
+    free(reqs);
 }

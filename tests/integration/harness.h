@@ -74,4 +74,48 @@ int64_t h_now_ms(void);
 void h_sleep_until(int64_t wall_ms);
 void h_sleep_ms(int ms);
 
+/* ---- a loopback HTTP receiver (libevent evhttp in its own thread) ------ */
+
+/* One request as received. */
+struct h_req {
+    char path[128];
+    char delivery[80];        /* X-Slawatch-Delivery */
+    char timestamp[32];       /* X-Slawatch-Timestamp */
+    char signature[96];       /* X-Slawatch-Signature */
+    char content_type[64];
+    char *body;               /* NUL-terminated */
+    size_t body_len;
+    int status;               /* what was answered; 0: never answered */
+    int attempt;              /* requests so far for this path + delivery */
+    int64_t at_ms;            /* wall clock at arrival */
+};
+
+/* Decides the answer to a request: an HTTP status, or 0 to never answer
+ * (a receiver hanging past the client's timeout). Runs on the receiver
+ * thread; `attempt` counts requests for the same path and delivery id,
+ * this one included. NULL: always 200. */
+typedef int h_http_script_fn(void *arg, const char *path, const char *delivery,
+                             int attempt);
+
+struct h_http_srv;
+struct h_http {
+    int port;
+    struct h_http_srv *srv;
+};
+
+/* Starts a receiver on a free loopback port. With `record` false only the
+ * count is kept (benchmarks). Returns 0 or -1. */
+int h_http_start(struct h_http *h, h_http_script_fn *script, void *arg, bool record);
+void h_http_stop(struct h_http *h);
+/* Changes the script (under the receiver's lock). */
+void h_http_set_script(struct h_http *h, h_http_script_fn *script, void *arg);
+/* Requests received on `path` (NULL: all). */
+int h_http_count(struct h_http *h, const char *path);
+/* Polls until h_http_count(path) >= n, up to timeout_ms. */
+bool h_http_wait(struct h_http *h, const char *path, int n, int timeout_ms);
+/* A copy of every recorded request, in arrival order; free with
+ * h_http_free_copy. Returns the count. */
+int h_http_copy(struct h_http *h, struct h_req **out);
+void h_http_free_copy(struct h_req *reqs, int n);
+
 #endif

@@ -598,6 +598,7 @@ test_full_config(void **state)
     assert_true(e->tiers[0]);
     assert_false(e->tiers[1]);
     assert_true(e->tiers[2]);
+    assert_false(e->every_tier); /* a list: never the `all` series */
     assert_int_equal(e->after_ms, 10 * MIN);
     assert_int_equal(e->nnotify, 2);
     assert_int_equal(e->notify[0], 2);
@@ -607,6 +608,7 @@ test_full_config(void **state)
     assert_int_equal(e->metric, METRIC_RESOLUTION);
     assert_true(e->tiers[0] && e->tiers[1] && e->tiers[2]);
     assert_false(e->tiers[3]); /* only real tiers */
+    assert_true(e->every_tier);
     assert_int_equal(e->after_ms, 0);
     assert_int_equal(e->nnotify, 1);
     assert_int_equal(e->notify[0], 3);

@@ -1,0 +1,1273 @@
+/*
+ * compliance.c - rolling compliance windows, breakdowns, the response-time
+ * distribution and objective states (see compliance.h). Owns their memory
+ * and their checkpoint encoding. Must not do I/O, read a clock or look at
+ * tickets: report.c feeds it outcomes and instants, and reads it back in
+ * O(tiers x metrics x windows) plus the breakdown values.
+ *
+ *   outcome --cmp_record--> bucket of each window (tier, all, by-values)
+ *   publish --cmp_advance--> expired buckets leave the running totals
+ *           --cmp_foreach / cmp_latency / cmp_objective_eval--> report.c
+ */
+#include "slawatch/compliance.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slawatch/table.h"
+
+#define CMP_FORMAT 2             /* 2: 'O' records carry the episode count */
+#define CMP_FORMAT_MIN 1         /* oldest section still read */
+#define NO_ATTR 0xff
+
+/* One series in one window: a bucket per slot and the running totals. */
+struct ring {
+    uint32_t met[CMP_SLOTS];
+    uint32_t breached[CMP_SLOTS];
+    uint64_t tot_met;
+    uint64_t tot_breached;
+};
+
+/* Response times of one tier in one window. */
+struct lat {
+    uint32_t bins[CMP_SLOTS][CMP_LAT_BINS];
+    uint32_t n[CMP_SLOTS];
+    uint64_t sum_ms[CMP_SLOTS];
+    int64_t min_ms[CMP_SLOTS];   /* valid while n[slot] > 0 */
+    int64_t max_ms[CMP_SLOTS];
+    uint64_t tot_bins[CMP_LAT_BINS];
+    uint64_t tot_n;
+    uint64_t tot_sum_ms;
+};
+
+struct window {
+    int64_t ms;
+    int64_t width_ms;
+    int64_t head;                /* absolute index of the newest bucket */
+    const char *name;            /* points into cfg */
+};
+
+/* One breakdown value: per (tier or all) x metric, NULL until an outcome
+ * arrives, else nwin rings. */
+struct bvalue {
+    char *name;
+    size_t len;
+    size_t nseries;              /* non-NULL entries of series[] */
+    struct ring *series[];       /* [(ntiers + 1) * METRIC_COUNT] */
+};
+
+struct breakdown {
+    int attr;
+    struct bvalue **values;      /* by slot; NULL: free */
+    uint32_t nvalues;            /* slots used, including free ones */
+    uint32_t cap;
+    uint32_t live;               /* values holding a slot */
+    uint32_t *free_slots;
+    uint32_t nfree;
+    uint32_t *hash;              /* slot + 1; 0: empty */
+    uint32_t nhash;              /* power of two, or 0 */
+    struct bvalue *other;        /* CMP_OTHER, NULL until needed */
+};
+
+struct obj_state {
+    uint8_t violated;
+    uint8_t streak;              /* consecutive evaluations pointing away */
+    uint32_t episodes;           /* violations so far (checkpointed) */
+};
+
+struct compliance {
+    const struct config *cfg;
+    size_t ntiers;               /* index ntiers stands for `all` */
+    size_t nwin;
+    struct window win[CFG_MAX_WINDOWS];
+    struct ring *main;           /* [(ntiers + 1) * METRIC_COUNT * nwin] */
+    struct obj_state *obj;       /* same shape */
+    struct lat **lat;            /* [(ntiers + 1) * nwin], lazily */
+    size_t nby;
+    struct breakdown by[ATTR_COUNT];
+    uint64_t seed;
+    int64_t now_ms;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int64_t
+floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static int
+slot_of(int64_t bucket)
+{
+    int64_t s = bucket % CMP_SLOTS;
+    return (int)(s < 0 ? s + CMP_SLOTS : s);
+}
+
+/* Internal tier index (ntiers for all), or -1 when out of range. */
+static long
+tier_ix(const struct compliance *c, int tier)
+{
+    if (tier == CMP_ALL)
+        return (long)c->ntiers;
+    return tier >= 0 && (size_t)tier < c->ntiers ? tier : -1;
+}
+
+static size_t
+series_ix(const struct compliance *c, size_t ti, int metric)
+{
+    (void)c;
+    return ti * METRIC_COUNT + (size_t)metric;
+}
+
+static struct ring *
+main_ring(const struct compliance *c, size_t ti, int metric, size_t w)
+{
+    return &c->main[series_ix(c, ti, metric) * c->nwin + w];
+}
+
+static size_t
+nseries_slots(const struct compliance *c)
+{
+    return (c->ntiers + 1) * METRIC_COUNT;
+}
+
+/* Whether tier index ti (ntiers: all) has a clock for the metric. */
+static bool
+has_metric(const struct compliance *c, size_t ti, int metric)
+{
+    if (ti < c->ntiers)
+        return c->cfg->tiers[ti].target_ms[metric] > 0;
+    for (size_t t = 0; t < c->ntiers; t++)
+        if (c->cfg->tiers[t].target_ms[metric] > 0)
+            return true;
+    return false;
+}
+
+static const char *
+tier_name(const struct compliance *c, size_t ti)
+{
+    return ti < c->ntiers ? c->cfg->tiers[ti].name : "all";
+}
+
+static void
+ring_clear_slot(struct ring *r, int s)
+{
+    r->tot_met -= r->met[s];
+    r->tot_breached -= r->breached[s];
+    r->met[s] = 0;
+    r->breached[s] = 0;
+}
+
+static void
+ring_add(struct ring *r, int s, uint32_t met, uint32_t breached)
+{
+    r->met[s] += met;
+    r->breached[s] += breached;
+    r->tot_met += met;
+    r->tot_breached += breached;
+}
+
+static bool
+ring_empty(const struct ring *r)
+{
+    return r->tot_met == 0 && r->tot_breached == 0;
+}
+
+static void
+lat_clear_slot(struct lat *l, int s)
+{
+    if (l->n[s] == 0)
+        return;
+    for (int i = 0; i < CMP_LAT_BINS; i++) {
+        l->tot_bins[i] -= l->bins[s][i];
+        l->bins[s][i] = 0;
+    }
+    l->tot_n -= l->n[s];
+    l->tot_sum_ms -= l->sum_ms[s];
+    l->n[s] = 0;
+    l->sum_ms[s] = 0;
+}
+
+/* ---- windows ------------------------------------------------------------ */
+
+/* Moves window w's head to new_head, clearing the buckets that leave it in
+ * every series. O(series) per bucket crossed, at most CMP_SLOTS of them. */
+static void
+win_advance(struct compliance *c, size_t w, int64_t new_head)
+{
+    struct window *win = &c->win[w];
+    if (new_head <= win->head)
+        return;
+    int64_t from = win->head + 1;
+    if (new_head - from >= CMP_SLOTS)
+        from = new_head - CMP_SLOTS + 1;
+    for (int64_t b = from; b <= new_head; b++) {
+        int s = slot_of(b);
+        for (size_t i = 0; i < nseries_slots(c); i++)
+            ring_clear_slot(&c->main[i * c->nwin + w], s);
+        for (size_t a = 0; a < c->nby; a++) {
+            struct breakdown *bd = &c->by[a];
+            for (uint32_t v = 0; v <= bd->nvalues; v++) {
+                struct bvalue *bv = v < bd->nvalues ? bd->values[v] : bd->other;
+                if (bv == NULL || bv->nseries == 0)
+                    continue;
+                for (size_t i = 0; i < nseries_slots(c); i++)
+                    if (bv->series[i])
+                        ring_clear_slot(&bv->series[i][w], s);
+            }
+        }
+        for (size_t ti = 0; ti <= c->ntiers; ti++)
+            if (c->lat[ti * c->nwin + w])
+                lat_clear_slot(c->lat[ti * c->nwin + w], s);
+    }
+    win->head = new_head;
+}
+
+/* The slot for an instant in window w, moving the window forward for an
+ * instant past its head; -1 when the instant is older than the window. */
+static int
+win_slot(struct compliance *c, size_t w, int64_t at_ms)
+{
+    struct window *win = &c->win[w];
+    int64_t b = floor_div(at_ms, win->width_ms);
+    if (b > win->head)
+        win_advance(c, w, b);
+    if (b <= win->head - CMP_SLOTS)
+        return -1;
+    return slot_of(b);
+}
+
+/* The slot of absolute bucket b (restoring a checkpoint), same rules. */
+static int
+win_slot_bucket(struct compliance *c, size_t w, int64_t b)
+{
+    struct window *win = &c->win[w];
+    if (b > win->head)
+        win_advance(c, w, b);
+    if (b <= win->head - CMP_SLOTS)
+        return -1;
+    return slot_of(b);
+}
+
+/* ---- breakdown values ------------------------------------------------- */
+
+static uint64_t
+value_hash(const struct compliance *c, const char *s, size_t len)
+{
+    return table_hash(c->seed, s, len);
+}
+
+static uint32_t *
+hash_find(const struct compliance *c, const struct breakdown *bd,
+          const char *s, size_t len)
+{
+    if (bd->nhash == 0)
+        return NULL;
+    uint32_t mask = bd->nhash - 1;
+    for (uint32_t i = (uint32_t)value_hash(c, s, len) & mask;; i = (i + 1) & mask) {
+        uint32_t *e = &bd->hash[i];
+        if (*e == 0)
+            return e;
+        const struct bvalue *bv = bd->values[*e - 1];
+        if (bv->len == len && memcmp(bv->name, s, len) == 0)
+            return e;
+    }
+}
+
+static int
+hash_grow(const struct compliance *c, struct breakdown *bd)
+{
+    uint32_t n = bd->nhash ? bd->nhash * 2 : 64;
+    uint32_t *h = calloc(n, sizeof(*h));
+    if (h == NULL)
+        return -1;
+    for (uint32_t i = 0; i < bd->nhash; i++) {
+        uint32_t e = bd->hash[i];
+        if (e == 0)
+            continue;
+        const struct bvalue *bv = bd->values[e - 1];
+        uint32_t j = (uint32_t)value_hash(c, bv->name, bv->len) & (n - 1);
+        while (h[j] != 0)
+            j = (j + 1) & (n - 1);
+        h[j] = e;
+    }
+    free(bd->hash);
+    bd->hash = h;
+    bd->nhash = n;
+    return 0;
+}
+
+/* Linear probing with backward-shift deletion: no tombstones. */
+static void
+hash_remove(const struct compliance *c, struct breakdown *bd, uint32_t *e)
+{
+    uint32_t mask = bd->nhash - 1;
+    uint32_t i = (uint32_t)(e - bd->hash);
+    for (uint32_t j = (i + 1) & mask; bd->hash[j] != 0; j = (j + 1) & mask) {
+        const struct bvalue *bv = bd->values[bd->hash[j] - 1];
+        uint32_t home = (uint32_t)value_hash(c, bv->name, bv->len) & mask;
+        /* Move j back into the hole unless its home lies in (i, j]. */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            bd->hash[i] = bd->hash[j];
+            i = j;
+        }
+    }
+    bd->hash[i] = 0;
+}
+
+static struct bvalue *
+bvalue_new(const struct compliance *c, const char *s, size_t len)
+{
+    struct bvalue *bv = calloc(1, sizeof(*bv) + nseries_slots(c) * sizeof(bv->series[0]));
+    if (bv == NULL)
+        return NULL;
+    bv->name = malloc(len + 1);
+    if (bv->name == NULL) {
+        free(bv);
+        return NULL;
+    }
+    memcpy(bv->name, s, len);
+    bv->name[len] = '\0';
+    bv->len = len;
+    return bv;
+}
+
+static void
+bvalue_free(const struct compliance *c, struct bvalue *bv)
+{
+    if (bv == NULL)
+        return;
+    for (size_t i = 0; i < nseries_slots(c); i++)
+        free(bv->series[i]);
+    free(bv->name);
+    free(bv);
+}
+
+static struct bvalue *
+other_value(const struct compliance *c, struct breakdown *bd)
+{
+    if (bd->other == NULL)
+        bd->other = bvalue_new(c, CMP_OTHER, strlen(CMP_OTHER));
+    return bd->other;
+}
+
+/* The value's series holder: its own while fewer than max_values values
+ * hold one, CMP_OTHER otherwise (and on allocation failure, *failed set). */
+static struct bvalue *
+value_get(struct compliance *c, struct breakdown *bd, const char *s,
+          size_t len, bool *failed)
+{
+    if (len == strlen(CMP_OTHER) && memcmp(s, CMP_OTHER, len) == 0)
+        return other_value(c, bd);
+    uint32_t *e = hash_find(c, bd, s, len);
+    if (e != NULL && *e != 0)
+        return bd->values[*e - 1];
+    if (bd->live >= (uint32_t)c->cfg->compliance.max_values)
+        return other_value(c, bd);
+    if ((bd->live + 1) * 2 > bd->nhash) {
+        if (hash_grow(c, bd) < 0)
+            goto fail;
+    }
+    uint32_t slot;
+    if (bd->nfree > 0) {
+        slot = bd->free_slots[--bd->nfree];
+    } else {
+        if (bd->nvalues == bd->cap) {
+            uint32_t cap = bd->cap ? bd->cap * 2 : 16;
+            struct bvalue **v = realloc(bd->values, cap * sizeof(*v));
+            if (v == NULL)
+                goto fail;
+            bd->values = v;
+            uint32_t *f = realloc(bd->free_slots, cap * sizeof(*f));
+            if (f == NULL)
+                goto fail;
+            bd->free_slots = f;
+            bd->cap = cap;
+        }
+        slot = bd->nvalues++;
+        bd->values[slot] = NULL;
+    }
+    struct bvalue *bv = bvalue_new(c, s, len);
+    if (bv == NULL) {
+        bd->free_slots[bd->nfree++] = slot;
+        goto fail;
+    }
+    bd->values[slot] = bv;
+    bd->live++;
+    e = hash_find(c, bd, s, len);
+    *e = slot + 1;
+    return bv;
+fail:
+    *failed = true;
+    return other_value(c, bd);
+}
+
+/* Frees the series that hold nothing any more, and the values left with
+ * none, so their places go to new values. */
+static void
+sweep_values(struct compliance *c, struct breakdown *bd)
+{
+    for (uint32_t v = 0; v <= bd->nvalues; v++) {
+        struct bvalue *bv = v < bd->nvalues ? bd->values[v] : bd->other;
+        if (bv == NULL)
+            continue;
+        for (size_t i = 0; i < nseries_slots(c) && bv->nseries > 0; i++) {
+            struct ring *r = bv->series[i];
+            if (r == NULL)
+                continue;
+            size_t w;
+            for (w = 0; w < c->nwin && ring_empty(&r[w]); w++)
+                ;
+            if (w == c->nwin) {
+                free(r);
+                bv->series[i] = NULL;
+                bv->nseries--;
+            }
+        }
+        if (bv->nseries > 0)
+            continue;
+        if (v == bd->nvalues) {
+            bvalue_free(c, bd->other);
+            bd->other = NULL;
+            continue;
+        }
+        hash_remove(c, bd, hash_find(c, bd, bv->name, bv->len));
+        bvalue_free(c, bv);
+        bd->values[v] = NULL;
+        bd->free_slots[bd->nfree++] = v;
+        bd->live--;
+    }
+}
+
+static struct ring *
+value_series(struct compliance *c, struct bvalue *bv, size_t ti, int metric)
+{
+    struct ring **r = &bv->series[series_ix(c, ti, metric)];
+    if (*r == NULL) {
+        *r = calloc(c->nwin, sizeof(**r));
+        if (*r == NULL)
+            return NULL;
+        bv->nseries++;
+    }
+    return *r;
+}
+
+static void
+breakdown_free(const struct compliance *c, struct breakdown *bd)
+{
+    for (uint32_t v = 0; v < bd->nvalues; v++)
+        bvalue_free(c, bd->values[v]);
+    bvalue_free(c, bd->other);
+    free(bd->values);
+    free(bd->free_slots);
+    free(bd->hash);
+    memset(bd, 0, sizeof(*bd));
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+struct compliance *
+cmp_new(const struct config *cfg, int64_t now_ms)
+{
+    struct compliance *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->cfg = cfg;
+    c->ntiers = cfg->ntiers;
+    c->nwin = cfg->compliance.nwindows;
+    c->now_ms = now_ms;
+    c->seed = table_random_seed();
+    for (size_t w = 0; w < c->nwin; w++) {
+        struct window *win = &c->win[w];
+        win->ms = cfg->compliance.windows[w].ms;
+        win->width_ms = win->ms / CMP_BUCKETS > 0 ? win->ms / CMP_BUCKETS : 1;
+        win->head = floor_div(now_ms, win->width_ms);
+        win->name = cfg->compliance.windows[w].name;
+    }
+    size_t n = nseries_slots(c) * (c->nwin ? c->nwin : 1);
+    c->main = calloc(n, sizeof(*c->main));
+    c->obj = calloc(n, sizeof(*c->obj));
+    c->lat = calloc((c->ntiers + 1) * (c->nwin ? c->nwin : 1), sizeof(*c->lat));
+    if (c->main == NULL || c->obj == NULL || c->lat == NULL) {
+        cmp_free(c);
+        return NULL;
+    }
+    for (int a = 0; a < ATTR_COUNT; a++)
+        if (cfg->compliance.by[a])
+            c->by[c->nby++].attr = a;
+    return c;
+}
+
+void
+cmp_free(struct compliance *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t a = 0; a < c->nby; a++)
+        breakdown_free(c, &c->by[a]);
+    if (c->lat)
+        for (size_t i = 0; i < (c->ntiers + 1) * c->nwin; i++)
+            free(c->lat[i]);
+    free(c->lat);
+    free(c->main);
+    free(c->obj);
+    free(c);
+}
+
+int
+cmp_set_config(struct compliance *c, const struct config *cfg)
+{
+    struct compliance *fresh = cmp_new(cfg, c->now_ms);
+    struct state_buf b;
+    if (fresh == NULL)
+        return -1;
+    /* The checkpoint encoding already maps tiers by name and windows by
+     * length; a reload is a checkpoint handed to the new layout. */
+    sbuf_init(&b);
+    if (cmp_encode(c, &b) < 0 || cmp_decode(fresh, b.data, b.len) < 0) {
+        sbuf_free(&b);
+        cmp_free(fresh);
+        return -1;
+    }
+    sbuf_free(&b);
+    struct compliance tmp = *c;
+    *c = *fresh;
+    *fresh = tmp;
+    cmp_free(fresh);
+    return 0;
+}
+
+/* ---- recording -------------------------------------------------------- */
+
+int
+cmp_record(struct compliance *c, int tier, int metric, bool met,
+           int64_t decided_ms, const char *const attr[ATTR_COUNT])
+{
+    long ti = tier_ix(c, tier);
+    int slots[CFG_MAX_WINDOWS];
+    bool any = false, failed = false;
+    uint32_t m = met ? 1 : 0, b = met ? 0 : 1;
+
+    if (ti < 0 || metric < 0 || metric >= METRIC_COUNT)
+        return -1;
+    for (size_t w = 0; w < c->nwin; w++) {
+        slots[w] = win_slot(c, w, decided_ms);
+        if (slots[w] < 0)
+            continue;
+        any = true;
+        ring_add(main_ring(c, (size_t)ti, metric, w), slots[w], m, b);
+        ring_add(main_ring(c, c->ntiers, metric, w), slots[w], m, b);
+    }
+    if (!any)
+        return 0;
+    for (size_t a = 0; a < c->nby; a++) {
+        struct breakdown *bd = &c->by[a];
+        const char *v = attr ? attr[bd->attr] : NULL;
+        if (v == NULL)
+            v = CMP_NONE;
+        struct bvalue *bv = value_get(c, bd, v, strlen(v), &failed);
+        if (bv == NULL) {
+            failed = true;
+            continue;
+        }
+        struct ring *own = value_series(c, bv, (size_t)ti, metric);
+        struct ring *all = value_series(c, bv, c->ntiers, metric);
+        if (own == NULL || all == NULL) {
+            failed = true;
+            continue;
+        }
+        for (size_t w = 0; w < c->nwin; w++) {
+            if (slots[w] < 0)
+                continue;
+            ring_add(&own[w], slots[w], m, b);
+            ring_add(&all[w], slots[w], m, b);
+        }
+    }
+    return failed ? -1 : 0;
+}
+
+static int
+lat_bin(int64_t v)
+{
+    if (v < 16)
+        return v < 0 ? 0 : (int)v;
+    if (v >= (int64_t)1 << 32)
+        return CMP_LAT_BINS - 1;
+    int e = 63 - __builtin_clzll((unsigned long long)v); /* 4..31 */
+    int sub = (int)((v >> (e - 4)) & 15);
+    return 16 + (e - 4) * 16 + sub;
+}
+
+/* The value a bin stands for: exact below 32, else the middle of the bin. */
+static int64_t
+lat_bin_value(int i)
+{
+    if (i < 16)
+        return i;
+    int e = (i - 16) / 16 + 4, sub = (i - 16) % 16;
+    int64_t low = (int64_t)(16 + sub) << (e - 4);
+    return low + (((int64_t)1 << (e - 4)) >> 1);
+}
+
+static struct lat *
+lat_get(struct compliance *c, size_t ti, size_t w)
+{
+    struct lat **l = &c->lat[ti * c->nwin + w];
+    if (*l == NULL)
+        *l = calloc(1, sizeof(**l));
+    return *l;
+}
+
+/* Adds n samples of bin `bin` to slot s; min/max bound them. */
+static void
+lat_add(struct lat *l, int s, int bin, uint32_t n, uint64_t sum_ms, int64_t min_ms,
+        int64_t max_ms)
+{
+    if (l->n[s] == 0 || min_ms < l->min_ms[s])
+        l->min_ms[s] = min_ms;
+    if (l->n[s] == 0 || max_ms > l->max_ms[s])
+        l->max_ms[s] = max_ms;
+    l->bins[s][bin] += n;
+    l->tot_bins[bin] += n;
+    l->n[s] += n;
+    l->tot_n += n;
+    l->sum_ms[s] += sum_ms;
+    l->tot_sum_ms += sum_ms;
+}
+
+int
+cmp_record_response_time(struct compliance *c, int tier, int64_t at_ms,
+                         int64_t elapsed_ms)
+{
+    long ti = tier_ix(c, tier);
+    int rc = 0;
+    if (ti < 0)
+        return -1;
+    if (elapsed_ms < 0)
+        elapsed_ms = 0;
+    int bin = lat_bin(elapsed_ms);
+    for (size_t w = 0; w < c->nwin; w++) {
+        int s = win_slot(c, w, at_ms);
+        if (s < 0)
+            continue;
+        struct lat *own = lat_get(c, (size_t)ti, w);
+        struct lat *all = lat_get(c, c->ntiers, w);
+        if (own == NULL || all == NULL) {
+            rc = -1;
+            continue;
+        }
+        lat_add(own, s, bin, 1, (uint64_t)elapsed_ms, elapsed_ms, elapsed_ms);
+        lat_add(all, s, bin, 1, (uint64_t)elapsed_ms, elapsed_ms, elapsed_ms);
+    }
+    return rc;
+}
+
+void
+cmp_advance(struct compliance *c, int64_t now_ms)
+{
+    if (now_ms > c->now_ms)
+        c->now_ms = now_ms;
+    for (size_t w = 0; w < c->nwin; w++)
+        win_advance(c, w, floor_div(c->now_ms, c->win[w].width_ms));
+    for (size_t a = 0; a < c->nby; a++)
+        sweep_values(c, &c->by[a]);
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+struct cmp_counts
+cmp_counts(const struct compliance *c, int tier, int metric, int w)
+{
+    struct cmp_counts k = { 0, 0 };
+    long ti = tier_ix(c, tier);
+    if (ti < 0 || metric < 0 || metric >= METRIC_COUNT || w < 0 ||
+        (size_t)w >= c->nwin)
+        return k;
+    const struct ring *r = main_ring(c, (size_t)ti, metric, (size_t)w);
+    k.met = r->tot_met;
+    k.breached = r->tot_breached;
+    return k;
+}
+
+static int
+public_tier(const struct compliance *c, size_t ti)
+{
+    return ti == c->ntiers ? CMP_ALL : (int)ti;
+}
+
+void
+cmp_foreach(const struct compliance *c,
+            void (*fn)(void *arg, const struct cmp_series *s), void *arg)
+{
+    struct cmp_counts counts[CFG_MAX_WINDOWS];
+    struct cmp_series s = { .counts = counts };
+
+    s.attr = -1;
+    s.value = NULL;
+    for (int m = 0; m < METRIC_COUNT; m++)
+        for (size_t ti = 0; ti <= c->ntiers; ti++) {
+            if (!has_metric(c, ti, m))
+                continue;
+            for (size_t w = 0; w < c->nwin; w++) {
+                const struct ring *r = main_ring(c, ti, m, w);
+                counts[w] = (struct cmp_counts){ r->tot_met, r->tot_breached };
+            }
+            s.tier = public_tier(c, ti);
+            s.metric = m;
+            fn(arg, &s);
+        }
+    for (size_t a = 0; a < c->nby; a++) {
+        const struct breakdown *bd = &c->by[a];
+        s.attr = bd->attr;
+        for (uint32_t v = 0; v <= bd->nvalues; v++) {
+            const struct bvalue *bv = v < bd->nvalues ? bd->values[v] : bd->other;
+            if (bv == NULL || bv->nseries == 0)
+                continue;
+            s.value = bv->name;
+            for (int m = 0; m < METRIC_COUNT; m++)
+                for (size_t ti = 0; ti <= c->ntiers; ti++) {
+                    const struct ring *r = bv->series[series_ix(c, ti, m)];
+                    if (r == NULL)
+                        continue;
+                    for (size_t w = 0; w < c->nwin; w++)
+                        counts[w] = (struct cmp_counts){ r[w].tot_met, r[w].tot_breached };
+                    s.tier = public_tier(c, ti);
+                    s.metric = m;
+                    fn(arg, &s);
+                }
+        }
+    }
+}
+
+/* The value at 1-based rank `rank` of the window's distribution: its
+ * bin's middle, kept within the smallest and largest time seen (so a
+ * window of equal times reports them exactly). */
+static int64_t
+lat_rank_value(const struct lat *l, uint64_t rank, int64_t lo, int64_t hi)
+{
+    uint64_t seen = 0;
+    int i;
+    for (i = 0; i < CMP_LAT_BINS - 1; i++) {
+        seen += l->tot_bins[i];
+        if (seen >= rank)
+            break;
+    }
+    int64_t v = lat_bin_value(i);
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Nearest rank: the smallest value with at least pct% of the samples at
+ * or below it. */
+static uint64_t
+rank_of(uint64_t n, unsigned pct)
+{
+    uint64_t r = (n * pct + 99) / 100;
+    return r ? r : 1;
+}
+
+bool
+cmp_latency(const struct compliance *c, int tier, int w, struct cmp_latency *out)
+{
+    long ti = tier_ix(c, tier);
+    memset(out, 0, sizeof(*out));
+    if (ti < 0 || w < 0 || (size_t)w >= c->nwin)
+        return false;
+    const struct lat *l = c->lat[(size_t)ti * c->nwin + (size_t)w];
+    if (l == NULL || l->tot_n == 0)
+        return false;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (int s = 0; s < CMP_SLOTS; s++)
+        if (l->n[s] > 0) {
+            lo = l->min_ms[s] < lo ? l->min_ms[s] : lo;
+            hi = l->max_ms[s] > hi ? l->max_ms[s] : hi;
+        }
+    out->count = l->tot_n;
+    out->mean_ms = (int64_t)((l->tot_sum_ms + l->tot_n / 2) / l->tot_n);
+    out->p50_ms = lat_rank_value(l, rank_of(l->tot_n, 50), lo, hi);
+    out->p90_ms = lat_rank_value(l, rank_of(l->tot_n, 90), lo, hi);
+    out->p99_ms = lat_rank_value(l, rank_of(l->tot_n, 99), lo, hi);
+    return true;
+}
+
+uint32_t
+cmp_ratio_micro(uint64_t met, uint64_t breached)
+{
+    uint64_t total = met + breached;
+    if (total == 0)
+        return 0;
+    return (uint32_t)(met * CMP_RATIO_ONE / total);
+}
+
+char *
+cmp_format_ratio(uint64_t met, uint64_t breached, char *buf)
+{
+    uint32_t micro = cmp_ratio_micro(met, breached);
+    if (micro >= CMP_RATIO_ONE) {
+        snprintf(buf, CMP_RATIO_BUFLEN, "1");
+        return buf;
+    }
+    if (micro == 0) {
+        snprintf(buf, CMP_RATIO_BUFLEN, "0");
+        return buf;
+    }
+    int n = snprintf(buf, CMP_RATIO_BUFLEN, "0.%06u", micro);
+    while (n > 2 && buf[n - 1] == '0')
+        buf[--n] = '\0';
+    return buf;
+}
+
+/* ---- objective -------------------------------------------------------- */
+
+static struct obj_state *
+obj_of(const struct compliance *c, size_t ti, int metric, size_t w)
+{
+    return &c->obj[series_ix(c, ti, metric) * c->nwin + w];
+}
+
+static uint32_t
+objective_micro(const struct compliance *c)
+{
+    double x = c->cfg->compliance.objective * CMP_RATIO_ONE;
+    return x >= CMP_RATIO_ONE ? CMP_RATIO_ONE : (uint32_t)llround(x);
+}
+
+void
+cmp_objective_eval(struct compliance *c, int64_t now_ms,
+                   void (*fn)(void *arg, const struct cmp_objective_change *ch),
+                   void *arg)
+{
+    uint32_t goal = objective_micro(c);
+    for (int m = 0; m < METRIC_COUNT; m++)
+        for (size_t ti = 0; ti <= c->ntiers; ti++) {
+            if (!has_metric(c, ti, m))
+                continue;
+            for (size_t w = 0; w < c->nwin; w++) {
+                const struct ring *r = main_ring(c, ti, m, w);
+                struct obj_state *o = obj_of(c, ti, m, w);
+                if (ring_empty(r)) {
+                    o->streak = 0; /* no published ratio: nothing to judge */
+                    continue;
+                }
+                uint32_t ratio = cmp_ratio_micro(r->tot_met, r->tot_breached);
+                bool below = ratio < goal;
+                if (below != (bool)o->violated) {
+                    o->streak++;
+                } else {
+                    o->streak = 0;
+                    continue;
+                }
+                if (o->streak < (o->violated ? CMP_RECOVER_ROUNDS : CMP_FIRE_ROUNDS))
+                    continue;
+                o->violated = below;
+                o->streak = 0;
+                if (below)
+                    o->episodes++;
+                if (fn == NULL)
+                    continue;
+                struct cmp_objective_change ch = {
+                    .violated = below,
+                    .episode = o->episodes,
+                    .tier = public_tier(c, ti),
+                    .tier_name = tier_name(c, ti),
+                    .metric = m,
+                    .window = (int)w,
+                    .window_name = c->win[w].name,
+                    .met = r->tot_met,
+                    .breached = r->tot_breached,
+                    .ratio_micro = ratio,
+                    .objective_micro = goal,
+                    .objective = c->cfg->compliance.objective,
+                    .at_ms = now_ms,
+                };
+                fn(arg, &ch);
+            }
+        }
+}
+
+bool
+cmp_objective_violated(const struct compliance *c, int tier, int metric, int w)
+{
+    long ti = tier_ix(c, tier);
+    if (ti < 0 || metric < 0 || metric >= METRIC_COUNT || w < 0 ||
+        (size_t)w >= c->nwin)
+        return false;
+    return obj_of(c, (size_t)ti, metric, (size_t)w)->violated;
+}
+
+uint32_t
+cmp_objective_episode(const struct compliance *c, int tier, int metric, int w)
+{
+    long ti = tier_ix(c, tier);
+    if (ti < 0 || metric < 0 || metric >= METRIC_COUNT || w < 0 ||
+        (size_t)w >= c->nwin)
+        return 0;
+    return obj_of(c, (size_t)ti, metric, (size_t)w)->episodes;
+}
+
+/* ---- checkpoint section ----------------------------------------------
+ *
+ *   u32 format, u32 nwin, nwin x (u64 window ms, u64 head bucket)
+ *   then records until the end, each starting with a type byte:
+ *   'R' tier, u8 metric, u8 attr (0xff: none) [, value], u8 window,
+ *       u8 n, n x (u8 age, u32 met, u32 breached)       a ring
+ *   'L' tier, u8 window, u8 n, n x (u8 age, u32 count, u64 sum, u64 min,
+ *       u64 max, u16 nbins, nbins x (u16 bin, u32 count)) response times
+ *   'O' tier, u8 metric, u8 window, u8 violated, u8 streak, u32 episodes
+ *       (format 1 had no episodes: they read as 0)
+ *   Strings are u16 length + bytes; tier "all" is every tier. Ages count
+ *   buckets back from the window's head, so the section does not depend on
+ *   the bucket layout of the process that reads it.
+ */
+
+static void
+put_u8(struct state_buf *b, uint8_t v)
+{
+    sbuf_put(b, &v, 1);
+}
+
+static void
+put_u16(struct state_buf *b, uint16_t v)
+{
+    unsigned char x[2] = { (unsigned char)v, (unsigned char)(v >> 8) };
+    sbuf_put(b, x, 2);
+}
+
+static void
+put_str(struct state_buf *b, const char *s, size_t len)
+{
+    put_u16(b, (uint16_t)len);
+    sbuf_put(b, s, len);
+}
+
+static void
+put_ring(const struct compliance *c, struct state_buf *b, size_t ti, int metric,
+         const struct breakdown *bd, const struct bvalue *bv, size_t w,
+         const struct ring *r)
+{
+    uint8_t n = 0;
+    if (ring_empty(r))
+        return;
+    for (int s = 0; s < CMP_SLOTS; s++)
+        n += r->met[s] || r->breached[s];
+    put_u8(b, 'R');
+    put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
+    put_u8(b, (uint8_t)metric);
+    put_u8(b, bd ? (uint8_t)bd->attr : NO_ATTR);
+    if (bd)
+        put_str(b, bv->name, bv->len);
+    put_u8(b, (uint8_t)w);
+    put_u8(b, n);
+    for (int age = 0; age < CMP_SLOTS; age++) {
+        int s = slot_of(c->win[w].head - age);
+        if (r->met[s] == 0 && r->breached[s] == 0)
+            continue;
+        put_u8(b, (uint8_t)age);
+        sbuf_u32(b, r->met[s]);
+        sbuf_u32(b, r->breached[s]);
+    }
+}
+
+static void
+put_lat(const struct compliance *c, struct state_buf *b, size_t ti, size_t w,
+        const struct lat *l)
+{
+    uint8_t n = 0;
+    if (l == NULL || l->tot_n == 0)
+        return;
+    for (int s = 0; s < CMP_SLOTS; s++)
+        n += l->n[s] > 0;
+    put_u8(b, 'L');
+    put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
+    put_u8(b, (uint8_t)w);
+    put_u8(b, n);
+    for (int age = 0; age < CMP_SLOTS; age++) {
+        int s = slot_of(c->win[w].head - age);
+        if (l->n[s] == 0)
+            continue;
+        uint16_t nbins = 0;
+        for (int i = 0; i < CMP_LAT_BINS; i++)
+            nbins += l->bins[s][i] > 0;
+        put_u8(b, (uint8_t)age);
+        sbuf_u32(b, l->n[s]);
+        sbuf_u64(b, l->sum_ms[s]);
+        sbuf_u64(b, (uint64_t)l->min_ms[s]);
+        sbuf_u64(b, (uint64_t)l->max_ms[s]);
+        put_u16(b, nbins);
+        for (int i = 0; i < CMP_LAT_BINS; i++)
+            if (l->bins[s][i]) {
+                put_u16(b, (uint16_t)i);
+                sbuf_u32(b, l->bins[s][i]);
+            }
+    }
+}
+
+int
+cmp_encode(const struct compliance *c, struct state_buf *b)
+{
+    sbuf_u32(b, CMP_FORMAT);
+    sbuf_u32(b, (uint32_t)c->nwin);
+    for (size_t w = 0; w < c->nwin; w++) {
+        sbuf_u64(b, (uint64_t)c->win[w].ms);
+        sbuf_u64(b, (uint64_t)c->win[w].head);
+    }
+    for (size_t ti = 0; ti <= c->ntiers; ti++)
+        for (int m = 0; m < METRIC_COUNT; m++)
+            for (size_t w = 0; w < c->nwin; w++) {
+                put_ring(c, b, ti, m, NULL, NULL, w, main_ring(c, ti, m, w));
+                const struct obj_state *o = obj_of(c, ti, m, w);
+                if (o->violated || o->streak || o->episodes) {
+                    put_u8(b, 'O');
+                    put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
+                    put_u8(b, (uint8_t)m);
+                    put_u8(b, (uint8_t)w);
+                    put_u8(b, o->violated);
+                    put_u8(b, o->streak);
+                    sbuf_u32(b, o->episodes);
+                }
+            }
+    for (size_t a = 0; a < c->nby; a++) {
+        const struct breakdown *bd = &c->by[a];
+        for (uint32_t v = 0; v <= bd->nvalues; v++) {
+            const struct bvalue *bv = v < bd->nvalues ? bd->values[v] : bd->other;
+            if (bv == NULL)
+                continue;
+            for (size_t i = 0; i < nseries_slots(c); i++)
+                if (bv->series[i])
+                    for (size_t w = 0; w < c->nwin; w++)
+                        put_ring(c, b, i / METRIC_COUNT, (int)(i % METRIC_COUNT), bd,
+                                 bv, w, &bv->series[i][w]);
+        }
+    }
+    for (size_t ti = 0; ti <= c->ntiers; ti++)
+        for (size_t w = 0; w < c->nwin; w++)
+            put_lat(c, b, ti, w, c->lat[ti * c->nwin + w]);
+    return b->oom ? -1 : 0;
+}
+
+struct rd {
+    const unsigned char *p;
+    size_t left;
+    bool bad;
+};
+
+static uint64_t
+get_le(struct rd *r, int bytes)
+{
+    uint64_t v = 0;
+    if (r->bad || r->left < (size_t)bytes) {
+        r->bad = true;
+        return 0;
+    }
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)r->p[i] << (8 * i);
+    r->p += bytes;
+    r->left -= (size_t)bytes;
+    return v;
+}
+
+static const char *
+get_str(struct rd *r, size_t *len)
+{
+    *len = (size_t)get_le(r, 2);
+    if (r->bad || r->left < *len) {
+        r->bad = true;
+        return NULL;
+    }
+    const char *s = (const char *)r->p;
+    r->p += *len;
+    r->left -= *len;
+    return s;
+}
+
+/* Current tier index of a saved tier name (ntiers for all), or -1. */
+static long
+saved_tier(const struct compliance *c, const char *s, size_t len)
+{
+    if (len == 3 && memcmp(s, "all", 3) == 0)
+        return (long)c->ntiers;
+    return cfg_tier_index(c->cfg, s, len);
+}
+
+static struct breakdown *
+breakdown_of(struct compliance *c, int attr)
+{
+    for (size_t a = 0; a < c->nby; a++)
+        if (c->by[a].attr == attr)
+            return &c->by[a];
+    return NULL;
+}
+
+struct saved_win {
+    long w;                      /* current index, -1: gone */
+    int64_t head;
+};
+
+/* Reads one 'R' record into the matching ring, if any still exists. */
+static int
+decode_ring(struct compliance *c, struct rd *r, const struct saved_win *sw,
+            uint32_t nsaved)
+{
+    size_t tlen, vlen = 0;
+    const char *tname = get_str(r, &tlen);
+    int metric = (int)get_le(r, 1);
+    int attr = (int)get_le(r, 1);
+    const char *value = attr != NO_ATTR ? get_str(r, &vlen) : NULL;
+    uint32_t wi = (uint32_t)get_le(r, 1);
+    int n = (int)get_le(r, 1);
+    if (r->bad || metric >= METRIC_COUNT || (attr != NO_ATTR && attr >= ATTR_COUNT) ||
+        wi >= nsaved || n > CMP_SLOTS)
+        return -1;
+    long ti = saved_tier(c, tname, tlen);
+    long w = sw[wi].w;
+    struct ring *ring = NULL;
+    bool failed = false;
+    if (ti >= 0 && w >= 0) {
+        if (attr == NO_ATTR) {
+            ring = main_ring(c, (size_t)ti, metric, (size_t)w);
+        } else {
+            struct breakdown *bd = breakdown_of(c, attr);
+            if (bd != NULL) {
+                struct bvalue *bv = value_get(c, bd, value, vlen, &failed);
+                struct ring *series = bv ? value_series(c, bv, (size_t)ti, metric) : NULL;
+                if (series == NULL)
+                    return -1;
+                ring = &series[w];
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        int age = (int)get_le(r, 1);
+        uint32_t met = (uint32_t)get_le(r, 4), breached = (uint32_t)get_le(r, 4);
+        if (r->bad || age >= CMP_SLOTS)
+            return -1;
+        if (ring == NULL)
+            continue;
+        int s = win_slot_bucket(c, (size_t)w, sw[wi].head - age);
+        if (s >= 0)
+            ring_add(ring, s, met, breached);
+    }
+    return failed ? -1 : 0;
+}
+
+static int
+decode_lat(struct compliance *c, struct rd *r, const struct saved_win *sw,
+           uint32_t nsaved)
+{
+    size_t tlen;
+    const char *tname = get_str(r, &tlen);
+    uint32_t wi = (uint32_t)get_le(r, 1);
+    int n = (int)get_le(r, 1);
+    if (r->bad || wi >= nsaved || n > CMP_SLOTS)
+        return -1;
+    long ti = saved_tier(c, tname, tlen);
+    long w = sw[wi].w;
+    struct lat *l = ti >= 0 && w >= 0 ? lat_get(c, (size_t)ti, (size_t)w) : NULL;
+    if (ti >= 0 && w >= 0 && l == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        int age = (int)get_le(r, 1);
+        uint32_t count = (uint32_t)get_le(r, 4);
+        uint64_t sum = get_le(r, 8);
+        int64_t lo = (int64_t)get_le(r, 8), hi = (int64_t)get_le(r, 8);
+        int nbins = (int)get_le(r, 2);
+        if (r->bad || age >= CMP_SLOTS || nbins > CMP_LAT_BINS || lo > hi)
+            return -1;
+        int s = l ? win_slot_bucket(c, (size_t)w, sw[wi].head - age) : -1;
+        uint32_t binned = 0;
+        for (int k = 0; k < nbins; k++) {
+            int bin = (int)get_le(r, 2);
+            uint32_t cnt = (uint32_t)get_le(r, 4);
+            if (r->bad || bin >= CMP_LAT_BINS)
+                return -1;
+            binned += cnt;
+            if (s >= 0)
+                lat_add(l, s, bin, cnt, 0, lo, hi);
+        }
+        if (binned != count)
+            return -1;
+        if (s >= 0) {
+            l->sum_ms[s] += sum;
+            l->tot_sum_ms += sum;
+        }
+    }
+    return 0;
+}
+
+int
+cmp_decode(struct compliance *c, const char *data, size_t len)
+{
+    struct rd r = { (const unsigned char *)data, len, false };
+    struct saved_win sw[CFG_MAX_WINDOWS];
+
+    uint64_t format = get_le(&r, 4);
+    if (r.bad || format < CMP_FORMAT_MIN || format > CMP_FORMAT)
+        return -1;
+    uint32_t nsaved = (uint32_t)get_le(&r, 4);
+    if (r.bad || nsaved > CFG_MAX_WINDOWS)
+        return -1;
+    for (uint32_t i = 0; i < nsaved; i++) {
+        int64_t ms = (int64_t)get_le(&r, 8);
+        sw[i].head = (int64_t)get_le(&r, 8);
+        sw[i].w = -1;
+        for (size_t w = 0; w < c->nwin; w++)
+            if (c->win[w].ms == ms)
+                sw[i].w = (long)w;
+    }
+    while (!r.bad && r.left > 0) {
+        int type = (int)get_le(&r, 1);
+        if (type == 'R') {
+            if (decode_ring(c, &r, sw, nsaved) < 0)
+                return -1;
+        } else if (type == 'L') {
+            if (decode_lat(c, &r, sw, nsaved) < 0)
+                return -1;
+        } else if (type == 'O') {
+            size_t tlen;
+            const char *tname = get_str(&r, &tlen);
+            int metric = (int)get_le(&r, 1);
+            uint32_t wi = (uint32_t)get_le(&r, 1);
+            uint8_t violated = (uint8_t)get_le(&r, 1), streak = (uint8_t)get_le(&r, 1);
+            uint32_t episodes = format >= 2 ? (uint32_t)get_le(&r, 4) : 0;
+            if (r.bad || metric >= METRIC_COUNT || wi >= nsaved)
+                return -1;
+            long ti = saved_tier(c, tname, tlen);
+            if (ti >= 0 && sw[wi].w >= 0) {
+                struct obj_state *o = obj_of(c, (size_t)ti, metric, (size_t)sw[wi].w);
+                o->violated = violated ? 1 : 0;
+                o->streak = streak;
+                /* A format 1 violation had no number: it is the first. */
+                o->episodes = episodes || !violated ? episodes : 1;
+            }
+        } else {
+            return -1;
+        }
+    }
+    return r.bad ? -1 : 0;
+}
+
+size_t
+cmp_memory(const struct compliance *c)
+{
+    size_t n = sizeof(*c);
+    size_t ns = nseries_slots(c) * c->nwin;
+    n += ns * (sizeof(struct ring) + sizeof(struct obj_state));
+    for (size_t i = 0; i < (c->ntiers + 1) * c->nwin; i++)
+        n += sizeof(struct lat *) + (c->lat[i] ? sizeof(struct lat) : 0);
+    for (size_t a = 0; a < c->nby; a++) {
+        const struct breakdown *bd = &c->by[a];
+        n += bd->cap * (sizeof(struct bvalue *) + sizeof(uint32_t)) +
+             bd->nhash * sizeof(uint32_t);
+        for (uint32_t v = 0; v <= bd->nvalues; v++) {
+            const struct bvalue *bv = v < bd->nvalues ? bd->values[v] : bd->other;
+            if (bv == NULL)
+                continue;
+            n += sizeof(*bv) + nseries_slots(c) * sizeof(bv->series[0]) + bv->len + 1 +
+                 bv->nseries * c->nwin * sizeof(struct ring);
+        }
+    }
+    return n;
+}

@@ -1,0 +1,718 @@
+/*
+ * report.c - publishing compliance (see report.h): the adapter between the
+ * core's outcomes and deadline changes, the pure windows (compliance.c)
+ * and at-risk counts (atrisk.c), and Redis. Owns the publish timer, the
+ * list of keys written last round and the objective hook. Must not scan
+ * tickets, and must not block: every write goes through the writer's
+ * durable queue (rds_queue), so a round is one pipelined round trip.
+ *
+ *   core --outcome--> publish_outcome --> report_outcome --> cmp_record
+ *   core --deadline_changed--> atrisk_change
+ *   timer (compliance.publish_every) --> report_publish
+ *        --> report_build: cmp_advance, atrisk_advance, MSET + DEL
+ *        --> cmp_objective_eval --> XADD <prefix>objectives --> hook
+ *   after the first round: SCAN <prefix>* once, DEL the compliance keys
+ *   this run does not write (left by an earlier configuration)
+ */
+#define _GNU_SOURCE
+#include "slawatch/report.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slawatch/atrisk.h"
+#include "slawatch/daemon.h"
+
+static const struct {
+    const char *name;
+    int64_t ms;
+} horizons[] = {
+    { "5m", 5 * 60 * 1000 },
+    { "15m", 15 * 60 * 1000 },
+    { "1h", 60 * 60 * 1000 },
+};
+
+struct report {
+    const struct config *cfg;
+    struct compliance *cmp;          /* NULL only after a failed reload */
+    struct atrisk *risk;
+    char *prev_text;                 /* keys written by the last round */
+    const char **prev;               /* sorted, pointing into prev_text */
+    size_t nprev;
+    report_objective_fn *hook;
+    void *hook_arg;
+    struct event *timer;
+    int64_t timer_ms;
+    struct log_ratelimit rl;
+    /* The sweep of keys an earlier run left behind (report_publish). */
+    bool swept, sweeping;
+    char match[2 * KEY_MAX + 4];     /* SCAN MATCH pattern */
+    char cursor[32];
+    long stale;
+};
+
+/* ---- argv building ---------------------------------------------------- */
+
+static void
+argv_init(struct report_argv *a)
+{
+    memset(a, 0, sizeof(*a));
+}
+
+static void
+argv_free(struct report_argv *a)
+{
+    free(a->text);
+    free(a->off);
+    free(a->lens);
+    free(a->argv);
+    argv_init(a);
+}
+
+static bool
+argv_room(struct report_argv *a, size_t bytes)
+{
+    if (a->oom)
+        return false;
+    if (a->n == a->max) {
+        size_t max = a->max ? a->max * 2 : 256;
+        size_t *off = realloc(a->off, max * sizeof(*off));
+        if (off == NULL)
+            goto oom;
+        a->off = off;
+        size_t *lens = realloc(a->lens, max * sizeof(*lens));
+        if (lens == NULL)
+            goto oom;
+        a->lens = lens;
+        a->max = max;
+    }
+    if (a->used + bytes > a->cap) {
+        size_t cap = a->cap ? a->cap : 8192;
+        while (cap < a->used + bytes)
+            cap *= 2;
+        char *t = realloc(a->text, cap);
+        if (t == NULL)
+            goto oom;
+        a->text = t;
+        a->cap = cap;
+    }
+    return true;
+oom:
+    a->oom = true;
+    return false;
+}
+
+static void
+argv_add(struct report_argv *a, const char *s, size_t len)
+{
+    if (!argv_room(a, len + 1))
+        return;
+    memcpy(a->text + a->used, s, len);
+    a->text[a->used + len] = '\0';
+    a->off[a->n] = a->used;
+    a->lens[a->n++] = len;
+    a->used += len + 1;
+}
+
+static void __attribute__((format(printf, 2, 3)))
+argv_addf(struct report_argv *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (len < 0 || !argv_room(a, (size_t)len + 1))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(a->text + a->used, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    a->off[a->n] = a->used;
+    a->lens[a->n++] = (size_t)len;
+    a->used += (size_t)len + 1;
+}
+
+/* Points argv at the packed strings (valid until the next add). */
+static int
+argv_seal(struct report_argv *a)
+{
+    if (a->oom)
+        return -1;
+    free(a->argv);
+    a->argv = malloc((a->n ? a->n : 1) * sizeof(*a->argv));
+    if (a->argv == NULL)
+        return -1;
+    for (size_t i = 0; i < a->n; i++)
+        a->argv[i] = a->text + a->off[i];
+    return 0;
+}
+
+void
+report_cmds_free(struct report_cmds *cmds)
+{
+    argv_free(&cmds->mset);
+    argv_free(&cmds->del);
+}
+
+/* ---- state without a daemon ------------------------------------------- */
+
+struct report *
+report_new(const struct config *cfg, int64_t now_ms)
+{
+    struct report *rp = calloc(1, sizeof(*rp));
+    if (rp == NULL)
+        return NULL;
+    rp->cfg = cfg;
+    rp->cmp = cmp_new(cfg, now_ms);
+    rp->risk = atrisk_new(now_ms);
+    rp->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60, 5);
+    if (rp->cmp == NULL || rp->risk == NULL) {
+        report_free_state(rp);
+        return NULL;
+    }
+    return rp;
+}
+
+void
+report_free_state(struct report *rp)
+{
+    if (rp == NULL)
+        return;
+    cmp_free(rp->cmp);
+    atrisk_free(rp->risk);
+    free(rp->prev_text);
+    free(rp->prev);
+    free(rp);
+}
+
+struct compliance *
+report_compliance(struct report *rp)
+{
+    return rp->cmp;
+}
+
+struct atrisk *
+report_atrisk(struct report *rp)
+{
+    return rp->risk;
+}
+
+/* Returns -1 when a breakdown value or response-time bucket could not be
+ * allocated (the outcome still counts for its tier and `all`). */
+static int
+feed(struct report *rp, const struct core *core, const struct sla_outcome *o)
+{
+    const char *attrs[ATTR_COUNT];
+    int rc = 0;
+    if (rp->cmp == NULL)
+        return 0;
+    if (o->decided && (o->outcome == OUTCOME_MET || o->outcome == OUTCOME_BREACHED)) {
+        for (int a = 0; a < ATTR_COUNT; a++)
+            attrs[a] = rp->cfg->compliance.by[a] ? core_ticket_attr(core, o->ticket, a)
+                                                 : NULL;
+        rc |= cmp_record(rp->cmp, o->tier_index, o->metric,
+                         o->outcome == OUTCOME_MET, o->decided_ms, attrs);
+    }
+    /* Response times are known when the clock stops: met (decided) or
+     * breached earlier (the second, undecided call). */
+    if (o->metric == METRIC_RESPONSE && o->elapsed_ms >= 0 &&
+        (!o->decided || o->outcome == OUTCOME_MET))
+        rc |= cmp_record_response_time(rp->cmp, o->tier_index, o->decided_ms,
+                                       o->elapsed_ms);
+    return rc;
+}
+
+void
+report_feed_outcome(struct report *rp, const struct core *core,
+                    const struct sla_outcome *o)
+{
+    (void)feed(rp, core, o);
+}
+
+/* ---- one round -------------------------------------------------------- */
+
+struct build {
+    const struct report *rp;
+    struct report_cmds *cmds;
+    const char *prefix;
+};
+
+static const char *
+tier_name(const struct config *cfg, int tier)
+{
+    return tier == CMP_ALL ? "all" : cfg->tiers[tier].name;
+}
+
+static void
+put_series(void *arg, const struct cmp_series *s)
+{
+    struct build *b = arg;
+    const struct config *cfg = b->rp->cfg;
+    const char *p = b->prefix, *tier = tier_name(cfg, s->tier);
+    const char *metric = cfg_metric_name(s->metric);
+    const char *attr = s->attr >= 0 ? cfg_attr_name(s->attr) : NULL;
+    char ratio[CMP_RATIO_BUFLEN];
+
+    for (size_t w = 0; w < cfg->compliance.nwindows; w++) {
+        const char *win = cfg->compliance.windows[w].name;
+        const struct cmp_counts *k = &s->counts[w];
+        /* The key's tail: ":<window>" or ":<window>:<attr>=<value>". */
+#define KEY(kind, list)                                                         \
+    (attr ? argv_addf((list), "%s" kind ":%s:%s:%s:%s=%s", p, tier, metric, win, \
+                      attr, s->value)                                          \
+          : argv_addf((list), "%s" kind ":%s:%s:%s", p, tier, metric, win))
+        KEY("met", &b->cmds->mset);
+        argv_addf(&b->cmds->mset, "%" PRIu64, k->met);
+        KEY("breached", &b->cmds->mset);
+        argv_addf(&b->cmds->mset, "%" PRIu64, k->breached);
+        if (k->met + k->breached > 0) {
+            KEY("compliance", &b->cmds->mset);
+            argv_addf(&b->cmds->mset, "%s", cmp_format_ratio(k->met, k->breached, ratio));
+        } else {
+            KEY("compliance", &b->cmds->del); /* absent while empty */
+        }
+#undef KEY
+    }
+}
+
+static void
+put_latency(struct build *b)
+{
+    const struct config *cfg = b->rp->cfg;
+    static const char *const names[] = { "p50", "p90", "p99", "mean" };
+    for (int t = 0; t <= (int)cfg->ntiers; t++) {
+        int tier = t == (int)cfg->ntiers ? CMP_ALL : t;
+        for (size_t w = 0; w < cfg->compliance.nwindows; w++) {
+            struct cmp_latency l;
+            const char *win = cfg->compliance.windows[w].name;
+            bool have = cmp_latency(b->rp->cmp, tier, (int)w, &l);
+            int64_t v[] = { l.p50_ms, l.p90_ms, l.p99_ms, l.mean_ms };
+            for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+                struct report_argv *list = have ? &b->cmds->mset : &b->cmds->del;
+                argv_addf(list, "%sresponse_ms:%s:%s:%s", b->prefix, tier_name(cfg, tier),
+                          win, names[i]);
+                if (have)
+                    argv_addf(list, "%" PRId64, v[i]);
+            }
+        }
+    }
+}
+
+static void
+put_at_risk(struct build *b)
+{
+    const struct config *cfg = b->rp->cfg;
+    for (size_t t = 0; t < cfg->ntiers; t++)
+        for (int m = 0; m < METRIC_COUNT; m++) {
+            if (cfg->tiers[t].target_ms[m] == 0)
+                continue;
+            for (size_t h = 0; h < ARRAY_LEN(horizons); h++) {
+                argv_addf(&b->cmds->mset, "%sat_risk:%s:%s:%s", b->prefix,
+                          cfg->tiers[t].name, cfg_metric_name(m), horizons[h].name);
+                argv_addf(&b->cmds->mset, "%ld",
+                          atrisk_count(b->rp->risk, (int)t, m, horizons[h].ms));
+            }
+        }
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The keys of the MSET (every other argument after the command), sorted.
+ * Returns NULL on allocation failure. */
+static const char **
+sorted_keys(const struct report_argv *mset, size_t *n)
+{
+    *n = mset->n > 1 ? (mset->n - 1) / 2 : 0;
+    const char **keys = malloc((*n ? *n : 1) * sizeof(*keys));
+    if (keys == NULL)
+        return NULL;
+    for (size_t i = 0; i < *n; i++)
+        keys[i] = mset->text + mset->off[1 + 2 * i];
+    qsort(keys, *n, sizeof(*keys), cmp_str);
+    return keys;
+}
+
+int
+report_build(struct report *rp, int64_t now_ms, struct report_cmds *cmds)
+{
+    struct build b = { rp, cmds, rp->cfg->redis.prefix };
+    size_t ncur;
+
+    argv_init(&cmds->mset);
+    argv_init(&cmds->del);
+    argv_add(&cmds->mset, "MSET", 4);
+    argv_add(&cmds->del, "DEL", 3);
+    atrisk_advance(rp->risk, now_ms);
+    if (rp->cmp != NULL) {
+        cmp_advance(rp->cmp, now_ms);
+        cmp_foreach(rp->cmp, put_series, &b);
+        put_latency(&b);
+    }
+    put_at_risk(&b);
+    argv_addf(&cmds->mset, "%sobjective", b.prefix);
+    argv_addf(&cmds->mset, "%.6g", rp->cfg->compliance.objective);
+
+    /* Keys written last round and not this one: a breakdown value that
+     * expired, a tier, window or breakdown a reload removed. */
+    const char **cur = sorted_keys(&cmds->mset, &ncur);
+    if (cur == NULL)
+        return -1;
+    for (size_t i = 0, j = 0; i < rp->nprev; i++) {
+        int c = 1;
+        while (j < ncur && (c = strcmp(cur[j], rp->prev[i])) < 0)
+            j++;
+        if (j == ncur || c != 0)
+            argv_add(&cmds->del, rp->prev[i], strlen(rp->prev[i]));
+    }
+    free(cur);
+    if (argv_seal(&cmds->mset) < 0 || argv_seal(&cmds->del) < 0)
+        return -1;
+    return 0;
+}
+
+void
+report_commit(struct report *rp, const struct report_cmds *cmds)
+{
+    const struct report_argv *m = &cmds->mset;
+    size_t n;
+    char *text = malloc(m->used ? m->used : 1);
+    const char **keys = sorted_keys(m, &n);
+    if (text == NULL || keys == NULL) {
+        /* Without the list, keys that vanish later are not deleted; the
+         * published values themselves are unaffected. */
+        free(text);
+        free(keys);
+        return;
+    }
+    memcpy(text, m->text, m->used);
+    for (size_t i = 0; i < n; i++)
+        keys[i] = text + (keys[i] - m->text);
+    free(rp->prev_text);
+    free(rp->prev);
+    rp->prev_text = text;
+    rp->prev = keys;
+    rp->nprev = n;
+}
+
+/* ---- the daemon's part ------------------------------------------------ */
+
+/* Key families this module writes; anything else under the prefix belongs
+ * to someone else and is never touched. */
+static const char *const families[] = { "compliance:", "met:", "breached:",
+                                        "response_ms:", "at_risk:" };
+
+static bool
+is_ours(const struct report *rp, const char *key, size_t len)
+{
+    size_t plen = strlen(rp->cfg->redis.prefix);
+    if (len < plen || memcmp(key, rp->cfg->redis.prefix, plen) != 0)
+        return false;
+    for (size_t i = 0; i < ARRAY_LEN(families); i++) {
+        size_t flen = strlen(families[i]);
+        if (len - plen > flen && memcmp(key + plen, families[i], flen) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool
+written_last_round(const struct report *rp, const char *key)
+{
+    return rp->prev != NULL &&
+           bsearch(&key, rp->prev, rp->nprev, sizeof(*rp->prev), cmp_str) != NULL;
+}
+
+static void sweep_next(struct sw *sw);
+
+/* One SCAN page: DEL what this run does not write, then the next page.
+ * Keys the current round writes are in `prev` before any page that could
+ * list them is answered (one connection, in order). */
+static void
+sweep_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
+{
+    struct sw *sw = privdata;
+    struct report *rp = sw->report;
+    struct report_argv del;
+    (void)conn;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        rp->sweeping = false; /* tried again after the next round */
+        return;
+    }
+    argv_init(&del);
+    argv_add(&del, "DEL", 3);
+    const redisReply *keys = reply->element[1];
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        if (k->type == REDIS_REPLY_STRING && strlen(k->str) == k->len &&
+            is_ours(rp, k->str, k->len) && !written_last_round(rp, k->str))
+            argv_add(&del, k->str, k->len);
+    }
+    if (del.n > 1 && argv_seal(&del) == 0 &&
+        rds_queue(&sw->writer, NULL, NULL, (int)del.n, del.argv, del.lens) == 0)
+        rp->stale += (long)del.n - 1;
+    argv_free(&del);
+    snprintf(rp->cursor, sizeof(rp->cursor), "%s", reply->element[0]->str);
+    if (strcmp(rp->cursor, "0") == 0) {
+        rp->sweeping = false;
+        rp->swept = true;
+        if (rp->stale)
+            log_info("compliance: deleted %ld keys an earlier configuration left",
+                     rp->stale);
+        return;
+    }
+    sweep_next(sw);
+}
+
+static void
+sweep_next(struct sw *sw)
+{
+    struct report *rp = sw->report;
+    const char *argv[] = { "SCAN", rp->cursor, "MATCH", rp->match, "COUNT", "1000" };
+    if (rds_send(&sw->writer, sweep_cb, sw, (int)ARRAY_LEN(argv), argv, NULL) < 0)
+        rp->sweeping = false;
+}
+
+static void
+sweep_start(struct sw *sw)
+{
+    struct report *rp = sw->report;
+    size_t n = 0;
+    /* The prefix, glob characters escaped, then "*". */
+    for (const char *p = rp->cfg->redis.prefix; *p && n + 3 < sizeof(rp->match); p++) {
+        if (strchr("*?[]\\", *p))
+            rp->match[n++] = '\\';
+        rp->match[n++] = *p;
+    }
+    rp->match[n++] = '*';
+    rp->match[n] = '\0';
+    snprintf(rp->cursor, sizeof(rp->cursor), "0");
+    rp->sweeping = true;
+    rp->stale = 0;
+    sweep_next(sw);
+}
+
+static void
+objective_changed(void *arg, const struct cmp_objective_change *ch)
+{
+    struct sw *sw = arg;
+    struct report *rp = sw->report;
+    char ratio[CMP_RATIO_BUFLEN], objective[32], at[24], met[24], breached[24];
+    const char *kind = ch->violated ? "objective" : "recovered";
+    const char *metric = cfg_metric_name(ch->metric);
+
+    cmp_format_ratio(ch->met, ch->breached, ratio);
+    snprintf(objective, sizeof(objective), "%.6g", ch->objective);
+    snprintf(at, sizeof(at), "%" PRId64, ch->at_ms);
+    snprintf(met, sizeof(met), "%" PRIu64, ch->met);
+    snprintf(breached, sizeof(breached), "%" PRIu64, ch->breached);
+    /* A stream of its own: <prefix>breaches holds per-ticket entries only
+     * (SPEC section 4), and its consumers must not meet entries without a
+     * ticket. */
+    char key[KEY_MAX];
+    snprintf(key, sizeof(key), "%sobjectives", sw->cfg->redis.prefix);
+    const char *argv[] = { "XADD", key, "*", "kind", kind,
+                           "tier", ch->tier_name, "metric", metric,
+                           "window", ch->window_name, "ratio", ratio,
+                           "objective", objective, "at_ms", at,
+                           "met", met, "breached", breached };
+    if (rds_queue(&sw->writer, NULL, NULL, (int)ARRAY_LEN(argv), argv, NULL) < 0)
+        log_err("%s of %s %s %s not recorded: writer queue full", kind, ch->tier_name,
+                metric, ch->window_name);
+    log_ticket(ch->violated ? LOG_LVL_NOTICE : LOG_LVL_INFO, NULL, ch->tier_name, metric,
+               "compliance %s: tier %s %s over %s at %s (%" PRIu64 " met, %" PRIu64
+               " breached), objective %s",
+               ch->violated ? "below objective" : "recovered", ch->tier_name, metric,
+               ch->window_name, ratio, ch->met, ch->breached, objective);
+    if (rp->hook)
+        rp->hook(rp->hook_arg, ch);
+}
+
+void
+report_publish(struct sw *sw)
+{
+    struct report *rp = sw->report;
+    struct report_cmds cmds;
+    int64_t now = now_wall_ms();
+
+    /* Before the checkpoint and the replay are in, the windows are
+     * incomplete: publishing them would show a dip. */
+    if (rp == NULL || sw->load != LOAD_DONE)
+        return;
+    long suppressed;
+    if (atrisk_degraded(rp->risk) && log_ratelimit_ok(&rp->rl, &suppressed))
+        log_err("at_risk gauges may be off: out of memory while counting deadlines");
+    if (rds_ready(&sw->writer)) {
+        /* Snapshots, like the other gauges: not queued while Redis is away. */
+        if (report_build(rp, now, &cmds) < 0) {
+            log_err("compliance not published: out of memory");
+        } else {
+            int rc = rds_queue(&sw->writer, NULL, NULL, (int)cmds.mset.n, cmds.mset.argv,
+                               cmds.mset.lens);
+            if (rc == 0 && cmds.del.n > 1)
+                rc = rds_queue(&sw->writer, NULL, NULL, (int)cmds.del.n, cmds.del.argv,
+                               cmds.del.lens);
+            if (rc == 0) {
+                report_commit(rp, &cmds);
+                if (!rp->swept && !rp->sweeping)
+                    sweep_start(sw);
+            } else
+                log_warnx("compliance not published: writer queue full");
+        }
+        report_cmds_free(&cmds);
+    } else {
+        atrisk_advance(rp->risk, now);
+        if (rp->cmp)
+            cmp_advance(rp->cmp, now);
+    }
+    /* Transitions are records, queued even while Redis is away. */
+    if (rp->cmp)
+        cmp_objective_eval(rp->cmp, now, objective_changed, sw);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    report_publish(arg);
+}
+
+static void
+arm(struct sw *sw)
+{
+    struct report *rp = sw->report;
+    int64_t ms = rp->cfg->compliance.publish_every_ms;
+    if (rp->timer_ms == ms)
+        return;
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    event_del(rp->timer);
+    event_add(rp->timer, &tv);
+    rp->timer_ms = ms;
+}
+
+int
+report_init(struct sw *sw)
+{
+    struct report *rp = report_new(sw->cfg, now_wall_ms());
+    if (rp == NULL)
+        return -1;
+    rp->timer = event_new(sw->base, -1, EV_PERSIST, timer_cb, sw);
+    if (rp->timer == NULL) {
+        report_free_state(rp);
+        return -1;
+    }
+    sw->report = rp;
+    core_set_deadline_listener(sw->core, atrisk_change, rp->risk);
+    arm(sw);
+    return 0;
+}
+
+void
+report_free(struct sw *sw)
+{
+    struct report *rp = sw->report;
+    if (rp == NULL)
+        return;
+    core_set_deadline_listener(sw->core, NULL, NULL);
+    event_free(rp->timer);
+    report_free_state(rp);
+    sw->report = NULL;
+}
+
+void
+report_outcome(struct sw *sw, const struct sla_outcome *o)
+{
+    struct report *rp = sw->report;
+    long suppressed;
+    if (rp == NULL)
+        return;
+    if (feed(rp, sw->core, o) < 0 && log_ratelimit_ok(&rp->rl, &suppressed))
+        log_err("compliance: out of memory; an outcome went to %s or was dropped "
+                "from the response times%s",
+                CMP_OTHER, suppressed ? " (more not logged)" : "");
+}
+
+void
+report_reconfigure(struct sw *sw, const struct config *cfg)
+{
+    struct report *rp = sw->report;
+    if (rp == NULL)
+        return;
+    if (rp->cmp == NULL || cmp_set_config(rp->cmp, cfg) < 0) {
+        log_err("reload: out of memory keeping the compliance windows; they start empty");
+        cmp_free(rp->cmp);
+        rp->cmp = cmp_new(cfg, now_wall_ms());
+        if (rp->cmp == NULL)
+            log_err("compliance disabled until restart: out of memory");
+    }
+    rp->cfg = cfg;
+    arm(sw);
+}
+
+int
+report_encode(struct sw *sw, struct state_buf *out)
+{
+    struct report *rp = sw->report;
+    if (rp == NULL || rp->cmp == NULL)
+        return 0;
+    return cmp_encode(rp->cmp, out);
+}
+
+void
+report_restore(struct sw *sw, const char *data, size_t len)
+{
+    struct report *rp = sw->report;
+    if (rp == NULL || rp->cmp == NULL || len == 0)
+        return;
+    if (cmp_decode(rp->cmp, data, len) == 0) {
+        log_info("checkpoint: compliance windows restored");
+        return;
+    }
+    /* Half a section would be worse than none. */
+    log_err("checkpoint: compliance section unreadable; windows start empty");
+    cmp_free(rp->cmp);
+    rp->cmp = cmp_new(rp->cfg, now_wall_ms());
+    if (rp->cmp == NULL)
+        log_err("compliance disabled until restart: out of memory");
+}
+
+void
+report_set_objective_hook(struct sw *sw, report_objective_fn *fn, void *arg)
+{
+    if (sw->report == NULL)
+        return;
+    sw->report->hook = fn;
+    sw->report->hook_arg = arg;
+}
+
+bool
+report_objective_state(struct sw *sw, const char *tier, int metric,
+                       const char *window, uint32_t *episode)
+{
+    struct report *rp = sw->report;
+    int t, w = -1;
+
+    *episode = 0;
+    if (rp == NULL || rp->cmp == NULL)
+        return false;
+    /* CMP_ALL and "no such tier" are both -1: tell them apart by name. */
+    if (strcmp(tier, "all") == 0)
+        t = CMP_ALL;
+    else if ((t = cfg_tier_index(rp->cfg, tier, strlen(tier))) < 0)
+        return false;
+    for (size_t i = 0; i < rp->cfg->compliance.nwindows && w < 0; i++)
+        if (strcmp(rp->cfg->compliance.windows[i].name, window) == 0)
+            w = (int)i;
+    if (w < 0)
+        return false;
+    *episode = cmp_objective_episode(rp->cmp, t, metric, w);
+    return cmp_objective_violated(rp->cmp, t, metric, w);
+}

@@ -1,0 +1,178 @@
+/*
+ * compliance.h - rolling compliance windows: met and breached outcomes per
+ * tier (and `all`), metric and configured window, optional breakdowns by a
+ * ticket attribute, the response-time distribution per tier and window, and
+ * the objective state (below compliance.objective or not) with hysteresis.
+ * Pure core: no I/O and no clock of its own; every instant is passed in, so
+ * unit tests drive it with an injected clock. report.c publishes it.
+ *
+ * Windows. Each window of W ms is a ring of time buckets of W/60 ms
+ * (CMP_BUCKETS), on absolute bucket boundaries (multiples of the width since
+ * the epoch). An outcome is counted in the bucket holding its decision time.
+ * At time `now` the window holds the bucket containing `now` and the 60
+ * before it, so an outcome stays counted for at least W and at most W + W/60
+ * after its decision. Every window keeps running totals, so reading a ratio
+ * costs O(1) whatever the number of tickets; advancing time clears the
+ * buckets that fall out, O(series) per bucket boundary crossed.
+ *
+ * Breakdowns (compliance.by). Per attribute, at most compliance.max_values
+ * values have their own series; the outcomes of any further value are
+ * folded into the value CMP_OTHER. A ticket without the attribute counts as
+ * CMP_NONE. A value whose series are all empty in every window is forgotten
+ * by cmp_advance(), which frees its place for a new value.
+ *
+ * Objective. A (tier, metric, window) ratio becomes `violated` after it was
+ * below the objective at CMP_FIRE_ROUNDS consecutive evaluations, and
+ * recovers after it was at or above it at CMP_RECOVER_ROUNDS consecutive
+ * evaluations; an empty window changes nothing. Both compare the published
+ * ratio (millionths, truncated) with the objective rounded to millionths.
+ * Each series counts its violations (its episodes); the count is part of
+ * the checkpoint, so that a violation keeps its number across restarts and
+ * the escalations can name it (delivery ids, PagerDuty dedup keys).
+ */
+#ifndef SLAWATCH_COMPLIANCE_H
+#define SLAWATCH_COMPLIANCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slawatch/config.h"
+#include "slawatch/state.h"
+#include "slawatch/util.h"
+
+#define CMP_BUCKETS 60            /* bucket width = window / CMP_BUCKETS */
+#define CMP_SLOTS (CMP_BUCKETS + 1) /* the current bucket and 60 full ones */
+#define CMP_ALL (-1)              /* the tier index of `all` */
+#define CMP_OTHER "_other"
+#define CMP_NONE "_none"
+#define CMP_FIRE_ROUNDS 2
+#define CMP_RECOVER_ROUNDS 3
+#define CMP_RATIO_BUFLEN 16
+#define CMP_RATIO_ONE 1000000u    /* ratios in millionths */
+
+/* Response-time histogram: exact below 16 ms, then 16 bins per power of
+ * two (a reported quantile is within 1/32 of the true one); times of
+ * 2^32 ms (49 days) and more fall into the last bin. */
+#define CMP_LAT_BINS 464
+
+struct compliance;
+
+struct cmp_counts {
+    uint64_t met;
+    uint64_t breached;
+};
+
+/* One published series: a tier (CMP_ALL for all) and metric, optionally
+ * restricted to one value of an attribute. Valid during the callback. */
+struct cmp_series {
+    int tier;
+    int metric;
+    int attr;                        /* ATTR_*, or -1: no breakdown */
+    const char *value;               /* the attribute value, or NULL */
+    const struct cmp_counts *counts; /* one per window, in config order */
+};
+
+struct cmp_latency {
+    uint64_t count;                  /* response times in the window */
+    int64_t mean_ms;
+    int64_t p50_ms, p90_ms, p99_ms;
+};
+
+/* An objective transition, for <prefix>objectives and the escalations. */
+struct cmp_objective_change {
+    bool violated;                   /* true: dropped below; false: back */
+    uint32_t episode;                /* the series' violation count: this
+                                        violation's number (1 for the first),
+                                        or that of the violation that ends */
+    int tier;                        /* index into cfg->tiers, or CMP_ALL */
+    const char *tier_name;           /* "all" for CMP_ALL */
+    int metric;
+    int window;                      /* index into cfg->compliance.windows */
+    const char *window_name;
+    uint64_t met, breached;
+    uint32_t ratio_micro;            /* the published ratio, in millionths */
+    uint32_t objective_micro;        /* the objective it was compared with */
+    double objective;
+    int64_t at_ms;
+};
+
+/* Creates empty windows for `cfg` (not owned: must stay valid until
+ * cmp_set_config replaces it) with `now_ms` as the current time, so that
+ * outcomes older than a window are not counted. Returns NULL on allocation
+ * failure. */
+struct compliance *cmp_new(const struct config *cfg, int64_t now_ms) MUSTCHECK;
+void cmp_free(struct compliance *cmp);
+
+/* Switches to a reloaded config, keeping what still applies: tiers by
+ * name, windows by length, breakdowns whose attribute is still listed,
+ * objective states. Returns -1 on allocation failure (the old config and
+ * data stay). */
+int cmp_set_config(struct compliance *cmp, const struct config *cfg) MUSTCHECK;
+
+/* Counts one decided outcome (met or breached) of `tier`'s `metric` clock
+ * at its decision time. attr[a] is the ticket's value of attribute a
+ * (NUL-terminated) or NULL when absent. An outcome older than every
+ * window is ignored; one in the future moves the windows forward. Returns
+ * -1 when a breakdown value cannot be allocated (the outcome is then
+ * counted in CMP_OTHER; the tier and `all` series never fail). */
+int cmp_record(struct compliance *cmp, int tier, int metric, bool met,
+               int64_t decided_ms, const char *const attr[ATTR_COUNT]);
+
+/* Adds one response time (opened to first response, wall time) of `tier`
+ * at `at_ms` (the response). Returns -1 on allocation failure (dropped). */
+int cmp_record_response_time(struct compliance *cmp, int tier, int64_t at_ms,
+                             int64_t elapsed_ms);
+
+/* Moves every window to now_ms (never backwards) and forgets breakdown
+ * values that no longer hold any outcome. */
+void cmp_advance(struct compliance *cmp, int64_t now_ms);
+
+/* Totals of a tier (CMP_ALL: all tiers) and metric in window w. */
+struct cmp_counts cmp_counts(const struct compliance *cmp, int tier, int metric,
+                             int w);
+
+/* Calls fn for the tier series (every tier with a target for the metric,
+ * then `all`, for each metric) and then every breakdown series holding
+ * outcomes, in a stable order. */
+void cmp_foreach(const struct compliance *cmp,
+                 void (*fn)(void *arg, const struct cmp_series *s), void *arg);
+
+/* The response-time distribution of a tier (or CMP_ALL) in window w.
+ * Returns false when the window holds no response time. */
+bool cmp_latency(const struct compliance *cmp, int tier, int w,
+                 struct cmp_latency *out);
+
+/* Evaluates the objective of every tier (and all) x metric x window ratio
+ * as of the last cmp_advance() and calls fn for each transition. */
+void cmp_objective_eval(struct compliance *cmp, int64_t now_ms,
+                        void (*fn)(void *arg,
+                                   const struct cmp_objective_change *c),
+                        void *arg);
+/* Whether a series is currently violated (for tests and reports). */
+bool cmp_objective_violated(const struct compliance *cmp, int tier, int metric,
+                            int w);
+/* The series' violation count (0: never violated), the number of its
+ * current or last violation; 0 for an unknown series. */
+uint32_t cmp_objective_episode(const struct compliance *cmp, int tier,
+                               int metric, int w);
+
+/* met / (met + breached) in millionths, truncated; 0 for an empty window. */
+uint32_t cmp_ratio_micro(uint64_t met, uint64_t breached);
+/* The ratio as published: "0.9731", "1", "0"; truncated to 6 decimals and
+ * trailing zeros dropped. buf holds CMP_RATIO_BUFLEN bytes; returns buf. */
+char *cmp_format_ratio(uint64_t met, uint64_t breached, char *buf);
+
+/* Checkpoint section (STATE_SECTION_COMPLIANCE): appends every non-empty
+ * bucket, breakdown value, response-time bucket and objective state.
+ * Returns -1 on allocation failure. */
+int cmp_encode(const struct compliance *cmp, struct state_buf *out) MUSTCHECK;
+/* Adds a section written by cmp_encode (possibly under another config:
+ * tiers are matched by name, windows by length) to the current data.
+ * Returns -1 for a malformed section; what was read before stays. */
+int cmp_decode(struct compliance *cmp, const char *data, size_t len) MUSTCHECK;
+
+/* Memory held, in bytes (for the benchmark and stats). */
+size_t cmp_memory(const struct compliance *cmp);
+
+#endif

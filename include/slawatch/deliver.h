@@ -1,0 +1,86 @@
+/*
+ * deliver.h - delivery of stored notifications to their webhooks, at least
+ * once. Owns the in-memory index of the outbox (ids, due times, attempt
+ * counts; record bodies stay in Redis and are read back for each attempt
+ * unless still cached from their creation), per-webhook queues with
+ * `max_rate` and a bound on concurrent requests, retries with exponential
+ * backoff and jitter, and the alertmanager re-send loop. Knows nothing about
+ * escalations: notify.c decides what to send and answers still_open().
+ *
+ *   deliver_submit -> HSET <prefix>outbox (durable) -> due heap -> webhook
+ *   queue -> [HGET record] -> body + signature -> hook_http_post -> 2xx: HDEL
+ *                                                 5xx/429/timeout: retry later
+ *                                                 other 4xx: give up, count
+ */
+#ifndef SLAWATCH_DELIVER_H
+#define SLAWATCH_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "slawatch/config.h"
+#include "slawatch/hook_format.h"
+#include "slawatch/rds.h"
+#include "slawatch/util.h"
+
+/* Concurrent requests per webhook; more wait in its queue. */
+#define DELIVER_MAX_INFLIGHT 16
+
+struct deliver;
+
+struct deliver_hooks {
+    /* Whether the clock a note is about still runs as the note expects
+     * (checked before sending a note with HOOK_F_COND). */
+    bool (*still_open)(void *arg, const struct hook_note *n);
+    void *arg;
+};
+
+enum deliver_state {
+    DELIVER_NONE = 0, /* no such notification in the outbox */
+    DELIVER_WAITING,  /* stored, never attempted, due later (`after`) */
+    DELIVER_ACTIVE,   /* being delivered, retried, or re-sent */
+};
+
+/* Returns NULL on allocation failure. cfg and writer are not owned; cfg
+ * must stay valid until replaced with deliver_set_config(). */
+struct deliver *deliver_new(struct event_base *base, struct rds_conn *writer,
+                            const struct config *cfg,
+                            const struct deliver_hooks *hooks) MUSTCHECK;
+/* Frees everything; requests in flight are abandoned (their records stay
+ * in the outbox). Call after the writer connection is closed. */
+void deliver_free(struct deliver *d);
+
+/* Webhooks are matched by name; notifications for a webhook that is gone
+ * are dropped from the outbox when they come due. */
+void deliver_set_config(struct deliver *d, const struct config *cfg);
+
+/* The writer is connected: the first time, re-drive the outbox left by an
+ * earlier run (HSCAN). */
+void deliver_writer_ready(struct deliver *d);
+
+/* Stores a notification (fills n->id and n->created_ms; the caller sets
+ * due_ms and flags) and schedules its first attempt once Redis has it. A
+ * notification whose id is already in the outbox is not stored again.
+ * Returns -1 when it could not be stored (logged and counted as failed). */
+int deliver_submit(struct deliver *d, struct hook_note *n);
+
+enum deliver_state deliver_lookup(const struct deliver *d, const char *id);
+/* Drops a notification that has not been attempted (DELIVER_WAITING). */
+void deliver_cancel(struct deliver *d, const char *id);
+/* Makes a waiting or re-sending notification due now, so that its clock is
+ * checked again at once (an alertmanager alert whose clock stopped is then
+ * sent with endsAt). */
+void deliver_poke(struct deliver *d, const char *id);
+
+/* Notifications in the outbox not yet delivered (alertmanager alerts that
+ * the receiver already has are not counted). */
+size_t deliver_pending(const struct deliver *d);
+/* Notifications given up since start (4xx, attempts exhausted). */
+uint64_t deliver_failed_total(const struct deliver *d);
+/* Successful requests since start. */
+uint64_t deliver_sent_total(const struct deliver *d);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * report.h - publishing compliance: feeds the core's outcomes and deadline
+ * changes into the compliance windows (compliance.c) and the at-risk
+ * counts (atrisk.c), and every compliance.publish_every writes, in one
+ * pipelined round on the writer's durable queue:
+ *
+ *   MSET <prefix>compliance:<tier>:<metric>:<window>[:<attr>=<value>]
+ *        <prefix>met:...  <prefix>breached:...
+ *        <prefix>response_ms:<tier>:<window>:p50|p90|p99|mean
+ *        <prefix>at_risk:<tier>:<metric>:5m|15m|1h
+ *        <prefix>objective
+ *   DEL  ratios and response times of empty windows, and every key written
+ *        last round that is not written this round (a breakdown value that
+ *        expired, a tier or window removed by a reload)
+ *   XADD <prefix>objectives kind objective|recovered ... per transition,
+ *        then the objective hook (notify.c's escalations)
+ *
+ * Once after the first round of a run, SCAN <prefix>* deletes the keys of
+ * those families that the round did not write (an earlier configuration's).
+ *
+ * The cost of a round is O(tiers x metrics x windows + breakdown series);
+ * it never depends on the number of tickets.
+ */
+#ifndef SLAWATCH_REPORT_H
+#define SLAWATCH_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slawatch/compliance.h"
+#include "slawatch/config.h"
+#include "slawatch/core.h"
+#include "slawatch/state.h"
+#include "slawatch/util.h"
+
+struct sw;
+struct report;
+
+/* An argv under construction: strings packed in one buffer. */
+struct report_argv {
+    char *text;
+    size_t used, cap;
+    size_t *off;                     /* start of each string in text */
+    size_t *lens;
+    size_t n, max;
+    const char **argv;               /* filled by report_argv_seal() */
+    bool oom;
+};
+
+struct report_cmds {
+    struct report_argv mset;         /* "MSET" k v k v ... */
+    struct report_argv del;          /* "DEL" k ...; only "DEL": nothing */
+};
+
+/* ---- without a daemon (tests, benchmarks) ----------------------------- */
+
+/* cfg is not owned; it must stay valid until report_set_config. Returns
+ * NULL on allocation failure. */
+struct report *report_new(const struct config *cfg, int64_t now_ms) MUSTCHECK;
+void report_free_state(struct report *rp);
+
+/* The windows and the at-risk counts, for tests and the benchmark. */
+struct compliance *report_compliance(struct report *rp);
+struct atrisk *report_atrisk(struct report *rp);
+
+/* Feeds one outcome; `core` resolves the ticket's attributes. */
+void report_feed_outcome(struct report *rp, const struct core *core,
+                         const struct sla_outcome *o);
+
+/* Advances to now_ms and builds the round's MSET and DEL into cmds
+ * (initialised by the call; free with report_cmds_free). Returns -1 on
+ * allocation failure. report_commit() then records the keys written, for
+ * the next round's DEL; call it only once the commands are on their way. */
+int report_build(struct report *rp, int64_t now_ms,
+                 struct report_cmds *cmds) MUSTCHECK;
+void report_commit(struct report *rp, const struct report_cmds *cmds);
+void report_cmds_free(struct report_cmds *cmds);
+
+/* ---- in the daemon ---------------------------------------------------- */
+
+/* Creates sw->report, sets the core's deadline listener (before any state
+ * is loaded) and arms the publish timer. Returns -1 on allocation
+ * failure. */
+int report_init(struct sw *sw) MUSTCHECK;
+void report_free(struct sw *sw);
+
+/* publish_outcome's part. */
+void report_outcome(struct sw *sw, const struct sla_outcome *o);
+
+/* Before core_set_config() on reload: maps the windows to the new config
+ * and re-arms the timer. */
+void report_reconfigure(struct sw *sw, const struct config *cfg);
+
+/* One round now (the timer calls it; so does shutdown). Does nothing
+ * before the state is loaded, and writes no gauges while the writer is
+ * down (objective transitions are still recorded, queued). */
+void report_publish(struct sw *sw);
+
+/* Checkpoint section STATE_SECTION_COMPLIANCE. */
+int report_encode(struct sw *sw, struct state_buf *out) MUSTCHECK;
+void report_restore(struct sw *sw, const char *data, size_t len);
+
+/* Objective transitions, after each is recorded in <prefix>objectives: the
+ * entry point for `when: objective` escalations (notify.c). */
+typedef void report_objective_fn(void *arg, const struct cmp_objective_change *ch);
+void report_set_objective_hook(struct sw *sw, report_objective_fn *fn, void *arg);
+
+/* Whether the series (tier name or "all", metric, window name) is violated
+ * now; *episode gets its violation count (0 when the series is unknown,
+ * e.g. removed by a reload, which reads as not violated). */
+bool report_objective_state(struct sw *sw, const char *tier, int metric,
+                            const char *window, uint32_t *episode);
+
+#endif

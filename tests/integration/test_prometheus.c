@@ -1,0 +1,516 @@
+/* The Prometheus path for real: slawatchd publishes into a private
+ * redis-server, /usr/bin/prometheus-redis-exporter (started with the flags
+ * of the shipped contrib/prometheus/prometheus-redis-exporter.default, on a
+ * free loopback port) exports the keys as redis_key_value lines with the
+ * exact values; promtool checks and unit-tests the shipped rules; and a
+ * real Prometheus scraping the exporter with the shipped
+ * contrib/prometheus/prometheus.yml turns the keys into slawatch_* series
+ * with tier/metric/window/queue labels. Every wait is bounded; every
+ * process started is stopped by pid. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "harness.h"
+
+#define EXPORTER "/usr/bin/prometheus-redis-exporter"
+#define PROMETHEUS "/usr/bin/prometheus"
+#define PROMTOOL "promtool"
+#define WAIT_MS 20000
+
+struct env {
+    struct h_redis redis;
+    redisContext *c;
+    char *cfg;
+    pid_t daemon, exporter, prometheus;
+    int exporter_port, prometheus_port;
+};
+
+static const char *
+srcdir(void)
+{
+    const char *d = getenv("SLAWATCH_SRCDIR");
+    return d && *d ? d : ".";
+}
+
+static int
+free_port(void)
+{
+    struct sockaddr_in a = { 0 };
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    if (fd < 0)
+        return -1;
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* Starts argv[0] with output to dir/log; returns the pid. */
+static pid_t
+spawn(char *const argv[], const char *dir, const char *log)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, log);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void
+stop(pid_t *pid)
+{
+    if (*pid > 0)
+        h_daemon_stop(*pid, SIGTERM, 3000);
+    *pid = 0;
+}
+
+static int
+setup(void **state)
+{
+    struct env *e = calloc(1, sizeof(*e));
+    char text[1024];
+    if (h_redis_start(&e->redis, NULL) < 0)
+        return -1;
+    e->c = h_connect(e->redis.port);
+    /* The shipped relabeling expects the default prefix. */
+    snprintf(text, sizeof(text),
+             "redis: { host: 127.0.0.1, port: %d, prefix: \"sla:\" }\n"
+             "tiers:\n"
+             "  t: { response: 2s, resolution: 4s }\n"
+             "  u: { response: 1s }\n"
+             "policies:\n"
+             "  - { match: { priority: high }, tier: t }\n"
+             "  - { tier: u }\n"
+             "compliance: { windows: [1h, 7d], by: [queue], publish_every: 1s }\n",
+             e->redis.port);
+    e->cfg = h_write_file(e->redis.dir, "slawatch.yaml", text);
+    *state = e;
+    return e->c ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+    struct env *e = *state;
+    stop(&e->prometheus);
+    stop(&e->exporter);
+    if (e->daemon > 0)
+        h_daemon_stop(e->daemon, SIGKILL, 2000);
+    if (e->c)
+        redisFree(e->c);
+    h_redis_stop(&e->redis);
+    free(e->cfg);
+    free(e);
+    return 0;
+}
+
+/* ---- HTTP ------------------------------------------------------------- */
+
+static size_t
+collect(char *p, size_t size, size_t n, void *arg)
+{
+    FILE *m = arg;
+    return fwrite(p, size, n, m);
+}
+
+/* GET url; returns the body (caller frees) on a 200, else NULL. */
+static char *
+http_get(const char *url)
+{
+    char *body = NULL;
+    size_t len = 0;
+    long status = 0;
+    FILE *m = open_memstream(&body, &len);
+    CURL *curl = curl_easy_init();
+    if (m == NULL || curl == NULL) {
+        if (m)
+            fclose(m);
+        free(body);
+        curl_easy_cleanup(curl);
+        return NULL;
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, m);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 3000L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(curl);
+    fclose(m);
+    if (rc != CURLE_OK || status != 200) {
+        free(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* ---- the published keys ------------------------------------------------ */
+
+static bool
+wait_key(redisContext *c, const char *key, const char *want, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        redisReply *r = redisCommand(c, "GET %s", key);
+        bool ok = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0;
+        if (r)
+            freeReplyObject(r);
+        if (ok)
+            return true;
+        h_sleep_ms(50);
+    }
+    return false;
+}
+
+/* Three met and one breached tier t response, one met and one breached
+ * tier u, decided by their own timestamps before the daemon starts. */
+static void
+publish_known_values(struct env *e)
+{
+    static const struct {
+        const char *id, *priority, *queue;
+        int resp;
+    } s[] = {
+        { "A", "high", "billing", 500 }, { "B", "high", "billing", 1000 },
+        { "C", "high", "sales", 1500 },  { "D", "high", "billing", 3000 },
+        { "E", "low", "billing", 200 },  { "F", "low", "sales", 5000 },
+    };
+    int64_t base = h_now_ms() - 5 * 60 * 1000;
+    char ts[24];
+    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+        int64_t t0 = base + (int64_t)i * 10000;
+        snprintf(ts, sizeof(ts), "%lld", (long long)t0);
+        assert_int_equal(h_xadd(e->c, "sla:events", NULL, 0, "type", "opened", "ticket",
+                                s[i].id, "ts", ts, "priority", s[i].priority, "queue",
+                                s[i].queue, NULL), 0);
+        snprintf(ts, sizeof(ts), "%lld", (long long)(t0 + s[i].resp));
+        assert_int_equal(h_xadd(e->c, "sla:events", NULL, 0, "type", "responded", "ticket",
+                                s[i].id, "ts", ts, NULL), 0);
+        snprintf(ts, sizeof(ts), "%lld", (long long)(t0 + 3500));
+        assert_int_equal(h_xadd(e->c, "sla:events", NULL, 0, "type", "resolved", "ticket",
+                                s[i].id, "ts", ts, NULL), 0);
+    }
+    e->daemon = h_daemon_start(e->cfg, e->redis.dir);
+    assert_true(e->daemon > 0);
+    if (!wait_key(e->c, "sla:compliance:t:response:1h", "0.75", WAIT_MS)) {
+        h_dump_file(e->redis.dir, "daemon.log");
+        fail_msg("sla:compliance:t:response:1h never became 0.75");
+    }
+}
+
+/* ---- the exporter ------------------------------------------------------ */
+
+/* The ARGS of the shipped defaults file, split on spaces, with the Redis
+ * address and listening address of this test. */
+static void
+start_exporter(struct env *e)
+{
+    char path[512], line[2048], addr[64], listen[64];
+    static char args[2048];
+    char *argv[64];
+    int argc = 0;
+    snprintf(path, sizeof(path), "%s/contrib/prometheus/prometheus-redis-exporter.default",
+             srcdir());
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    args[0] = '\0';
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "ARGS=\"", 6) == 0) {
+            snprintf(args, sizeof(args), "%s", line + 6);
+            *strrchr(args, '"') = '\0';
+        }
+    fclose(f);
+    assert_true(args[0] != '\0');
+    e->exporter_port = free_port();
+    snprintf(addr, sizeof(addr), "redis://127.0.0.1:%d", e->redis.port);
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", e->exporter_port);
+    argv[argc++] = EXPORTER;
+    for (char *tok = strtok(args, " "); tok && argc < 60; tok = strtok(NULL, " ")) {
+        argv[argc++] = tok;
+        if (strcmp(tok, "-redis.addr") == 0 || strcmp(tok, "-web.listen-address") == 0) {
+            (void)strtok(NULL, " ");
+            argv[argc++] = strcmp(tok, "-redis.addr") == 0 ? addr : listen;
+        }
+    }
+    argv[argc] = NULL;
+    e->exporter = spawn(argv, e->redis.dir, "exporter.log");
+    assert_true(e->exporter > 0);
+}
+
+/* Scrapes until every wanted line is there (the daemon publishes each
+ * second, the exporter reads at each scrape). */
+static char *
+scrape_until(struct env *e, const char *const *want, size_t nwant)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", e->exporter_port);
+    char *body = NULL;
+    size_t missing = nwant;
+    for (int waited = 0; waited <= WAIT_MS && missing > 0; waited += 200) {
+        free(body);
+        body = http_get(url);
+        missing = body ? 0 : nwant; /* not listening yet */
+        for (size_t i = 0; body && i < nwant; i++)
+            missing += strstr(body, want[i]) == NULL;
+        if (missing)
+            h_sleep_ms(200);
+    }
+    if (missing) {
+        h_dump_file(e->redis.dir, "exporter.log");
+        for (size_t i = 0; i < nwant; i++)
+            if (body == NULL || strstr(body, want[i]) == NULL)
+                print_error("missing from /metrics: %s", want[i]);
+        fail_msg("%zu expected lines missing", missing);
+    }
+    return body;
+}
+
+static void
+test_exporter_exports_exact_values(void **state)
+{
+    struct env *e = *state;
+    publish_known_values(e);
+    start_exporter(e);
+    /* t: A B C met (500, 1000, 1500 ms), D breached; u: E met, F breached.
+     * Queues: billing A B D E, sales C F. Resolution (4 s, at 3.5 s): all
+     * t met. */
+    static const char *const want[] = {
+        "\nredis_key_value{db=\"db0\",key=\"sla:compliance:t:response:1h\"} 0.75\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:compliance:t:response:7d\"} 0.75\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:met:t:response:1h\"} 3\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:breached:t:response:1h\"} 1\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:compliance:u:response:1h\"} 0.5\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:compliance:all:response:7d\"} 0.666666\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:met:all:response:1h\"} 4\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:breached:all:response:1h\"} 2\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:compliance:t:resolution:1h\"} 1\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:compliance:all:response:1h:queue=billing\"} 0.75\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:breached:all:response:1h:queue=sales\"} 1\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:compliance:t:response:1h:queue=sales\"} 1\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:response_ms:t:1h:mean\"} 1500\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:open:t\"} 0\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:overdue:t:response\"} 0\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:at_risk:t:resolution:15m\"} 0\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:objective\"} 0.9\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:stats:lag\"} 0\n",
+        "\nredis_key_value{db=\"db0\",key=\"sla:stats:events_total\"} 18\n",
+    };
+    char *body = scrape_until(e, want, sizeof(want) / sizeof(want[0]));
+    /* Nothing that is not a number: the checkpoint and streams are not
+     * matched by the patterns; an empty window has no ratio key. */
+    assert_null(strstr(body, "key=\"sla:state\""));
+    assert_null(strstr(body, "key=\"sla:events\""));
+    assert_null(strstr(body, "key=\"sla:compliance:u:resolution"));
+    free(body);
+}
+
+/* ---- promtool ---------------------------------------------------------- */
+
+static int
+run(const char *cmd)
+{
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void
+test_promtool_rules(void **state)
+{
+    (void)state;
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s/contrib/prometheus' && " PROMTOOL " check rules slawatch.rules.yml",
+             srcdir());
+    assert_int_equal(run(cmd), 0);
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s/contrib/prometheus' && " PROMTOOL " test rules slawatch.rules.test.yml",
+             srcdir());
+    assert_int_equal(run(cmd), 0);
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s/contrib/prometheus' && " PROMTOOL " check config prometheus.yml",
+             srcdir());
+    assert_int_equal(run(cmd), 0);
+    /* The dashboard is valid JSON and every query names a slawatch series. */
+    snprintf(cmd, sizeof(cmd), "%s/contrib/prometheus/grafana-dashboard.json", srcdir());
+    json_error_t err;
+    json_t *dash = json_load_file(cmd, 0, &err);
+    if (dash == NULL)
+        fail_msg("grafana-dashboard.json:%d: %s", err.line, err.text);
+    size_t i, j, queries = 0;
+    json_t *panel, *target;
+    json_array_foreach(json_object_get(dash, "panels"), i, panel) {
+        json_array_foreach(json_object_get(panel, "targets"), j, target) {
+            const char *expr = json_string_value(json_object_get(target, "expr"));
+            assert_non_null(expr);
+            assert_non_null(strstr(expr, "slawatch"));
+            queries++;
+        }
+    }
+    assert_true(queries >= 10);
+    json_decref(dash);
+}
+
+/* ---- a real Prometheus with the shipped scrape job -------------------- */
+
+/* Runs an instant query; returns the value of the single result as a
+ * string (caller frees), or NULL while there is none. */
+static char *
+query_one(struct env *e, const char *promql)
+{
+    char url[2048];
+    CURL *curl = curl_easy_init();
+    char *q = curl_easy_escape(curl, promql, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/query?query=%s",
+             e->prometheus_port, q);
+    curl_free(q);
+    curl_easy_cleanup(curl);
+    char *body = http_get(url);
+    if (body == NULL)
+        return NULL;
+    json_t *root = json_loads(body, 0, NULL);
+    free(body);
+    json_t *result = json_object_get(json_object_get(root, "data"), "result");
+    char *value = NULL;
+    if (json_array_size(result) == 1) {
+        json_t *v = json_array_get(json_object_get(json_array_get(result, 0), "value"), 1);
+        if (json_is_string(v))
+            value = strdup(json_string_value(v));
+    }
+    json_decref(root);
+    return value;
+}
+
+static void
+expect_query(struct env *e, const char *promql, const char *want)
+{
+    char *got = NULL;
+    for (int waited = 0; waited <= WAIT_MS; waited += 250) {
+        free(got);
+        got = query_one(e, promql);
+        if (got && strcmp(got, want) == 0)
+            break;
+        h_sleep_ms(250);
+    }
+    if (got == NULL || strcmp(got, want) != 0) {
+        h_dump_file(e->redis.dir, "prometheus.log");
+        fail_msg("%s: want %s, got %s", promql, want, got ? got : "(no single result)");
+    }
+    free(got);
+}
+
+/* The shipped prometheus.yml with this test's exporter, a 1 s scrape and
+ * evaluation interval, and the rule file by absolute path. */
+static char *
+write_prometheus_config(struct env *e)
+{
+    char path[512], line[1024], target[64], rules[600];
+    char *text = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof(path), "%s/contrib/prometheus/prometheus.yml", srcdir());
+    FILE *in = fopen(path, "r"), *out = open_memstream(&text, &len);
+    assert_non_null(in);
+    snprintf(target, sizeof(target), "127.0.0.1:%d", e->exporter_port);
+    char *abs = realpath(srcdir(), NULL);
+    snprintf(rules, sizeof(rules), "%s/contrib/prometheus/slawatch.rules.yml", abs);
+    free(abs);
+    while (fgets(line, sizeof(line), in)) {
+        char *p;
+        if ((p = strstr(line, "localhost:9121")) != NULL)
+            fprintf(out, "%.*s%s%s", (int)(p - line), line, target, p + 14);
+        else if ((p = strstr(line, "_interval: 30s")) != NULL)
+            fprintf(out, "%.*s_interval: 1s\n", (int)(p - line), line);
+        else if ((p = strstr(line, "- slawatch.rules.yml")) != NULL)
+            fprintf(out, "%.*s- %s\n", (int)(p - line), line, rules);
+        else
+            fputs(line, out);
+    }
+    fclose(in);
+    fclose(out);
+    char *cfg = h_write_file(e->redis.dir, "prometheus.yml", text);
+    free(text);
+    return cfg;
+}
+
+static void
+test_prometheus_relabels_keys(void **state)
+{
+    struct env *e = *state;
+    char flag_cfg[600], flag_db[600], flag_listen[64];
+    if (access(PROMETHEUS, X_OK) != 0)
+        skip(); /* scripts/deps.sh test installs it; promtool alone is enough above */
+    publish_known_values(e);
+    start_exporter(e);
+    char *cfg = write_prometheus_config(e);
+    e->prometheus_port = free_port();
+    snprintf(flag_cfg, sizeof(flag_cfg), "--config.file=%s", cfg);
+    snprintf(flag_db, sizeof(flag_db), "--storage.tsdb.path=%s/tsdb", e->redis.dir);
+    snprintf(flag_listen, sizeof(flag_listen), "--web.listen-address=127.0.0.1:%d",
+             e->prometheus_port);
+    char *argv[] = { PROMETHEUS, flag_cfg, flag_db, flag_listen, NULL };
+    e->prometheus = spawn(argv, e->redis.dir, "prometheus.log");
+    assert_true(e->prometheus > 0);
+    free(cfg);
+
+    expect_query(e, "slawatch_compliance_ratio{tier=\"t\",metric=\"response\",window=\"1h\","
+                    "queue=\"\"}", "0.75");
+    expect_query(e, "slawatch_compliance_ratio{tier=\"all\",metric=\"response\","
+                    "window=\"1h\",queue=\"billing\"}", "0.75");
+    expect_query(e, "slawatch_outcomes{outcome=\"breached\",tier=\"all\",metric=\"response\","
+                    "window=\"7d\",queue=\"\"}", "2");
+    expect_query(e, "slawatch_response_time_ms{tier=\"t\",window=\"1h\",stat=\"mean\"}", "1500");
+    expect_query(e, "slawatch_at_risk_clocks{tier=\"t\",metric=\"resolution\",horizon=\"5m\"}",
+                 "0");
+    expect_query(e, "slawatch_open_tickets{tier=\"u\"}", "0");
+    expect_query(e, "slawatch_objective_ratio", "0.9");
+    expect_query(e, "slawatch_lag", "0");
+    /* No series keeps the raw key label. */
+    expect_query(e, "count(slawatch_outcomes) - count(slawatch_outcomes{key=\"\"})", "0");
+    /* The recording and alerting rules run on them: t and all response are
+     * below 0.9. */
+    expect_query(e, "slawatch:compliance_ratio:tier{tier=\"u\",metric=\"response\","
+                    "window=\"7d\"}", "0.5");
+    expect_query(e, "count(ALERTS{alertname=\"SlawatchComplianceBelowObjective\","
+                    "alertstate=\"pending\"})", "6");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_exporter_exports_exact_values, setup, teardown),
+        cmocka_unit_test(test_promtool_rules),
+        cmocka_unit_test_setup_teardown(test_prometheus_relabels_keys, setup, teardown),
+    };
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,604 @@
+/* Unit tests of hook_format.c: the SPEC section 5 json body and its RFC 3339
+ * UTC times, the HMAC signature (against values computed independently),
+ * delivery id stability, the PagerDuty Events API v2 bodies field by field,
+ * the Alertmanager /api/v2/alerts body, the Slack body, hostile ticket ids
+ * and the outbox record's round trip and refusal of garbage. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+
+#include "slawatch/cal.h"
+#include "slawatch/hook_format.h"
+
+#define OPENED_MS 1795424400000LL   /* 2026-11-23T09:00:00.000Z */
+#define DEADLINE_MS 1795428000000LL /* 2026-11-23T10:00:00.000Z */
+
+static void
+sample(struct hook_note *n, enum hook_kind kind)
+{
+    memset(n, 0, sizeof(*n));
+    n->kind = kind;
+    strcpy(n->webhook, "oncall");
+    strcpy(n->escalation, "page-oncall");
+    strcpy(n->ticket, "T-1042");
+    strcpy(n->tier, "1h");
+    strcpy(n->attr[ATTR_PRIORITY], "high");
+    strcpy(n->attr[ATTR_CHANNEL], "email");
+    strcpy(n->attr[ATTR_QUEUE], "billing");
+    n->metric = METRIC_RESPONSE;
+    n->opened_ms = OPENED_MS;
+    n->deadline_ms = DEADLINE_MS;
+    n->at_ms = DEADLINE_MS + 4;
+    n->late_ms = 4;
+    n->due_ms = DEADLINE_MS + 4;
+    n->created_ms = DEADLINE_MS + 4;
+    assert_int_equal(hook_delivery_id(n), 0);
+}
+
+static json_t *
+parse(const char *text)
+{
+    json_error_t err;
+    assert_non_null(text);
+    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &err);
+    if (j == NULL)
+        fail_msg("invalid JSON (%s): %s", err.text, text);
+    return j;
+}
+
+static const char *
+get_s(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_string(v))
+        fail_msg("%s is not a string", key);
+    return json_string_value(v);
+}
+
+static long long
+get_i(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        fail_msg("%s is not an integer", key);
+    return json_integer_value(v);
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" exactly, and the instant it names. */
+static void
+assert_time(json_t *o, const char *key, int64_t want_ms)
+{
+    const char *s = get_s(o, key);
+    int64_t ms;
+    assert_int_equal(strlen(s), 24);
+    assert_true(s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' &&
+                s[16] == ':' && s[19] == '.' && s[23] == 'Z');
+    assert_int_equal(ts_parse(s, strlen(s), &ms), 0);
+    assert_int_equal(ms, want_ms);
+}
+
+static void
+test_json_body(void **state)
+{
+    struct hook_note n;
+    size_t len = 0;
+    (void)state;
+    sample(&n, HOOK_KIND_BREACH);
+    char *body = hook_body_json(&n, &len);
+    assert_non_null(body);
+    assert_int_equal(len, strlen(body));
+    json_t *j = parse(body);
+    assert_int_equal(get_i(j, "version"), 1);
+    assert_string_equal(get_s(j, "kind"), "breach");
+    assert_string_equal(get_s(j, "delivery"), n.id);
+    assert_string_equal(get_s(j, "escalation"), "page-oncall");
+    assert_string_equal(get_s(j, "ticket"), "T-1042");
+    assert_string_equal(get_s(j, "tier"), "1h");
+    assert_string_equal(get_s(j, "metric"), "response");
+    assert_time(j, "deadline", DEADLINE_MS);
+    assert_string_equal(get_s(j, "deadline"), "2026-11-23T10:00:00.000Z");
+    assert_time(j, "at", DEADLINE_MS + 4);
+    assert_string_equal(get_s(j, "at"), "2026-11-23T10:00:00.004Z");
+    assert_int_equal(get_i(j, "late_ms"), 4);
+    assert_time(j, "opened_at", OPENED_MS);
+    assert_string_equal(get_s(j, "priority"), "high");
+    assert_string_equal(get_s(j, "channel"), "email");
+    assert_string_equal(get_s(j, "queue"), "billing");
+    assert_true(json_is_null(json_object_get(j, "agent")));
+    assert_null(json_object_get(j, "percent"));
+    json_decref(j);
+    free(body);
+
+    /* A warning carries its percentage; 87.5% stays 87.5. */
+    sample(&n, HOOK_KIND_WARNING);
+    n.percent_bp = 8750;
+    n.late_ms = -450000;
+    body = hook_body_json(&n, &len);
+    j = parse(body);
+    assert_string_equal(get_s(j, "kind"), "warning");
+    assert_true(json_is_number(json_object_get(j, "percent")));
+    assert_true(json_number_value(json_object_get(j, "percent")) == 87.5);
+    assert_int_equal(get_i(j, "late_ms"), -450000);
+    json_decref(j);
+    free(body);
+
+    sample(&n, HOOK_KIND_RECOVERED);
+    body = hook_body_json(&n, &len);
+    j = parse(body);
+    assert_string_equal(get_s(j, "kind"), "recovered");
+    json_decref(j);
+    free(body);
+
+    /* Times before 1970 and with every millisecond digit. */
+    sample(&n, HOOK_KIND_BREACH);
+    n.deadline_ms = -1;
+    n.at_ms = 123;
+    body = hook_body_json(&n, &len);
+    j = parse(body);
+    assert_string_equal(get_s(j, "deadline"), "1969-12-31T23:59:59.999Z");
+    assert_string_equal(get_s(j, "at"), "1970-01-01T00:00:00.123Z");
+    json_decref(j);
+    free(body);
+}
+
+static void
+test_signature(void **state)
+{
+    static const char body[] = "{\"version\":1}";
+    char sig[HOOK_SIG_LEN + 1];
+    (void)state;
+    /* Computed independently: HMAC-SHA256("s3cret-key", "1700000000." + body). */
+    assert_int_equal(hook_sign("s3cret-key", 10, 1700000000, body, strlen(body), sig), 0);
+    assert_string_equal(sig, "sha256=d070c7a7b8a0c2992e0246eb9573005e50f440371c62f02e6e"
+                             "54133f7877a0bc");
+
+    /* And the way a receiver verifies: OpenSSL's EVP_MAC over the same
+     * bytes, for a real body. */
+    struct hook_note n;
+    size_t len = 0;
+    sample(&n, HOOK_KIND_BREACH);
+    char *real = hook_body_json(&n, &len);
+    assert_int_equal(hook_sign("k", 1, 1795428000, real, len, sig), 0);
+    char msg[4096];
+    int mlen = snprintf(msg, sizeof(msg), "%d.%s", 1795428000, real);
+    unsigned char md[32];
+    size_t mdlen = 0;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                             (char *)"SHA256", 0),
+                            OSSL_PARAM_construct_end() };
+    assert_int_equal(EVP_MAC_init(ctx, (const unsigned char *)"k", 1, params), 1);
+    assert_int_equal(EVP_MAC_update(ctx, (unsigned char *)msg, (size_t)mlen), 1);
+    assert_int_equal(EVP_MAC_final(ctx, md, &mdlen, sizeof(md)), 1);
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    char hex[80] = "sha256=";
+    for (size_t i = 0; i < mdlen; i++)
+        sprintf(hex + 7 + 2 * i, "%02x", md[i]);
+    assert_string_equal(sig, hex);
+
+    /* A different secret, timestamp or body gives another signature. */
+    char other[HOOK_SIG_LEN + 1];
+    assert_int_equal(hook_sign("K", 1, 1795428000, real, len, other), 0);
+    assert_string_not_equal(sig, other);
+    assert_int_equal(hook_sign("k", 1, 1795428001, real, len, other), 0);
+    assert_string_not_equal(sig, other);
+    assert_int_equal(hook_sign("k", 1, 1795428000, real, len - 1, other), 0);
+    assert_string_not_equal(sig, other);
+    free(real);
+}
+
+static void
+test_delivery_id(void **state)
+{
+    struct hook_note a, b;
+    (void)state;
+    sample(&a, HOOK_KIND_BREACH);
+    /* Computed independently: the first 16 bytes of SHA-256 over the
+     * length-prefixed identity fields. Pinned so that ids survive upgrades. */
+    assert_string_equal(a.id, "defd904e363e7c8524bf042805ac83e0");
+    assert_int_equal(strlen(a.id), HOOK_ID_LEN);
+
+    /* Delivery state, detection time and attributes are not identity. */
+    sample(&b, HOOK_KIND_BREACH);
+    b.attempts = 7;
+    b.due_ms += 99999;
+    b.created_ms += 5;
+    b.at_ms += 1000;
+    b.late_ms += 1000;
+    b.flags = HOOK_F_COND | HOOK_F_DELIVERED;
+    strcpy(b.attr[ATTR_AGENT], "bob");
+    strcpy(b.tier, "4h");
+    assert_int_equal(hook_delivery_id(&b), 0);
+    assert_string_equal(a.id, b.id);
+
+    /* Every identity field changes it. */
+    char seen[10][HOOK_ID_LEN + 1];
+    int nseen = 0;
+    strcpy(seen[nseen++], a.id);
+    for (int field = 0; field < 8; field++) {
+        sample(&b, HOOK_KIND_BREACH);
+        switch (field) {
+        case 0: b.kind = HOOK_KIND_RECOVERED; break;
+        case 1: strcpy(b.ticket, "T-1043"); break;
+        case 2: b.opened_ms++; break;
+        case 3: b.metric = METRIC_RESOLUTION; break;
+        case 4: b.cycle = 1; break;
+        case 5: b.kind = HOOK_KIND_WARNING; b.percent_bp = 8000; break;
+        case 6: strcpy(b.escalation, "page-manager"); break;
+        case 7: strcpy(b.webhook, "manager"); break;
+        }
+        assert_int_equal(hook_delivery_id(&b), 0);
+        for (int i = 0; i < nseen; i++)
+            assert_string_not_equal(b.id, seen[i]);
+        strcpy(seen[nseen++], b.id);
+    }
+    /* Field boundaries are unambiguous ("ab"+"c" vs "a"+"bc"). */
+    sample(&a, HOOK_KIND_BREACH);
+    sample(&b, HOOK_KIND_BREACH);
+    strcpy(a.escalation, "ab");
+    strcpy(a.webhook, "c");
+    strcpy(b.escalation, "a");
+    strcpy(b.webhook, "bc");
+    assert_int_equal(hook_delivery_id(&a), 0);
+    assert_int_equal(hook_delivery_id(&b), 0);
+    assert_string_not_equal(a.id, b.id);
+}
+
+/* Events API v2 (developer.pagerduty.com, "Send an Alert Event"): the
+ * top-level keys it defines, with routing_key, event_action and, for a
+ * trigger, payload.summary/source/severity required. */
+static void
+check_pd_keys(json_t *j)
+{
+    static const char *const allowed[] = { "routing_key", "event_action", "dedup_key",
+                                           "payload", "images", "links", "client",
+                                           "client_url" };
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v) {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+            ok |= strcmp(key, allowed[i]) == 0;
+        if (!ok)
+            fail_msg("unexpected top-level key %s", key);
+    }
+}
+
+static void
+test_pagerduty(void **state)
+{
+    struct hook_note n;
+    size_t len = 0;
+    (void)state;
+    sample(&n, HOOK_KIND_BREACH);
+    char *body = hook_body_pagerduty(&n, "R0UTINGKEY0123456789abcdefABCDEF", "host-1", &len);
+    json_t *j = parse(body);
+    check_pd_keys(j);
+    assert_string_equal(get_s(j, "routing_key"), "R0UTINGKEY0123456789abcdefABCDEF");
+    assert_string_equal(get_s(j, "event_action"), "trigger");
+    const char *dedup = get_s(j, "dedup_key");
+    assert_true(strlen(dedup) > 0 && strlen(dedup) <= 255);
+    assert_string_equal(dedup, "slawatch/T-1042/response/0");
+    assert_string_equal(get_s(j, "client"), "slawatch");
+    json_t *p = json_object_get(j, "payload");
+    assert_true(json_is_object(p));
+    const char *summary = get_s(p, "summary");
+    assert_true(strlen(summary) > 0 && strlen(summary) <= 1024);
+    assert_non_null(strstr(summary, "T-1042"));
+    assert_string_equal(get_s(p, "source"), "host-1");
+    assert_string_equal(get_s(p, "severity"), "critical");
+    assert_time(p, "timestamp", DEADLINE_MS + 4);
+    assert_string_equal(get_s(p, "component"), "response");
+    assert_string_equal(get_s(p, "group"), "1h");
+    assert_string_equal(get_s(p, "class"), "sla breach");
+    json_t *d = json_object_get(p, "custom_details");
+    assert_true(json_is_object(d));
+    assert_string_equal(get_s(d, "ticket"), "T-1042");
+    assert_string_equal(get_s(d, "escalation"), "page-oncall");
+    assert_string_equal(get_s(d, "delivery"), n.id);
+    assert_int_equal(get_i(d, "late_ms"), 4);
+    /* Only the keys the API knows inside payload. */
+    const char *key;
+    json_t *v;
+    json_object_foreach(p, key, v) {
+        static const char *const known[] = { "summary", "source", "severity", "timestamp",
+                                             "component", "group", "class",
+                                             "custom_details" };
+        bool ok = false;
+        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+            ok |= strcmp(key, known[i]) == 0;
+        if (!ok)
+            fail_msg("unexpected payload key %s", key);
+    }
+    json_decref(j);
+    free(body);
+
+    /* A warning is a trigger with severity warning and the same dedup_key. */
+    sample(&n, HOOK_KIND_WARNING);
+    n.percent_bp = 8000;
+    body = hook_body_pagerduty(&n, "rk", NULL, &len);
+    j = parse(body);
+    assert_string_equal(get_s(j, "event_action"), "trigger");
+    assert_string_equal(get_s(j, "dedup_key"), "slawatch/T-1042/response/0");
+    p = json_object_get(j, "payload");
+    assert_string_equal(get_s(p, "severity"), "warning");
+    assert_string_equal(get_s(p, "source"), "slawatch");
+    json_decref(j);
+    free(body);
+
+    /* The resolve: routing_key, event_action, dedup_key and nothing else. */
+    sample(&n, HOOK_KIND_RESOLVE);
+    n.escalation[0] = '\0';
+    n.cycle = 2;
+    n.metric = METRIC_RESOLUTION;
+    body = hook_body_pagerduty(&n, "rk", "host-1", &len);
+    j = parse(body);
+    check_pd_keys(j);
+    assert_int_equal(json_object_size(j), 3);
+    assert_string_equal(get_s(j, "event_action"), "resolve");
+    assert_string_equal(get_s(j, "routing_key"), "rk");
+    assert_string_equal(get_s(j, "dedup_key"), "slawatch/T-1042/resolution/2");
+    json_decref(j);
+    free(body);
+
+    /* The longest ticket id still gives a dedup_key within 255. */
+    sample(&n, HOOK_KIND_BREACH);
+    memset(n.ticket, 'x', TICKET_ID_MAX);
+    n.ticket[TICKET_ID_MAX] = '\0';
+    n.cycle = 65535;
+    char key2[300];
+    hook_dedup_key(&n, key2, sizeof(key2));
+    assert_true(strlen(key2) <= 255);
+}
+
+static void
+test_alertmanager(void **state)
+{
+    struct hook_note n;
+    size_t len = 0;
+    (void)state;
+    sample(&n, HOOK_KIND_BREACH);
+    char *body = hook_body_alertmanager(&n, DEADLINE_MS + 60000, &len);
+    json_t *j = parse(body);
+    assert_true(json_is_array(j));
+    assert_int_equal(json_array_size(j), 1);
+    json_t *a = json_array_get(j, 0);
+    json_t *l = json_object_get(a, "labels");
+    assert_string_equal(get_s(l, "alertname"), "SLABreach");
+    assert_string_equal(get_s(l, "ticket"), "T-1042");
+    assert_string_equal(get_s(l, "tier"), "1h");
+    assert_string_equal(get_s(l, "metric"), "response");
+    assert_string_equal(get_s(l, "severity"), "critical");
+    /* Every label value is a string (Alertmanager's LabelSet). */
+    const char *key;
+    json_t *v;
+    json_object_foreach(l, key, v) assert_true(json_is_string(v));
+    json_object_foreach(json_object_get(a, "annotations"), key, v)
+        assert_true(json_is_string(v));
+    assert_time(a, "startsAt", DEADLINE_MS);
+    assert_null(json_object_get(a, "endsAt")); /* firing */
+    json_decref(j);
+    free(body);
+
+    /* Resolved: endsAt, never before startsAt. */
+    n.flags = HOOK_F_RESOLVING;
+    n.ends_ms = DEADLINE_MS + 5000;
+    body = hook_body_alertmanager(&n, DEADLINE_MS + 60000, &len);
+    j = parse(body);
+    a = json_array_get(j, 0);
+    assert_time(a, "startsAt", DEADLINE_MS);
+    assert_time(a, "endsAt", DEADLINE_MS + 5000);
+    json_decref(j);
+    free(body);
+    n.ends_ms = 0;
+    body = hook_body_alertmanager(&n, DEADLINE_MS + 60000, &len);
+    j = parse(body);
+    assert_time(json_array_get(j, 0), "endsAt", DEADLINE_MS + 60000);
+    json_decref(j);
+    free(body);
+
+    sample(&n, HOOK_KIND_WARNING);
+    n.percent_bp = 8000;
+    n.at_ms = DEADLINE_MS - 720000;
+    body = hook_body_alertmanager(&n, 0, &len);
+    j = parse(body);
+    a = json_array_get(j, 0);
+    l = json_object_get(a, "labels");
+    assert_string_equal(get_s(l, "alertname"), "SLAWarning");
+    assert_string_equal(get_s(l, "severity"), "warning");
+    assert_time(a, "startsAt", DEADLINE_MS - 720000);
+    json_decref(j);
+    free(body);
+}
+
+static void
+test_slack(void **state)
+{
+    struct hook_note n;
+    size_t len = 0;
+    (void)state;
+    sample(&n, HOOK_KIND_BREACH);
+    strcpy(n.ticket, "<!channel> & T-1");
+    char *body = hook_body_slack(&n, &len);
+    json_t *j = parse(body);
+    assert_int_equal(json_object_size(j), 1);
+    const char *text = get_s(j, "text");
+    assert_non_null(strstr(text, "SLA breach"));
+    assert_non_null(strstr(text, "&lt;!channel&gt; &amp; T-1"));
+    assert_null(strstr(text, "<!channel>"));
+    assert_non_null(strstr(text, "page-oncall"));
+    json_decref(j);
+    free(body);
+}
+
+static void
+test_hostile_ids(void **state)
+{
+    static const char *const tickets[] = {
+        "a\"b", "back\\slash\\", "\"},{\"x\":1", "tab\there", "nl\nx\r",
+        "ctl\x01\x1f\x7f", "T\xc3\xaf" "cket-\xe2\x82\xac-\xf0\x9f\x98\x80", "</script>",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(tickets) / sizeof(tickets[0]); i++) {
+        struct hook_note n;
+        size_t len;
+        sample(&n, HOOK_KIND_BREACH);
+        strcpy(n.ticket, tickets[i]);
+        strcpy(n.attr[ATTR_AGENT], tickets[i]);
+        assert_int_equal(hook_delivery_id(&n), 0);
+        for (int fmt = HOOK_JSON; fmt <= HOOK_SLACK; fmt++) {
+            struct hook_ctx ctx = { "rk", "src", DEADLINE_MS, NULL };
+            char *body = hook_body(&n, (enum hook_format)fmt, &ctx, &len);
+            json_t *j = parse(body); /* valid JSON whatever the id holds */
+            assert_int_equal(len, strlen(body));
+            /* The id comes back byte for byte where it is a field. */
+            if (fmt == HOOK_JSON) {
+                assert_string_equal(get_s(j, "ticket"), tickets[i]);
+                assert_string_equal(get_s(j, "agent"), tickets[i]);
+            } else if (fmt == HOOK_ALERTMANAGER) {
+                json_t *l = json_object_get(json_array_get(j, 0), "labels");
+                assert_string_equal(get_s(l, "ticket"), tickets[i]);
+            } else if (fmt == HOOK_PAGERDUTY) {
+                json_t *d = json_object_get(json_object_get(j, "payload"), "custom_details");
+                assert_string_equal(get_s(d, "ticket"), tickets[i]);
+            }
+            json_decref(j);
+            free(body);
+        }
+        /* No raw control character ever reaches the wire. */
+        char *body = hook_body_json(&n, &len);
+        for (size_t k = 0; k < len; k++)
+            assert_true((unsigned char)body[k] >= 0x20);
+        free(body);
+    }
+    /* Invalid UTF-8 is refused rather than sent broken. */
+    struct hook_note n;
+    size_t len;
+    sample(&n, HOOK_KIND_BREACH);
+    strcpy(n.ticket, "bad\xff\xfe");
+    assert_null(hook_body_json(&n, &len));
+    assert_null(hook_body_pagerduty(&n, "rk", "s", &len));
+    assert_null(hook_body_alertmanager(&n, 0, &len));
+    assert_null(hook_body_slack(&n, &len));
+}
+
+static void
+test_record(void **state)
+{
+    struct hook_note a, b;
+    const char *why;
+    (void)state;
+    sample(&a, HOOK_KIND_WARNING);
+    a.percent_bp = 9999;
+    a.cycle = 3;
+    a.attempts = 4;
+    a.flags = HOOK_F_COND | HOOK_F_DELIVERED;
+    a.ends_ms = 77;
+    strcpy(a.ticket, "q\"uote\\ \xe2\x82\xac");
+    assert_int_equal(hook_delivery_id(&a), 0);
+    char *rec = hook_note_encode(&a);
+    assert_non_null(rec);
+    assert_int_equal(hook_note_decode(&b, rec, strlen(rec), &why), 0);
+    assert_memory_equal(&a, &b, sizeof(a));
+    free(rec);
+
+    static const char *const garbage[] = {
+        "", "{", "[]", "null", "{\"v\":1}", "{\"v\":2,\"id\":\"x\"}",
+        "{\"v\":1,\"v\":1}",
+    };
+    for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++)
+        assert_int_equal(hook_note_decode(&b, garbage[i], strlen(garbage[i]), &why), -1);
+
+    /* A valid record with one field spoiled at a time. */
+    sample(&a, HOOK_KIND_BREACH);
+    rec = hook_note_encode(&a);
+    json_t *j = parse(rec);
+    free(rec);
+    static const char *const spoil[][2] = {
+        { "kind", "\"explosion\"" }, { "metric", "7" }, { "ticket", "\"\"" },
+        { "id", "\"abc\"" }, { "cycle", "-1" }, { "attempts", "\"x\"" },
+        { "ticket", "\"ctl\\u0001\"" }, { "attrs", "[]" }, { "tier", "null" },
+    };
+    for (size_t i = 0; i < sizeof(spoil) / sizeof(spoil[0]); i++) {
+        json_t *c = json_deep_copy(j);
+        json_object_set_new(c, spoil[i][0], json_loads(spoil[i][1], JSON_DECODE_ANY, NULL));
+        char *t = json_dumps(c, JSON_COMPACT);
+        if (hook_note_decode(&b, t, strlen(t), &why) != -1)
+            fail_msg("accepted %s = %s", spoil[i][0], spoil[i][1]);
+        free(t);
+        json_decref(c);
+    }
+    /* An over-long ticket id. */
+    json_t *c = json_deep_copy(j);
+    char longid[TICKET_ID_MAX + 2];
+    memset(longid, 'x', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    json_object_set_new(c, "ticket", json_string(longid));
+    char *t = json_dumps(c, JSON_COMPACT);
+    assert_int_equal(hook_note_decode(&b, t, strlen(t), &why), -1);
+    free(t);
+    json_decref(c);
+    json_decref(j);
+}
+
+/* A tier with a business-hours calendar: the json body also says the
+ * deadline in the calendar's zone (11:00 CET for 10:00 UTC). */
+static void
+test_json_body_calendar(void **state)
+{
+    struct hook_note n;
+    size_t len = 0;
+    char err[128];
+    (void)state;
+    struct calendar *cal = cal_create("office", "Europe/Berlin", err, sizeof(err));
+    assert_non_null(cal);
+    assert_int_equal(cal_set_week(cal, "mon-fri", "09:00-18:00", err, sizeof(err)), 0);
+    assert_int_equal(cal_finish(cal, err, sizeof(err)), 0);
+    sample(&n, HOOK_KIND_BREACH);
+    struct hook_ctx ctx = { NULL, NULL, 0, cal };
+    char *body = hook_body(&n, HOOK_JSON, &ctx, &len);
+    assert_non_null(body);
+    json_t *j = parse(body);
+    assert_string_equal(get_s(j, "deadline"), "2026-11-23T10:00:00.000Z");
+    assert_string_equal(get_s(j, "deadline_local"), "2026-11-23T11:00:00.000+01:00");
+    assert_string_equal(get_s(j, "timezone"), "Europe/Berlin");
+    json_decref(j);
+    free(body);
+    /* 24x7: no local fields. */
+    ctx.calendar = NULL;
+    body = hook_body(&n, HOOK_JSON, &ctx, &len);
+    j = parse(body);
+    assert_null(json_object_get(j, "deadline_local"));
+    json_decref(j);
+    free(body);
+    cal_free(cal);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_body),
+        cmocka_unit_test(test_json_body_calendar),
+        cmocka_unit_test(test_signature),
+        cmocka_unit_test(test_delivery_id),
+        cmocka_unit_test(test_pagerduty),
+        cmocka_unit_test(test_alertmanager),
+        cmocka_unit_test(test_slack),
+        cmocka_unit_test(test_hostile_ids),
+        cmocka_unit_test(test_record),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
