@@ -522,8 +522,25 @@ h_http_thread(void *arg)
     return NULL;
 }
 
+static int http_start(struct h_http *h, int want_port, h_http_script_fn *script,
+                      void *arg, bool record);
+
 int
 h_http_start(struct h_http *h, h_http_script_fn *script, void *arg, bool record)
+{
+    return http_start(h, 0, script, arg, record);
+}
+
+int
+h_http_start_on(struct h_http *h, int port, h_http_script_fn *script, void *arg,
+                bool record)
+{
+    return http_start(h, port, script, arg, record);
+}
+
+static int
+http_start(struct h_http *h, int want_port, h_http_script_fn *script, void *arg,
+           bool record)
 {
     memset(h, 0, sizeof(*h));
     struct h_http_srv *s = calloc(1, sizeof(*s));
@@ -538,7 +555,9 @@ h_http_start(struct h_http *h, h_http_script_fn *script, void *arg, bool record)
     if (s->http == NULL)
         goto fail;
     for (int attempt = 0; attempt < 10 && h->port == 0; attempt++) {
-        int port = free_port();
+        int port = want_port ? want_port : free_port();
+        if (want_port && attempt)
+            h_sleep_ms(100); /* the port may still be held for a moment */
         if (port > 0 && evhttp_bind_socket(s->http, "127.0.0.1", (ev_uint16_t)port) == 0)
             h->port = port;
     }

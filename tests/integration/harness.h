@@ -106,6 +106,9 @@ struct h_http {
 /* Starts a receiver on a free loopback port. With `record` false only the
  * count is kept (benchmarks). Returns 0 or -1. */
 int h_http_start(struct h_http *h, h_http_script_fn *script, void *arg, bool record);
+/* The same on a given port (a receiver coming back where it was). */
+int h_http_start_on(struct h_http *h, int port, h_http_script_fn *script, void *arg,
+                    bool record);
 void h_http_stop(struct h_http *h);
 /* Changes the script (under the receiver's lock). */
 void h_http_set_script(struct h_http *h, h_http_script_fn *script, void *arg);
