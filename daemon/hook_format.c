@@ -535,16 +535,14 @@ objective_summary(const struct hook_note *n)
         snprintf(tier, sizeof(tier), "all tiers");
     else
         snprintf(tier, sizeof(tier), "tier %s", n->tier);
-    int rc = asprintf(&out,
-                      "SLA objective%s: %s %s compliance over %s is %s "
-                      "(%" PRIu64 " met, %" PRIu64 " breached), %s %s",
-                      below ? "" : " recovered", tier,
-                      cfg_metric_name(n->metric), n->window,
-                      micro_text(n->ratio_micro, ratio, sizeof(ratio)), n->met,
-                      n->breached,
-                      below ? "below the objective"
-                            : "back at or above the objective",
-                      micro_text(n->objective_micro, goal, sizeof(goal)));
+    int rc = asprintf(
+        &out,
+        "SLA objective%s: %s %s compliance over %s is %s "
+        "(%" PRIu64 " met, %" PRIu64 " breached), %s %s",
+        below ? "" : " recovered", tier, cfg_metric_name(n->metric), n->window,
+        micro_text(n->ratio_micro, ratio, sizeof(ratio)), n->met, n->breached,
+        below ? "below the objective" : "back at or above the objective",
+        micro_text(n->objective_micro, goal, sizeof(goal)));
     return rc < 0 ? NULL : out;
 }
 
@@ -895,8 +893,8 @@ hook_note_decode(struct hook_note *n, const char *text, size_t len,
         goto out;
     *why = "kind does not fit the subject";
     if ((n->kind == HOOK_KIND_OBJECTIVE && !n->objective) ||
-        (n->objective && (n->kind == HOOK_KIND_WARNING ||
-                          n->kind == HOOK_KIND_BREACH)))
+        (n->objective &&
+         (n->kind == HOOK_KIND_WARNING || n->kind == HOOK_KIND_BREACH)))
         goto out;
     *why = "bad attributes";
     json_t *attrs = json_object_get(o, "attrs");

@@ -364,10 +364,11 @@ objective_submit(struct notify *nt, struct hook_note *note,
     if (deliver_submit(nt->deliver, note) < 0)
         return; /* logged and counted */
     log_ticket(LOG_LVL_DEBUG, NULL, note->tier, cfg_metric_name(note->metric),
-               "escalation %s: %s (episode %u) for %s to webhook %s%s",
-               note->escalation[0] ? note->escalation : "-",
-               hook_kind_name(note->kind), (unsigned)note->episode,
-               hook_note_subject(note, about), wh->name, waiting);
+               "%s%s%s%s (episode %u) for %s to webhook %s%s",
+               note->escalation[0] ? "escalation " : "", note->escalation,
+               note->escalation[0] ? ": " : "", hook_kind_name(note->kind),
+               (unsigned)note->episode, hook_note_subject(note, about),
+               wh->name, waiting);
 }
 
 /* A series fell below the objective: one note per webhook of each matching
@@ -416,7 +417,8 @@ objective_recovered(struct notify *nt, const struct cmp_objective_change *ch)
                 continue;
             /* The violation's note: same series, same episode. */
             objective_note(&note, HOOK_KIND_OBJECTIVE, e, wh, ch);
-            bool sent = hook_delivery_id(&note) < 0 || settle_id(nt, note.id, wh);
+            bool sent =
+                hook_delivery_id(&note) < 0 || settle_id(nt, note.id, wh);
             if (!sent || !wh->send_resolved)
                 continue;
             if (wh->format == HOOK_JSON || wh->format == HOOK_SLACK) {
@@ -439,7 +441,8 @@ objective_recovered(struct notify *nt, const struct cmp_objective_change *ch)
     /* One resolve per PagerDuty webhook: the dedup key is the series'. */
     for (size_t w = 0; resolve && w < cfg->nwebhooks; w++)
         if (resolve[w]) {
-            objective_note(&note, HOOK_KIND_RESOLVE, NULL, &cfg->webhooks[w], ch);
+            objective_note(&note, HOOK_KIND_RESOLVE, NULL, &cfg->webhooks[w],
+                           ch);
             note.due_ms = now_wall_ms();
             objective_submit(nt, &note, &cfg->webhooks[w], "");
         }
@@ -478,9 +481,10 @@ objective_still_violated(const struct notify *nt, const struct hook_note *n)
            episode == n->episode;
 }
 
-/* deliver.c asks before sending a note with HOOK_F_COND: is its clock (same
- * ticket incarnation, same cycle) still running, and still in the state the
- * note describes? For an objective note: does its violation still hold? */
+/* deliver_send.c asks before sending a note with HOOK_F_COND: is its clock
+ * (same ticket incarnation, same cycle) still running, and still in the
+ * state the note describes? For an objective note: does its violation still
+ * hold? */
 static bool
 still_open(void *arg, const struct hook_note *n)
 {

@@ -76,6 +76,23 @@ sw_notify_ready(struct sw *sw)
         notify_writer_ready(sw->notify);
 }
 
+/* Compliance objective transitions (report.c) feed the `when: objective`
+ * escalations (notify.c), which read the series' state back through
+ * report.c before a waiting level or an Alertmanager re-send goes out. */
+static void
+objective_changed(void *arg, const struct cmp_objective_change *ch)
+{
+    struct sw *sw = arg;
+    notify_objective(sw->notify, ch);
+}
+
+static bool
+objective_state(void *arg, const char *tier, int metric, const char *window,
+                uint32_t *episode)
+{
+    return report_objective_state(arg, tier, metric, window, episode);
+}
+
 static void
 writer_ready(struct rds_conn *conn, void *arg)
 {
@@ -304,6 +321,8 @@ main(int argc, char **argv)
     sw.notify = notify_new(sw.base, &sw.writer, cfg, sw.core);
     if (sw.notify == NULL)
         fatalx("cannot set up webhooks");
+    report_set_objective_hook(&sw, objective_changed, &sw);
+    notify_set_objective_state(sw.notify, objective_state, &sw);
 
     log_notice("slawatchd %s starting: %zu tiers, redis %s%s%d, prefix \"%s\"",
                SLAWATCH_VERSION, cfg->ntiers,
@@ -323,6 +342,7 @@ main(int argc, char **argv)
              (unsigned long long)sw.events_total,
              (unsigned long long)sw.rejected_total);
     rds_close(&sw.writer);
+    report_set_objective_hook(&sw, NULL, NULL);
     notify_free(sw.notify); /* after the writer: its callbacks hold entries */
     if (sw.reader.state != RDS_CLOSED)
         rds_close(&sw.reader);

@@ -32,8 +32,9 @@
 struct deliver;
 
 struct deliver_hooks {
-    /* Whether the clock a note is about still runs as the note expects
-     * (checked before sending a note with HOOK_F_COND). */
+    /* Whether the clock a note is about still runs as the note expects,
+     * or the violation an objective note is about still holds (checked
+     * before sending a note with HOOK_F_COND). */
     bool (*still_open)(void *arg, const struct hook_note *n);
     void *arg;
 };

@@ -12,8 +12,8 @@
  *   core --notice/outcome--> publish.c --> notify_notice / notify_outcome
  *        --> deliver_submit (outbox) --> HTTP
  *   report.c --objective hook--> notify_objective --> deliver_submit
- *   deliver.c --still_open(note)--> notify.c --core_find--> core
- *                                           \--objective state--> report.c
+ *   deliver_send.c --still_open(note)--> notify.c --core_find--> core
+ *                                          \--objective state--> report.c
  */
 #ifndef SLAWATCH_NOTIFY_H
 #define SLAWATCH_NOTIFY_H

@@ -8,7 +8,8 @@
  * stay ordered with the daemon's other writes (a notification caused by an
  * event is stored before that event is acknowledged) and survive a
  * reconnect; reads are plain sends. Knows nothing about webhooks or
- * retries (deliver.c) and nothing about escalations (notify.c).
+ * retries (deliver.c, deliver_send.c) and nothing about escalations
+ * (notify.c).
  */
 #ifndef SLAWATCH_OUTBOX_H
 #define SLAWATCH_OUTBOX_H

@@ -478,6 +478,84 @@ test_objective_hysteresis(void **state)
     assert_int_equal(changes_for(&cs, 0, W1H), 0);
 }
 
+/* Each violation of a series has a number (its episode) that recoveries
+ * keep and checkpoints carry; a format 1 section (no numbers) still loads. */
+static void
+test_objective_episodes(void **state)
+{
+    struct fx *f = *state;
+    struct changes cs;
+    int r = 0;
+    assert_int_equal(cmp_objective_episode(f->cmp, 0, R, W1H), 0);
+    eval_at(f->cmp, r++, 1, 1, &cs);
+    eval_at(f->cmp, r++, 1, 1, &cs);
+    assert_int_equal(changes_for(&cs, 0, W1H), 1);
+    assert_true(cs.c[0].violated);
+    assert_int_equal(cs.c[0].episode, 1);
+    assert_int_equal(cs.c[0].objective_micro, 900000);
+    assert_int_equal(cmp_objective_episode(f->cmp, 0, R, W1H), 1);
+    assert_int_equal(cmp_objective_episode(f->cmp, CMP_ALL, R, W1H), 1);
+    for (int i = 0; i < 3; i++)
+        eval_at(f->cmp, r++, 10, 0, &cs);
+    assert_int_equal(changes_for(&cs, 0, W1H), 1);
+    assert_false(cs.c[0].violated);
+    assert_int_equal(cs.c[0].episode, 1); /* the violation that ended */
+    assert_int_equal(cmp_objective_episode(f->cmp, 0, R, W1H), 1);
+    eval_at(f->cmp, r++, 0, 3, &cs);
+    eval_at(f->cmp, r++, 0, 3, &cs);
+    assert_int_equal(changes_for(&cs, 0, W1H), 1);
+    assert_int_equal(cs.c[0].episode, 2);
+    /* Unknown series. */
+    assert_int_equal(cmp_objective_episode(f->cmp, 7, R, W1H), 0);
+    assert_int_equal(cmp_objective_episode(f->cmp, 0, R, 9), 0);
+
+    /* A restart keeps the number, and the next violation is the third. */
+    struct state_buf b;
+    sbuf_init(&b);
+    assert_int_equal(cmp_encode(f->cmp, &b), 0);
+    int64_t now = T0 + r * 2 * HOUR;
+    struct compliance *c = cmp_new(f->cfg, now);
+    assert_int_equal(cmp_decode(c, b.data, b.len), 0);
+    assert_true(cmp_objective_violated(c, 0, R, W1H));
+    assert_int_equal(cmp_objective_episode(c, 0, R, W1H), 2);
+    for (int i = 0; i < 3; i++)
+        eval_at(c, r++, 10, 0, &cs);
+    assert_int_equal(cs.c[0].episode, 2);
+    eval_at(c, r++, 0, 1, &cs);
+    eval_at(c, r++, 0, 1, &cs);
+    assert_int_equal(changes_for(&cs, 0, W1H), 1);
+    assert_int_equal(cs.c[0].episode, 3);
+    cmp_free(c);
+    sbuf_free(&b);
+
+    /* Format 1: 'O' records without the count. A violated series reads as
+     * its first violation; one only on a streak as never violated. */
+    sbuf_init(&b);
+    sbuf_u32(&b, 1);
+    sbuf_u32(&b, 2);
+    sbuf_u64(&b, (uint64_t)HOUR);
+    sbuf_u64(&b, (uint64_t)(T0 / (HOUR / 60)));
+    sbuf_u64(&b, (uint64_t)(7 * DAY));
+    sbuf_u64(&b, (uint64_t)(T0 / (7 * DAY / 60)));
+    static const unsigned char o1[] = { 'O', 4, 0, 'f', 'a', 's', 't', R, W1H, 1, 0 };
+    static const unsigned char o2[] = { 'O', 3, 0, 'a', 'l', 'l', R, W7D, 0, 1 };
+    sbuf_put(&b, o1, sizeof(o1));
+    sbuf_put(&b, o2, sizeof(o2));
+    c = cmp_new(f->cfg, T0);
+    assert_int_equal(cmp_decode(c, b.data, b.len), 0);
+    assert_true(cmp_objective_violated(c, 0, R, W1H));
+    assert_int_equal(cmp_objective_episode(c, 0, R, W1H), 1);
+    assert_false(cmp_objective_violated(c, CMP_ALL, R, W7D));
+    assert_int_equal(cmp_objective_episode(c, CMP_ALL, R, W7D), 0);
+    cmp_free(c);
+    /* A format from the future is refused. */
+    b.data[0] = 3;
+    c = cmp_new(f->cfg, T0);
+    assert_int_equal(cmp_decode(c, b.data, b.len), -1);
+    cmp_free(c);
+    sbuf_free(&b);
+}
+
 /* ---- checkpoint and reload ---------------------------------------------- */
 
 static void
@@ -856,6 +934,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_breakdown_churn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quantiles_known_distribution, setup, teardown),
         cmocka_unit_test_setup_teardown(test_objective_hysteresis, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_objective_episodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encode_decode_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_maps_by_name, setup, teardown),
         cmocka_unit_test(test_atrisk_horizons),

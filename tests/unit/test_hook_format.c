@@ -2,7 +2,8 @@
  * UTC times, the HMAC signature (against values computed independently),
  * delivery id stability, the PagerDuty Events API v2 bodies field by field,
  * the Alertmanager /api/v2/alerts body, the Slack body, hostile ticket ids
- * and the outbox record's round trip and refusal of garbage. */
+ * and the outbox record's round trip and refusal of garbage; then the same
+ * for notes about a compliance objective (`when: objective`). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -586,6 +587,456 @@ test_json_body_calendar(void **state)
     cal_free(cal);
 }
 
+/* ---- objective notes ---------------------------------------------------- */
+
+#define VIOLATED_MS 1795428001234LL /* 2026-11-23T10:00:01.234Z */
+
+static void
+objective_sample(struct hook_note *n, enum hook_kind kind)
+{
+    memset(n, 0, sizeof(*n));
+    n->objective = true;
+    n->kind = kind;
+    strcpy(n->webhook, "oncall");
+    strcpy(n->escalation, kind == HOOK_KIND_RESOLVE ? "" : "slo-team");
+    strcpy(n->tier, "1h");
+    strcpy(n->window, "24h");
+    n->metric = METRIC_RESPONSE;
+    n->episode = 3;
+    n->ratio_micro = 750000;
+    n->objective_micro = 900000;
+    n->met = 3;
+    n->breached = 1;
+    n->at_ms = VIOLATED_MS;
+    n->due_ms = VIOLATED_MS;
+    n->created_ms = VIOLATED_MS;
+    assert_int_equal(hook_delivery_id(n), 0);
+}
+
+static double
+get_real(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_real(v))
+        fail_msg("%s is not a real number", key);
+    return json_real_value(v);
+}
+
+/* Exactly these keys, nothing else. */
+static void
+assert_keys(json_t *o, const char *const *keys, size_t n)
+{
+    assert_int_equal(json_object_size(o), n);
+    for (size_t i = 0; i < n; i++)
+        if (json_object_get(o, keys[i]) == NULL)
+            fail_msg("missing key %s", keys[i]);
+}
+
+static void
+test_objective_json(void **state)
+{
+    static const char *const keys[] = { "version", "kind", "delivery", "escalation",
+                                        "tier", "metric", "window", "ratio",
+                                        "objective", "met", "breached", "at",
+                                        "episode" };
+    struct hook_note n;
+    size_t len = 0;
+    (void)state;
+    objective_sample(&n, HOOK_KIND_OBJECTIVE);
+    char *body = hook_body_json(&n, &len);
+    assert_non_null(body);
+    assert_int_equal(len, strlen(body));
+    json_t *j = parse(body);
+    assert_keys(j, keys, sizeof(keys) / sizeof(keys[0]));
+    assert_int_equal(get_i(j, "version"), 1);
+    assert_string_equal(get_s(j, "kind"), "objective");
+    assert_string_equal(get_s(j, "delivery"), n.id);
+    assert_string_equal(get_s(j, "escalation"), "slo-team");
+    assert_string_equal(get_s(j, "tier"), "1h");
+    assert_string_equal(get_s(j, "metric"), "response");
+    assert_string_equal(get_s(j, "window"), "24h");
+    assert_true(get_real(j, "ratio") == 0.75);
+    assert_true(get_real(j, "objective") == 0.9);
+    assert_int_equal(get_i(j, "met"), 3);
+    assert_int_equal(get_i(j, "breached"), 1);
+    assert_time(j, "at", VIOLATED_MS);
+    assert_string_equal(get_s(j, "at"), "2026-11-23T10:00:01.234Z");
+    assert_int_equal(get_i(j, "episode"), 3);
+    /* Numbers, written as numbers. */
+    assert_non_null(strstr(body, "\"ratio\":0.75"));
+    assert_non_null(strstr(body, "\"objective\":0.9"));
+    json_decref(j);
+    free(body);
+
+    /* The recovery, and the edges of the ratio. */
+    objective_sample(&n, HOOK_KIND_RECOVERED);
+    strcpy(n.tier, "all");
+    n.ratio_micro = 1000000;
+    n.met = 40;
+    n.breached = 0;
+    struct hook_ctx ctx = { NULL, NULL, 0, NULL };
+    body = hook_body(&n, HOOK_JSON, &ctx, &len);
+    j = parse(body);
+    assert_keys(j, keys, sizeof(keys) / sizeof(keys[0]));
+    assert_string_equal(get_s(j, "kind"), "recovered");
+    assert_string_equal(get_s(j, "tier"), "all");
+    assert_true(get_real(j, "ratio") == 1.0);
+    assert_int_equal(get_i(j, "met"), 40);
+    assert_int_equal(get_i(j, "breached"), 0);
+    assert_int_equal(get_i(j, "episode"), 3); /* the violation that ended */
+    json_decref(j);
+    free(body);
+    n.ratio_micro = 333333;
+    body = hook_body_json(&n, &len);
+    j = parse(body);
+    assert_true(get_real(j, "ratio") == 0.333333);
+    json_decref(j);
+    free(body);
+}
+
+/* The id, computed independently: SHA-256 over the length-prefixed fields
+ * under the objective tag, first 16 bytes in hex. */
+static void
+expected_objective_id(const struct hook_note *n, char *out)
+{
+    char ep[16], metric[4];
+    snprintf(ep, sizeof(ep), "%u", (unsigned)n->episode);
+    snprintf(metric, sizeof(metric), "%d", n->metric);
+    const char *fields[] = { "slawatch-objective-v1", hook_kind_name(n->kind), n->tier,
+                             metric, n->window, ep, n->escalation, n->webhook };
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        size_t len = strlen(fields[i]);
+        unsigned char hdr[4] = { (unsigned char)(len >> 24), (unsigned char)(len >> 16),
+                                 (unsigned char)(len >> 8), (unsigned char)len };
+        assert_int_equal(EVP_DigestUpdate(ctx, hdr, 4), 1);
+        assert_int_equal(EVP_DigestUpdate(ctx, fields[i], len), 1);
+    }
+    assert_int_equal(EVP_DigestFinal_ex(ctx, md, &mdlen), 1);
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; i < HOOK_ID_LEN / 2; i++)
+        sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+static void
+test_objective_id(void **state)
+{
+    struct hook_note a, b;
+    char want[HOOK_ID_LEN + 1];
+    (void)state;
+    objective_sample(&a, HOOK_KIND_OBJECTIVE);
+    expected_objective_id(&a, want);
+    assert_string_equal(a.id, want);
+    objective_sample(&b, HOOK_KIND_RESOLVE);
+    expected_objective_id(&b, want);
+    assert_string_equal(b.id, want);
+
+    /* Not identity: the ratio, counts, time and delivery state (the
+     * same violation, retried or re-created after a restart). */
+    objective_sample(&b, HOOK_KIND_OBJECTIVE);
+    b.ratio_micro = 1;
+    b.met = 1000;
+    b.breached = 7;
+    b.at_ms += 60000;
+    b.objective_micro = 950000;
+    b.attempts = 9;
+    b.due_ms += 1;
+    b.created_ms += 1;
+    b.flags = HOOK_F_COND | HOOK_F_DELIVERED;
+    assert_int_equal(hook_delivery_id(&b), 0);
+    assert_string_equal(a.id, b.id);
+
+    /* Identity: each of tier, metric, window, escalation, webhook, kind and
+     * episode changes it. */
+    char seen[10][HOOK_ID_LEN + 1];
+    int nseen = 0;
+    strcpy(seen[nseen++], a.id);
+    for (int field = 0; field < 8; field++) {
+        objective_sample(&b, HOOK_KIND_OBJECTIVE);
+        switch (field) {
+        case 0: strcpy(b.tier, "all"); break;
+        case 1: b.metric = METRIC_RESOLUTION; break;
+        case 2: strcpy(b.window, "7d"); break;
+        case 3: strcpy(b.escalation, "slo-manager"); break;
+        case 4: strcpy(b.webhook, "manager"); break;
+        case 5: b.kind = HOOK_KIND_RECOVERED; break;
+        case 6: b.episode = 4; break;
+        case 7: b.kind = HOOK_KIND_RESOLVE; break;
+        }
+        assert_int_equal(hook_delivery_id(&b), 0);
+        for (int i = 0; i < nseen; i++)
+            assert_string_not_equal(b.id, seen[i]);
+        strcpy(seen[nseen++], b.id);
+    }
+    /* Never a clock's id, even with the clock fields of a ticket. */
+    sample(&b, HOOK_KIND_RECOVERED);
+    strcpy(b.webhook, "oncall");
+    strcpy(b.escalation, "slo-team");
+    assert_int_equal(hook_delivery_id(&b), 0);
+    for (int i = 0; i < nseen; i++)
+        assert_string_not_equal(b.id, seen[i]);
+    /* Field boundaries: tier "1h" + window "24h" is not "1h2" + "4h". */
+    objective_sample(&a, HOOK_KIND_OBJECTIVE);
+    objective_sample(&b, HOOK_KIND_OBJECTIVE);
+    strcpy(b.tier, "1h2");
+    strcpy(b.window, "4h");
+    b.metric = METRIC_RESPONSE;
+    assert_int_equal(hook_delivery_id(&b), 0);
+    assert_string_not_equal(a.id, b.id);
+
+    char about[HOOK_SUBJECT_LEN];
+    assert_string_equal(hook_note_subject(&a, about), "objective 1h/response/24h");
+    sample(&b, HOOK_KIND_BREACH);
+    assert_string_equal(hook_note_subject(&b, about), "ticket T-1042");
+}
+
+static void
+test_objective_alertmanager(void **state)
+{
+    static const char *const label_keys[] = { "alertname", "tier", "metric", "window",
+                                              "severity", "escalation" };
+    struct hook_note n;
+    size_t len = 0;
+    (void)state;
+    objective_sample(&n, HOOK_KIND_OBJECTIVE);
+    n.flags = HOOK_F_COND;
+    char *body = hook_body_alertmanager(&n, VIOLATED_MS + 60000, &len);
+    json_t *j = parse(body);
+    assert_true(json_is_array(j));
+    assert_int_equal(json_array_size(j), 1);
+    json_t *a = json_array_get(j, 0);
+    json_t *l = json_object_get(a, "labels");
+    assert_keys(l, label_keys, sizeof(label_keys) / sizeof(label_keys[0]));
+    assert_string_equal(get_s(l, "alertname"), "SLAObjective");
+    assert_string_equal(get_s(l, "tier"), "1h");
+    assert_string_equal(get_s(l, "metric"), "response");
+    assert_string_equal(get_s(l, "window"), "24h");
+    assert_string_equal(get_s(l, "severity"), "critical");
+    assert_string_equal(get_s(l, "escalation"), "slo-team");
+    json_t *ann = json_object_get(a, "annotations");
+    const char *key;
+    json_t *v;
+    json_object_foreach(ann, key, v) assert_true(json_is_string(v));
+    assert_string_equal(get_s(ann, "ratio"), "0.75");
+    assert_string_equal(get_s(ann, "objective"), "0.9");
+    assert_string_equal(get_s(ann, "episode"), "3");
+    assert_string_equal(get_s(ann, "delivery"), n.id);
+    assert_string_equal(get_s(ann, "summary"),
+                        "SLA objective: tier 1h response compliance over 24h is 0.75 "
+                        "(3 met, 1 breached), below the objective 0.9");
+    assert_time(a, "startsAt", VIOLATED_MS); /* the violation */
+    assert_null(json_object_get(a, "endsAt"));
+    assert_null(json_object_get(l, "ticket"));
+    json_decref(j);
+    free(body);
+
+    /* Recovered: the same alert with endsAt, never before startsAt. */
+    n.flags |= HOOK_F_DELIVERED | HOOK_F_RESOLVING;
+    n.ends_ms = VIOLATED_MS + 5000;
+    body = hook_body_alertmanager(&n, VIOLATED_MS + 60000, &len);
+    j = parse(body);
+    a = json_array_get(j, 0);
+    assert_string_equal(get_s(json_object_get(a, "labels"), "alertname"), "SLAObjective");
+    assert_time(a, "startsAt", VIOLATED_MS);
+    assert_time(a, "endsAt", VIOLATED_MS + 5000);
+    json_decref(j);
+    free(body);
+    n.ends_ms = VIOLATED_MS - 1000;
+    body = hook_body_alertmanager(&n, 0, &len);
+    j = parse(body);
+    assert_time(json_array_get(j, 0), "endsAt", VIOLATED_MS);
+    json_decref(j);
+    free(body);
+    n.ends_ms = 0;
+    body = hook_body_alertmanager(&n, VIOLATED_MS + 60000, &len);
+    j = parse(body);
+    assert_time(json_array_get(j, 0), "endsAt", VIOLATED_MS + 60000);
+    json_decref(j);
+    free(body);
+}
+
+static void
+test_objective_pagerduty(void **state)
+{
+    struct hook_note n;
+    size_t len = 0;
+    (void)state;
+    objective_sample(&n, HOOK_KIND_OBJECTIVE);
+    char *body = hook_body_pagerduty(&n, "rk", "host-1", &len);
+    json_t *j = parse(body);
+    check_pd_keys(j);
+    assert_string_equal(get_s(j, "routing_key"), "rk");
+    assert_string_equal(get_s(j, "event_action"), "trigger");
+    assert_string_equal(get_s(j, "dedup_key"), "slawatch/objective/1h/response/24h/3");
+    assert_string_equal(get_s(j, "client"), "slawatch");
+    json_t *p = json_object_get(j, "payload");
+    static const char *const payload_keys[] = { "summary", "source", "severity", "timestamp",
+                                                "component", "group", "class",
+                                                "custom_details" };
+    assert_keys(p, payload_keys, sizeof(payload_keys) / sizeof(payload_keys[0]));
+    assert_non_null(strstr(get_s(p, "summary"), "below the objective 0.9"));
+    assert_string_equal(get_s(p, "source"), "host-1");
+    assert_string_equal(get_s(p, "severity"), "critical");
+    assert_time(p, "timestamp", VIOLATED_MS);
+    assert_string_equal(get_s(p, "component"), "response");
+    assert_string_equal(get_s(p, "group"), "1h");
+    assert_string_equal(get_s(p, "class"), "sla objective");
+    json_t *d = json_object_get(p, "custom_details");
+    assert_string_equal(get_s(d, "kind"), "objective");
+    assert_string_equal(get_s(d, "tier"), "1h");
+    assert_string_equal(get_s(d, "metric"), "response");
+    assert_string_equal(get_s(d, "window"), "24h");
+    assert_true(get_real(d, "ratio") == 0.75);
+    assert_true(get_real(d, "objective") == 0.9);
+    assert_int_equal(get_i(d, "met"), 3);
+    assert_int_equal(get_i(d, "breached"), 1);
+    assert_int_equal(get_i(d, "episode"), 3);
+    assert_string_equal(get_s(d, "escalation"), "slo-team");
+    assert_string_equal(get_s(d, "delivery"), n.id);
+    assert_null(json_object_get(d, "ticket"));
+    json_decref(j);
+    free(body);
+
+    /* The resolve: three keys, the same dedup_key. */
+    for (int k = 0; k < 2; k++) {
+        objective_sample(&n, k ? HOOK_KIND_RECOVERED : HOOK_KIND_RESOLVE);
+        body = hook_body_pagerduty(&n, "rk", "host-1", &len);
+        j = parse(body);
+        check_pd_keys(j);
+        assert_int_equal(json_object_size(j), 3);
+        assert_string_equal(get_s(j, "event_action"), "resolve");
+        assert_string_equal(get_s(j, "dedup_key"), "slawatch/objective/1h/response/24h/3");
+        json_decref(j);
+        free(body);
+    }
+    /* A later violation of the series is another alert. */
+    n.episode = 4;
+    strcpy(n.tier, "all");
+    n.metric = METRIC_RESOLUTION;
+    char key[300];
+    hook_dedup_key(&n, key, sizeof(key));
+    assert_string_equal(key, "slawatch/objective/all/resolution/24h/4");
+    /* The longest names stay within PagerDuty's 255. */
+    memset(n.tier, 't', HOOK_NAME_MAX);
+    n.tier[HOOK_NAME_MAX] = '\0';
+    memset(n.window, 'w', HOOK_NAME_MAX);
+    n.window[HOOK_NAME_MAX] = '\0';
+    n.episode = UINT32_MAX;
+    hook_dedup_key(&n, key, sizeof(key));
+    assert_true(strlen(key) <= 255);
+}
+
+static void
+test_objective_slack(void **state)
+{
+    struct hook_note n;
+    size_t len = 0;
+    (void)state;
+    objective_sample(&n, HOOK_KIND_OBJECTIVE);
+    char *body = hook_body_slack(&n, &len);
+    json_t *j = parse(body);
+    assert_int_equal(json_object_size(j), 1);
+    assert_string_equal(get_s(j, "text"),
+                        "SLA objective: tier 1h response compliance over 24h is 0.75 "
+                        "(3 met, 1 breached), below the objective 0.9 (escalation slo-team)");
+    json_decref(j);
+    free(body);
+    objective_sample(&n, HOOK_KIND_RECOVERED);
+    strcpy(n.tier, "all");
+    n.ratio_micro = 912500;
+    n.met = 73;
+    n.breached = 7;
+    body = hook_body_slack(&n, &len);
+    j = parse(body);
+    assert_string_equal(get_s(j, "text"),
+                        "SLA objective recovered: all tiers response compliance over 24h "
+                        "is 0.9125 (73 met, 7 breached), back at or above the objective "
+                        "0.9 (escalation slo-team)");
+    json_decref(j);
+    free(body);
+    /* Markup from a doctored record is escaped. */
+    strcpy(n.tier, "<!channel>");
+    body = hook_body_slack(&n, &len);
+    j = parse(body);
+    assert_null(strstr(get_s(j, "text"), "<!channel>"));
+    assert_non_null(strstr(get_s(j, "text"), "&lt;!channel&gt;"));
+    json_decref(j);
+    free(body);
+}
+
+static void
+test_objective_record(void **state)
+{
+    struct hook_note a, b;
+    const char *why;
+    (void)state;
+    static const enum hook_kind kinds[] = { HOOK_KIND_OBJECTIVE, HOOK_KIND_RECOVERED,
+                                            HOOK_KIND_RESOLVE };
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        objective_sample(&a, kinds[k]);
+        a.attempts = 2;
+        a.flags = HOOK_F_COND | HOOK_F_DELIVERED | HOOK_F_RESOLVING;
+        a.ends_ms = VIOLATED_MS + 9;
+        a.met = (uint64_t)1 << 40;
+        a.episode = UINT32_MAX;
+        char *rec = hook_note_encode(&a);
+        assert_non_null(rec);
+        assert_int_equal(hook_note_decode(&b, rec, strlen(rec), &why), 0);
+        assert_memory_equal(&a, &b, sizeof(a));
+        free(rec);
+    }
+    /* A clock's record does not grow the objective's fields. */
+    sample(&a, HOOK_KIND_BREACH);
+    char *rec = hook_note_encode(&a);
+    assert_null(strstr(rec, "subject"));
+    assert_null(strstr(rec, "window"));
+    free(rec);
+
+    /* One field spoiled at a time. */
+    objective_sample(&a, HOOK_KIND_OBJECTIVE);
+    rec = hook_note_encode(&a);
+    json_t *j = parse(rec);
+    free(rec);
+    static const char *const spoil[][2] = {
+        { "subject", "\"clock\"" },  { "subject", "1" },         { "ticket", "\"T-1\"" },
+        { "window", "\"\"" },        { "window", "null" },        { "episode", "-1" },
+        { "episode", "4294967296" }, { "ratio_micro", "1000001" }, { "objective_micro", "-1" },
+        { "met", "-1" },             { "breached", "\"1\"" },     { "kind", "\"breach\"" },
+        { "kind", "\"warning\"" },
+    };
+    for (size_t i = 0; i < sizeof(spoil) / sizeof(spoil[0]); i++) {
+        json_t *c = json_deep_copy(j);
+        json_object_set_new(c, spoil[i][0], json_loads(spoil[i][1], JSON_DECODE_ANY, NULL));
+        char *t = json_dumps(c, JSON_COMPACT);
+        if (hook_note_decode(&b, t, strlen(t), &why) != -1)
+            fail_msg("accepted %s = %s", spoil[i][0], spoil[i][1]);
+        free(t);
+        json_decref(c);
+    }
+    /* Without its subject an objective record is a clock's without a
+     * ticket: refused too. */
+    json_t *c = json_deep_copy(j);
+    json_object_del(c, "subject");
+    char *t = json_dumps(c, JSON_COMPACT);
+    assert_int_equal(hook_note_decode(&b, t, strlen(t), &why), -1);
+    free(t);
+    json_decref(c);
+    /* And a clock record claiming kind objective. */
+    sample(&a, HOOK_KIND_BREACH);
+    rec = hook_note_encode(&a);
+    json_t *k = parse(rec);
+    free(rec);
+    json_object_set_new(k, "kind", json_string("objective"));
+    t = json_dumps(k, JSON_COMPACT);
+    assert_int_equal(hook_note_decode(&b, t, strlen(t), &why), -1);
+    free(t);
+    json_decref(k);
+    json_decref(j);
+}
+
 int
 main(void)
 {
@@ -599,6 +1050,12 @@ main(void)
         cmocka_unit_test(test_slack),
         cmocka_unit_test(test_hostile_ids),
         cmocka_unit_test(test_record),
+        cmocka_unit_test(test_objective_json),
+        cmocka_unit_test(test_objective_id),
+        cmocka_unit_test(test_objective_alertmanager),
+        cmocka_unit_test(test_objective_pagerduty),
+        cmocka_unit_test(test_objective_slack),
+        cmocka_unit_test(test_objective_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,118 @@
+/*
+ * deliver_int.h - what deliver.c and deliver_send.c share, and nothing
+ * else may include: the entry, per-webhook and delivery state, and the few
+ * functions one half calls in the other. The public interface is
+ * deliver.h.
+ *
+ *   deliver.c       entries, id table, due heap, creating and re-driving
+ *                   them, removal (dlv_entry_remove), dlv_schedule
+ *   deliver_send.c  per-webhook queues (dlv_pump), fetching records,
+ *                   bodies and signatures, the HTTP attempt, retries and
+ *                   giving up, the alertmanager re-send
+ */
+#ifndef SLAWATCH_DELIVER_INT_H
+#define SLAWATCH_DELIVER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "slawatch/deliver.h"
+#include "slawatch/heap.h"
+#include "slawatch/hook_http.h"
+#include "slawatch/log.h"
+#include "slawatch/outbox.h"
+
+enum entry_state {
+    ST_STORING = 0,
+    ST_WAITING,
+    ST_READY,
+    ST_FETCHING,
+    ST_SENDING
+};
+
+struct entry {
+    struct heap_node node;       /* key: due_ms while WAITING */
+    struct entry *hnext;         /* id table chain */
+    struct entry *qnext, *qprev; /* webhook queue while READY */
+    struct deliver *d;
+    char *rec; /* the record, when in hand */
+    size_t rec_len;
+    int64_t due_ms;
+    int64_t ends_ms; /* alertmanager endsAt once resolving */
+    uint32_t hook;   /* index into d->hooks */
+    uint16_t attempts;
+    uint8_t state;
+    uint8_t flags; /* HOOK_F_* */
+    uint8_t busy;  /* Redis callbacks holding the entry */
+    bool dead;     /* removed while busy */
+    bool poked;
+    bool cached; /* rec counts towards cached_bytes */
+    char id[HOOK_ID_LEN + 1];
+};
+
+struct hook_rt {
+    struct deliver *d;
+    char name[HOOK_NAME_MAX + 1];
+    const struct cfg_webhook *cfg; /* NULL once removed by a reload */
+    struct entry *qhead, *qtail;
+    int busy; /* fetching + sending */
+    double tokens;
+    int64_t refill_us;
+    int64_t paused_until_ms; /* after a 429 */
+    struct event *pump_ev;
+    bool warned_gone;
+};
+
+struct deliver {
+    struct event_base *base;
+    const struct config *cfg;
+    struct deliver_hooks hooks;
+    struct outbox ob;
+    struct hook_http *http;
+    struct heap due;
+    struct event *due_ev;
+    struct entry **table;
+    size_t nbuckets, count;
+    struct entry *dead; /* removed while busy, via hnext */
+    struct hook_rt **hooks_rt;
+    size_t nhooks;
+    size_t firing; /* alertmanager alerts the receiver has */
+    size_t cached_bytes;
+    uint64_t failed_total, sent_total;
+    size_t loaded_count;
+    uint64_t rng;
+    struct log_ratelimit retry_rl, fail_rl;
+};
+
+static inline struct hook_rt *
+hook_of(const struct entry *e)
+{
+    return e->d->hooks_rt[e->hook];
+}
+
+/* deliver.c */
+void dlv_table_remove(struct deliver *d, struct entry *e);
+void dlv_set_flags(struct entry *e, uint8_t flags);
+/* Frees the record in hand (and its share of the creation cache). */
+void dlv_drop_rec(struct entry *e);
+void dlv_entry_free(struct entry *e);
+void dlv_queue_unlink(struct entry *e);
+/* Takes the entry out of the index and the outbox (HDEL); frees it now, or
+ * marks it dead for the Redis callback that still holds it. */
+void dlv_entry_remove(struct entry *e);
+/* A dead entry's last callback came: unlink and free it. */
+void dlv_dead_free(struct entry *e);
+/* WAITING until e->due_ms, or READY (and pumped) now. */
+void dlv_schedule(struct entry *e);
+
+/* deliver_send.c */
+/* Starts as many of the webhook's ready entries as its slots, its rate and
+ * a 429 pause allow. */
+void dlv_pump(struct hook_rt *h);
+/* The webhook's pump timer (h->pump_ev), armed by dlv_pump itself. */
+void dlv_pump_cb(evutil_socket_t fd, short what, void *arg);
+
+#endif
