@@ -422,6 +422,27 @@ h_xpending_count(redisContext *c, const char *stream, const char *group)
     return n;
 }
 
+long long
+h_hlen(redisContext *c, const char *key)
+{
+    redisReply *r = redisCommand(c, "HLEN %s", key);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+bool
+h_wait_hlen(redisContext *c, const char *key, long long want, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 20) {
+        if (h_hlen(c, key) == want)
+            return true;
+        h_sleep_ms(20);
+    }
+    return false;
+}
+
 /* ---- loopback HTTP receiver --------------------------------------------- */
 
 

@@ -69,6 +69,9 @@ bool h_wait_int(redisContext *c, const char *key, long long want, int timeout_ms
 /* Polls until XLEN stream >= n. */
 bool h_wait_xlen(redisContext *c, const char *stream, long long n, int timeout_ms);
 long long h_xpending_count(redisContext *c, const char *stream, const char *group);
+/* HLEN key, or -1; and polling until it equals want. */
+long long h_hlen(redisContext *c, const char *key);
+bool h_wait_hlen(redisContext *c, const char *key, long long want, int timeout_ms);
 
 int64_t h_now_ms(void);
 void h_sleep_until(int64_t wall_ms);

@@ -190,27 +190,6 @@ wait_or_dump(struct env *e, const char *path, int n, int timeout_ms)
     return false;
 }
 
-static long long
-hlen(struct env *e, const char *key)
-{
-    redisReply *r = redisCommand(e->c, "HLEN %s", key);
-    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
-    return n;
-}
-
-static bool
-wait_hlen(struct env *e, const char *key, long long want, int timeout_ms)
-{
-    for (int waited = 0; waited <= timeout_ms; waited += 20) {
-        if (hlen(e, key) == want)
-            return true;
-        h_sleep_ms(20);
-    }
-    return false;
-}
-
 static json_t *
 body_of(const struct h_req *r)
 {
@@ -425,7 +404,7 @@ test_json_objective(void **state)
     assert_int_equal(h_http_count(&e->rx, "/res"), 0);
     assert_int_equal(h_http_count(&e->rx, "/never"), 0);
     /* The 1h level waits in the outbox. */
-    assert_true(wait_hlen(e, "ob:outbox", 1, 3000));
+    assert_true(h_wait_hlen(e->c, "ob:outbox", 1, 3000));
     assert_true(h_wait_int(e->c, "ob:stats:notifications_pending", 1, 3000));
 
     /* Back at or above: three publishes in a row. */
@@ -461,7 +440,7 @@ test_json_objective(void **state)
      * by the recovery, without a word. */
     assert_int_equal(h_http_count(&e->rx, "/res"), 0);
     assert_int_equal(h_http_count(&e->rx, "/never"), 0);
-    assert_true(wait_hlen(e, "ob:outbox", 0, 3000));
+    assert_true(h_wait_hlen(e->c, "ob:outbox", 0, 3000));
     assert_true(h_wait_int(e->c, "ob:stats:notifications_pending", 0, 3000));
 
     /* The transitions were recorded as well: objective and recovered for
@@ -583,7 +562,7 @@ test_other_formats(void **state)
     n = h_http_count(&e->rx, "/am");
     h_sleep_ms(1500);
     assert_int_equal(h_http_count(&e->rx, "/am"), n);
-    assert_true(wait_hlen(e, "ob:outbox", 0, 3000));
+    assert_true(h_wait_hlen(e->c, "ob:outbox", 0, 3000));
 }
 
 /* ---- kill -9 while the receiver fails ----------------------------------- */
@@ -623,7 +602,7 @@ test_restart_keeps_id(void **state)
         assert_string_equal(r[i].delivery, id);
     }
     h_http_free_copy(r, n);
-    assert_int_equal(hlen(e, "ob:outbox"), 1);
+    assert_int_equal(h_hlen(e->c, "ob:outbox"), 1);
 
     assert_int_equal(h_daemon_stop(e->daemon, SIGKILL, 2000), 128 + SIGKILL);
     e->daemon = 0;
@@ -639,7 +618,7 @@ test_restart_keeps_id(void **state)
     assert_string_equal(r[n - 1].delivery, id);
     check_json(&r[n - 1], "objective", "slo", true);
     h_http_free_copy(r, n);
-    assert_true(wait_hlen(e, "ob:outbox", 0, 3000));
+    assert_true(h_wait_hlen(e->c, "ob:outbox", 0, 3000));
 
     /* Its recovery still names the first violation. */
     drive_back(e);

@@ -44,16 +44,6 @@ teardown(void **state)
     return 0;
 }
 
-static long long
-outbox_len(struct env *e)
-{
-    redisReply *r = redisCommand(e->c, "HLEN rd:outbox");
-    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
-    return n;
-}
-
 /* Distinct delivery ids answered 200. */
 static int
 delivered(struct env *e)
@@ -109,7 +99,7 @@ test_down_then_back(void **state)
     /* Breached while the receiver is down: all wait in the outbox. */
     assert_true(h_wait_xlen(e->c, "rd:breaches", N, 5000));
     h_sleep_ms(2500); /* several refused attempts each */
-    assert_int_equal(outbox_len(e), N);
+    assert_int_equal(h_hlen(e->c, "rd:outbox"), N);
     assert_true(h_wait_int(e->c, "rd:stats:notifications_pending", N, 3000));
     assert_int_equal(kill(e->daemon, 0), 0);
 
@@ -124,9 +114,9 @@ test_down_then_back(void **state)
     if (ok < N)
         h_dump_file(e->redis.dir, "daemon.log");
     assert_int_equal(ok, N);
-    for (int waited = 0; waited < 3000 && outbox_len(e) != 0; waited += 100)
+    for (int waited = 0; waited < 3000 && h_hlen(e->c, "rd:outbox") != 0; waited += 100)
         h_sleep_ms(100);
-    assert_int_equal(outbox_len(e), 0);
+    assert_int_equal(h_hlen(e->c, "rd:outbox"), 0);
     assert_int_equal(h_daemon_stop(e->daemon, SIGTERM, 5000), 0);
     e->daemon = 0;
 }

@@ -158,27 +158,6 @@ wait_or_dump(struct env *e, const char *path, int n, int timeout_ms)
     return false;
 }
 
-static long long
-hlen(struct env *e, const char *key)
-{
-    redisReply *r = redisCommand(e->c, "HLEN %s", key);
-    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
-    return n;
-}
-
-static bool
-wait_hlen(struct env *e, const char *key, long long want, int timeout_ms)
-{
-    for (int waited = 0; waited <= timeout_ms; waited += 20) {
-        if (hlen(e, key) == want)
-            return true;
-        h_sleep_ms(20);
-    }
-    return false;
-}
-
 static json_t *
 body_of(const struct h_req *r)
 {
@@ -300,7 +279,7 @@ test_body_signature_order(void **state)
     assert_string_not_equal(r[1].delivery, r[2].delivery);
     assert_true(r[0].at_ms <= r[1].at_ms && r[1].at_ms <= r[2].at_ms);
     h_http_free_copy(r, n);
-    assert_true(wait_hlen(e, "wh:outbox", 0, 3000));
+    assert_true(h_wait_hlen(e->c, "wh:outbox", 0, 3000));
     assert_true(h_wait_int(e->c, "wh:stats:notifications_pending", 0, 3000));
 }
 
@@ -359,7 +338,7 @@ test_retry_and_refusal(void **state)
     h_http_free_copy(r, n);
 
     assert_true(h_wait_int(e->c, "wh:stats:deliveries_failed_total", 1, 3000));
-    assert_true(wait_hlen(e, "wh:outbox", 0, 3000));
+    assert_true(h_wait_hlen(e->c, "wh:outbox", 0, 3000));
     assert_true(h_wait_int(e->c, "wh:stats:notifications_pending", 0, 3000));
 }
 
@@ -421,7 +400,7 @@ test_ladder(void **state)
     json_decref(j);
     h_http_free_copy(r, n);
     assert_true(wait_or_dump(e, "/l1", 4, 3000));
-    assert_true(wait_hlen(e, "wh:outbox", 0, 3000));
+    assert_true(h_wait_hlen(e->c, "wh:outbox", 0, 3000));
 }
 
 /* ---- a receiver hanging past its timeout -------------------------------- */
@@ -556,7 +535,7 @@ test_kill9_restart(void **state)
     }
     assert_int_equal(seen, 10);
     assert_int_equal(ok, 0);
-    assert_int_equal(hlen(e, "wh:outbox"), 10);
+    assert_int_equal(h_hlen(e->c, "wh:outbox"), 10);
 
     assert_int_equal(h_daemon_stop(e->daemon, SIGKILL, 2000), 128 + SIGKILL);
     e->daemon = 0;
@@ -573,7 +552,7 @@ test_kill9_restart(void **state)
     h_sleep_ms(500);
     count_ids(e, &seen, &ok, ids, 64);
     assert_int_equal(seen, 10);   /* duplicates only ever repeat an id */
-    assert_true(wait_hlen(e, "wh:outbox", 0, 3000));
+    assert_true(h_wait_hlen(e->c, "wh:outbox", 0, 3000));
 }
 
 int
