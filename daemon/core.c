@@ -716,7 +716,7 @@ core_free(struct core *core)
 {
     if (core == NULL)
         return;
-    heap_free(&core->heap); /* touches the nodes: before the tickets go */
+    heap_free(&core->heap);
     for (size_t i = 0; i < core->tickets.cap; i++)
         free(core->tickets.slots[i]);
     tt_free(&core->tickets);

@@ -15,11 +15,11 @@ heap_init(struct heap *h)
     h->cap = 0;
 }
 
+/* Frees the array only: the nodes belong to their owners, which may
+ * already have freed them (shutdown frees owners and heap in any order). */
 void
 heap_free(struct heap *h)
 {
-    for (uint32_t i = 0; i < h->n; i++)
-        h->v[i]->idx = HEAP_NONE;
     free(h->v);
     heap_init(h);
 }

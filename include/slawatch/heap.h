@@ -39,6 +39,7 @@ heap_queued(const struct heap_node *node)
 }
 
 void heap_init(struct heap *h);
+/* Frees the array; never touches the nodes (their owners may be gone). */
 void heap_free(struct heap *h);
 
 /* Queues `node` with `key`; a node already queued is re-keyed instead.
