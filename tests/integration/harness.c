@@ -684,3 +684,96 @@ h_http_free_copy(struct h_req *reqs, int n)
         free(reqs[i].body);
     free(reqs);
 }
+
+/* ---- a daemon with webhooks ---------------------------------------------- */
+
+char *
+h_subst_ports(const char *text, int redis_port, int http_port)
+{
+    size_t cap = strlen(text) * 2 + 64, used = 0;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    for (const char *p = text; *p;) {
+        char num[16];
+        const char *rep = NULL;
+        size_t skip = 0;
+        if (strncmp(p, "@REDIS@", 7) == 0) {
+            snprintf(num, sizeof(num), "%d", redis_port);
+            rep = num;
+            skip = 7;
+        } else if (strncmp(p, "@HTTP@", 6) == 0) {
+            snprintf(num, sizeof(num), "%d", http_port);
+            rep = num;
+            skip = 6;
+        }
+        if (rep) {
+            memcpy(out + used, rep, strlen(rep));
+            used += strlen(rep);
+            p += skip;
+        } else
+            out[used++] = *p++;
+    }
+    out[used] = '\0';
+    return out;
+}
+
+struct h_env *
+h_env_start(const char *yaml, const char *stream, const char *const *secrets,
+            h_http_script_fn *script, void *arg)
+{
+    struct h_env *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    if (h_redis_start(&e->redis, NULL) < 0 ||
+        h_http_start(&e->rx, script, arg, true) < 0 ||
+        (e->c = h_connect(e->redis.port)) == NULL)
+        goto fail;
+    for (size_t i = 0; secrets && secrets[i]; i += 2) {
+        char *path = h_write_file(e->redis.dir, secrets[i], secrets[i + 1]);
+        int rc = path ? chmod(path, 0600) : -1;
+        free(path);
+        if (rc < 0)
+            goto fail;
+    }
+    char *text = h_subst_ports(yaml, e->redis.port, e->rx.port);
+    if (text == NULL)
+        goto fail;
+    e->cfg = h_write_file(e->redis.dir, "slawatch.yaml", text);
+    free(text);
+    if (e->cfg == NULL)
+        goto fail;
+    e->daemon = h_daemon_start(e->cfg, e->redis.dir);
+    if (!h_wait_group(e->c, stream, "slawatch", 5000)) {
+        h_dump_file(e->redis.dir, "daemon.log");
+        goto fail;
+    }
+    return e;
+fail:
+    fprintf(stderr, "cannot start redis-server, the receiver or slawatchd\n");
+    (void)h_env_stop(e);
+    return NULL;
+}
+
+int
+h_env_stop(struct h_env *e)
+{
+    int rc = 0;
+    if (e == NULL)
+        return 0;
+    if (e->daemon > 0 && h_daemon_stop(e->daemon, SIGTERM, 8000) != 0) {
+        fprintf(stderr, "slawatchd did not exit cleanly on SIGTERM\n");
+        h_dump_file(e->redis.dir, "daemon.log");
+        rc = -1;
+    }
+    if (e->rx.srv)
+        h_http_stop(&e->rx);
+    if (e->c)
+        redisFree(e->c);
+    if (getenv("SLAWATCH_TEST_VERBOSE"))
+        h_dump_file(e->redis.dir, "daemon.log");
+    h_redis_stop(&e->redis);
+    free(e->cfg);
+    free(e);
+    return rc;
+}

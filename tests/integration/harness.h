@@ -124,4 +124,29 @@ bool h_http_wait(struct h_http *h, const char *path, int n, int timeout_ms);
 int h_http_copy(struct h_http *h, struct h_req **out);
 void h_http_free_copy(struct h_req *reqs, int n);
 
+/* ---- a daemon with webhooks: redis, a recording receiver, slawatchd ---- */
+
+struct h_env {
+    struct h_redis redis;
+    struct h_http rx;
+    redisContext *c;
+    char *cfg;
+    pid_t daemon;
+};
+
+/* Replaces @REDIS@ and @HTTP@ in text with the ports; malloc'ed. */
+char *h_subst_ports(const char *text, int redis_port, int http_port);
+
+/* Starts redis-server, a recording receiver answering by `script`, writes
+ * `secrets` (NULL-terminated name, content pairs, mode 0600) and the config
+ * `yaml` (ports substituted) into the temporary directory, then slawatchd,
+ * and waits for its group on `stream`. Returns the environment, or NULL
+ * (after printing the daemon log and cleaning up). */
+struct h_env *h_env_start(const char *yaml, const char *stream,
+                          const char *const *secrets, h_http_script_fn *script,
+                          void *arg);
+/* Stops everything; the daemon must exit 0 on SIGTERM within 8 s (with
+ * deliveries still in flight). Returns 0, or -1 when it did not. */
+int h_env_stop(struct h_env *e);
+
 #endif

@@ -39,14 +39,6 @@
 
 #define SECRET "top-secret-key"
 
-struct env {
-    struct h_redis redis;
-    struct h_http rx;
-    redisContext *c;
-    char *cfg;
-    pid_t daemon;
-};
-
 static const char *base_yaml =
     "redis: { host: 127.0.0.1, port: @REDIS@, prefix: \"wh:\" }\n"
     "events: { batch: 100, max_clock_skew: 1m }\n"
@@ -56,91 +48,30 @@ static const char *base_yaml =
     "  - { tier: fast }\n"
     "log: { level: debug }\n";
 
-/* Replaces @REDIS@ and @HTTP@ with the ports. */
-static char *
-subst(const char *text, int redis_port, int http_port)
-{
-    size_t cap = strlen(text) * 2 + 64, used = 0;
-    char *out = malloc(cap);
-    for (const char *p = text; *p;) {
-        char num[16];
-        const char *rep = NULL;
-        size_t skip = 0;
-        if (strncmp(p, "@REDIS@", 7) == 0) {
-            snprintf(num, sizeof(num), "%d", redis_port);
-            rep = num;
-            skip = 7;
-        } else if (strncmp(p, "@HTTP@", 6) == 0) {
-            snprintf(num, sizeof(num), "%d", http_port);
-            rep = num;
-            skip = 6;
-        }
-        if (rep) {
-            memcpy(out + used, rep, strlen(rep));
-            used += strlen(rep);
-            p += skip;
-        } else
-            out[used++] = *p++;
-    }
-    out[used] = '\0';
-    return out;
-}
-
 /* Redis, the receiver and the daemon with base_yaml + `extra`. */
-static struct env *
+static struct h_env *
 env_start(void **state, const char *extra, h_http_script_fn *script, void *arg)
 {
-    struct env *e = calloc(1, sizeof(*e));
-    *state = e;
-    assert_int_equal(h_redis_start(&e->redis, NULL), 0);
-    assert_int_equal(h_http_start(&e->rx, script, arg, true), 0);
-    e->c = h_connect(e->redis.port);
-    assert_non_null(e->c);
-    char *secret = h_write_file(e->redis.dir, "secret", SECRET "\n");
-    assert_non_null(secret);
-    assert_int_equal(chmod(secret, 0600), 0);
-    free(secret);
+    static const char *const secrets[] = { "secret", SECRET "\n", NULL };
     char yaml[8192];
     snprintf(yaml, sizeof(yaml), "%s%s", base_yaml, extra);
-    char *text = subst(yaml, e->redis.port, e->rx.port);
-    e->cfg = h_write_file(e->redis.dir, "slawatch.yaml", text);
-    free(text);
-    e->daemon = h_daemon_start(e->cfg, e->redis.dir);
-    if (!h_wait_group(e->c, "wh:events", "slawatch", 5000)) {
-        h_dump_file(e->redis.dir, "daemon.log");
+    struct h_env *e = h_env_start(yaml, "wh:events", secrets, script, arg);
+    *state = e;
+    if (e == NULL)
         fail_msg("daemon did not start");
-    }
     return e;
 }
 
 static int
 teardown(void **state)
 {
-    struct env *e = *state;
-    int rc = 0;
-    if (e == NULL)
-        return 0;
     /* A clean exit with deliveries still in flight (and, in the sanitizer
      * build, no leak report). */
-    if (e->daemon > 0 && h_daemon_stop(e->daemon, SIGTERM, 8000) != 0) {
-        fprintf(stderr, "slawatchd did not exit cleanly on SIGTERM\n");
-        h_dump_file(e->redis.dir, "daemon.log");
-        rc = -1;
-    }
-    if (e->rx.srv)
-        h_http_stop(&e->rx);
-    if (e->c)
-        redisFree(e->c);
-    if (getenv("SLAWATCH_TEST_VERBOSE"))
-        h_dump_file(e->redis.dir, "daemon.log");
-    h_redis_stop(&e->redis);
-    free(e->cfg);
-    free(e);
-    return rc;
+    return h_env_stop(*state);
 }
 
 static void
-emit(struct env *e, const char *type, const char *ticket)
+emit(struct h_env *e, const char *type, const char *ticket)
 {
     assert_int_equal(h_xadd(e->c, "wh:events", NULL, 0, "type", type, "ticket", ticket,
                             "priority", "high", "queue", "billing", NULL),
@@ -148,7 +79,7 @@ emit(struct env *e, const char *type, const char *ticket)
 }
 
 static bool
-wait_or_dump(struct env *e, const char *path, int n, int timeout_ms)
+wait_or_dump(struct h_env *e, const char *path, int n, int timeout_ms)
 {
     if (h_http_wait(&e->rx, path, n, timeout_ms))
         return true;
@@ -190,7 +121,7 @@ tfield(json_t *j, const char *key)
 
 /* Requests on one path, in arrival order (copy; free with h_http_free_copy). */
 static int
-requests_on(struct env *e, const char *path, struct h_req **out)
+requests_on(struct h_env *e, const char *path, struct h_req **out)
 {
     struct h_req *all;
     int n = h_http_copy(&e->rx, &all), k = 0;
@@ -227,7 +158,7 @@ check_signature(const struct h_req *r)
 static void
 test_body_signature_order(void **state)
 {
-    struct env *e = env_start(state,
+    struct h_env *e = env_start(state,
         "escalations:\n"
         "  - { name: warn-team, when: warning, notify: [main] }\n"
         "  - { name: page-team, when: breach, metric: response, notify: [main] }\n"
@@ -300,7 +231,7 @@ flaky_script(void *arg, const char *path, const char *delivery, int attempt)
 static void
 test_retry_and_refusal(void **state)
 {
-    struct env *e = env_start(state,
+    struct h_env *e = env_start(state,
         "escalations:\n"
         "  - { name: flaky, when: breach, notify: [flaky] }\n"
         "  - { name: bad, when: breach, notify: [bad] }\n"
@@ -347,7 +278,7 @@ test_retry_and_refusal(void **state)
 static void
 test_ladder(void **state)
 {
-    struct env *e = env_start(state,
+    struct h_env *e = env_start(state,
         "escalations:\n"
         "  - { name: level1, when: breach, notify: [l1] }\n"
         "  - { name: level2, when: breach, after: 1500ms, notify: [l2] }\n"
@@ -417,7 +348,7 @@ hang_script(void *arg, const char *path, const char *delivery, int attempt)
 static void
 test_slow_receiver(void **state)
 {
-    struct env *e = env_start(state,
+    struct h_env *e = env_start(state,
         "escalations:\n"
         "  - { name: hang, when: breach, notify: [hang] }\n"
         "  - { name: fast, when: breach, notify: [main] }\n"
@@ -489,7 +420,7 @@ outage_script(void *arg, const char *path, const char *delivery, int attempt)
 
 /* Distinct delivery ids seen (any status) and answered 200. */
 static void
-count_ids(struct env *e, int *seen, int *ok, char ids[][80], int max)
+count_ids(struct h_env *e, int *seen, int *ok, char ids[][80], int max)
 {
     struct h_req *r;
     int n = requests_on(e, "/flaky", &r), nids = 0;
@@ -514,7 +445,7 @@ static void
 test_kill9_restart(void **state)
 {
     __atomic_store_n(&failing, 1, __ATOMIC_SEQ_CST);
-    struct env *e = env_start(state,
+    struct h_env *e = env_start(state,
         "escalations:\n"
         "  - { name: page, when: breach, notify: [flaky] }\n"
         "webhooks:\n"
