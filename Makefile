@@ -25,17 +25,58 @@ WARNFLAGS  := -Wall -Wextra -Wshadow -Wmissing-prototypes -Werror
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS     ?=
-ALL_CFLAGS  = -std=gnu11 $(OPTFLAGS) $(WARNFLAGS) $(SANFLAGS) -Iinclude -MMD -MP $(PKG_CFLAGS) $(CFLAGS)
+BASE_CFLAGS = -std=gnu11 $(OPTFLAGS) $(WARNFLAGS) $(SANFLAGS) -Iinclude $(CFLAGS)
+ALL_CFLAGS  = $(BASE_CFLAGS) -MMD -MP $(PKG_CFLAGS)
 LDLIBS_ALL  = $(PKG_LIBS) -lm
 TEST_LIBS   = $(shell pkg-config --libs cmocka 2>/dev/null)
 
+# The layers, each its own folder (README "Source layout"):
+#   daemon/core    pure: no I/O library, built without any pkg-config flags
+#                  into libslawcore.a; -MD lists every header a core object
+#                  read, and one from hiredis, libevent, libcurl, libyaml,
+#                  libsystemd, jansson or OpenSSL fails its build
+#   daemon/config  YAML into the model (libyaml)          -> libslawcfg.a
+#   daemon/io      Redis, the stream, checkpoints, HTTP, systemd, logs
+#   daemon/out     the sinks: records, compliance, escalations, delivery
+#                  (io and out)                           -> libslawatch.a
+#   daemon/slawatchd.c, slawatchctl.c: the wiring
+# tests/layers/check.sh reads the objects with nm and fails on a call that
+# goes up a layer, into the wiring, or round a cycle between files.
+CORE_CFLAGS = $(BASE_CFLAGS) -MD -MP
+CORE_FORBIDDEN := /usr/include/([a-z0-9_-]+/)?((hiredis|event2|curl|systemd|openssl)/|(yaml|jansson|event|evhttp|evdns|evrpc|evutil)\.h)
+# $(call core_cc,SRC,OBJ): compile one core source and check what it read.
+define core_cc
+	@mkdir -p $(dir $(2))
+	$(CC) $(CORE_CFLAGS) -c -o $(2) $(1)
+	@if grep -Eq '$(CORE_FORBIDDEN)' $(2:.o=.d); then \
+	    echo "$(1): the pure core must not include an I/O library header:" >&2; \
+	    grep -Eo '[^ ]*($(CORE_FORBIDDEN))[^ ]*' $(2:.o=.d) | sort -u >&2; \
+	    rm -f $(2); exit 1; \
+	fi
+endef
+
 MAINS      := daemon/slawatchd.c daemon/slawatchctl.c
-LIB_SRCS   := $(filter-out $(MAINS),$(wildcard daemon/*.c))
+CORE_SRCS  := $(wildcard daemon/core/*.c)
+CORE_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/%.o)
+CORE_LIB   := $(BUILD)/libslawcore.a
+CFG_SRCS   := $(wildcard daemon/config/*.c)
+CFG_OBJS   := $(CFG_SRCS:%.c=$(BUILD)/%.o)
+CFG_LIB    := $(BUILD)/libslawcfg.a
+LIB_SRCS   := $(wildcard daemon/io/*.c daemon/out/*.c)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB        := $(BUILD)/libslawatch.a
+LIBS       := $(LIB) $(CFG_LIB) $(CORE_LIB)
 
+# Unit tests of the pure core: compiled like it, linked with libslawcore.a,
+# -lm and cmocka only. The core tests that build their fixtures from YAML
+# also link the loader (libslawcfg.a, -lyaml) and nothing else.
+PURE_UNITS := heap event cal cal_crosscheck
+CFG_UNITS  := core state config config_docs man_keys
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:%.c=$(BUILD)/%)
+PURE_BINS  := $(addprefix $(BUILD)/tests/unit/test_,$(PURE_UNITS))
+CFG_BINS   := $(addprefix $(BUILD)/tests/unit/test_,$(CFG_UNITS))
+FULL_BINS  := $(filter-out $(PURE_BINS) $(CFG_BINS),$(UNIT_BINS))
 ITEST_SRCS := $(wildcard tests/integration/test_*.c)
 ITEST_BINS := $(ITEST_SRCS:%.c=$(BUILD)/%)
 ITEST_HELP := $(filter-out $(ITEST_SRCS),$(wildcard tests/integration/*.c))
@@ -46,7 +87,7 @@ BENCH_HELP := $(filter-out $(BENCH_SRCS),$(wildcard tests/bench/*.c))
 BENCH_HOBJ := $(BENCH_HELP:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps test-deps run test unit integration bench install uninstall \
-        clean format format-check tests-build
+        clean format format-check tests-build core-probe
 all: deps $(BUILD)/slawatchd $(BUILD)/slawatchctl
 
 # Installs missing Debian packages when run as root; otherwise says what is
@@ -61,23 +102,49 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(LIB): $(LIB_OBJS)
-	@mkdir -p $(dir $@)
+$(BUILD)/daemon/core/%.o: daemon/core/%.c
+	$(call core_cc,$<,$@)
+
+$(addprefix $(BUILD)/tests/unit/test_,$(addsuffix .o,$(PURE_UNITS))): $(BUILD)/tests/unit/%.o: tests/unit/%.c
+	$(call core_cc,$<,$@)
+
+# Compiles tests/layers/PROBE.c as a core file (tests/layers/check.sh).
+core-probe:
+	$(call core_cc,tests/layers/$(PROBE).c,$(BUILD)/tests/layers/$(PROBE).o)
+
+$(CORE_LIB): $(CORE_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/slawatchd: $(BUILD)/daemon/slawatchd.o $(LIB)
+# Every object of the core linked on its own with libc and libm: a call out
+# of the core fails here.
+$(BUILD)/core-alone: tests/layers/core_alone.c $(CORE_LIB)
+	$(CC) $(BASE_CFLAGS) -o $@ $< -Wl,--whole-archive $(CORE_LIB) -Wl,--no-whole-archive -lm
+
+$(CFG_LIB): $(CFG_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIB): $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/slawatchd: $(BUILD)/daemon/slawatchd.o $(LIBS) $(BUILD)/core-alone
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBS) $(LDLIBS_ALL)
+
+$(BUILD)/slawatchctl: $(BUILD)/daemon/slawatchctl.o $(LIBS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/slawatchctl: $(BUILD)/daemon/slawatchctl.o $(LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+$(PURE_BINS): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
+	$(CC) $(BASE_CFLAGS) -o $@ $^ -lm $(TEST_LIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
+$(CFG_BINS): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CFG_LIB) $(CORE_LIB)
+	$(CC) $(BASE_CFLAGS) -o $@ $^ -lyaml -lm $(TEST_LIBS)
+
+$(FULL_BINS): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIBS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL) $(TEST_LIBS)
 
-$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(ITEST_HOBJ) $(LIB)
+$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(ITEST_HOBJ) $(LIBS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL) $(TEST_LIBS)
 
-$(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(BENCH_HOBJ) $(ITEST_HOBJ) $(LIB)
+$(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(BENCH_HOBJ) $(ITEST_HOBJ) $(LIBS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 tests-build: $(BUILD)/slawatchd $(BUILD)/slawatchctl $(UNIT_BINS) $(ITEST_BINS)
@@ -87,16 +154,16 @@ run: all
 
 # The pure core's unit tests also run under valgrind (not with SANITIZE=1:
 # ASan and valgrind do not mix).
-VG_UNITS   := heap event core state table compliance
+VG_UNITS   := heap event core state compliance
 VALGRIND_BINS = $(if $(filter 1,$(SANITIZE)),,$(filter $(addprefix $(BUILD)/tests/unit/test_,$(VG_UNITS)),$(UNIT_BINS)))
 
 test: deps test-deps
 	@$(MAKE) --no-print-directory NODEPS=1 tests-build
-	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) VALGRIND_BINS="$(VALGRIND_BINS)" tests/run.sh $(UNIT_BINS) $(ITEST_BINS)
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) VALGRIND_BINS="$(VALGRIND_BINS)" tests/run.sh tests/layers/check.sh $(UNIT_BINS) $(ITEST_BINS)
 
 unit: deps test-deps
 	@$(MAKE) --no-print-directory NODEPS=1 $(UNIT_BINS)
-	@BUILD=$(BUILD) tests/run.sh $(UNIT_BINS)
+	@BUILD=$(BUILD) tests/run.sh tests/layers/check.sh $(UNIT_BINS)
 
 integration: deps test-deps
 	@$(MAKE) --no-print-directory NODEPS=1 tests-build
@@ -134,10 +201,10 @@ uninstall:
 	fi
 
 format:
-	clang-format -i daemon/*.c include/slawatch/*.h
+	clang-format -i daemon/*.c daemon/*/*.c include/slawatch/*.h
 
 format-check:
-	clang-format --dry-run --Werror daemon/*.c include/slawatch/*.h
+	clang-format --dry-run --Werror daemon/*.c daemon/*/*.c include/slawatch/*.h
 
 clean:
 	rm -rf build build-san

@@ -143,6 +143,8 @@ struct config {
     enum log_level log_level;        /* default info */
 };
 
+/* Loading (daemon/config/, libyaml; not in the core library). */
+
 /* Loads and validates `path`. On success returns the config (caller owns it,
  * cfg_free). On failure returns NULL and writes one "FILE:LINE:COL: message"
  * line per error to `errors` (every error found, not only the first). */
@@ -158,6 +160,9 @@ void cfg_free(struct config *cfg);
 /* Index of the tier called `name` (len bytes), or -1. */
 int cfg_tier_index(const struct config *cfg, const char *name, size_t len);
 
+/* The model (daemon/core/config_model.c): no YAML, part of the pure core. */
+extern const char *const cfg_metric_names[METRIC_COUNT];
+extern const char *const cfg_attr_names[ATTR_COUNT];
 const char *cfg_metric_name(int metric);    /* "response", "resolution" */
 const char *cfg_attr_name(int attr);        /* "priority", ... */
 int cfg_attr_from_name(const char *name, size_t len); /* ATTR_* or -1 */

@@ -179,8 +179,6 @@ const char *cfg_name_or_placeholder(const yaml_node_t *key);
 bool cfg_check_name(struct cfg_ctx *ctx, const yaml_node_t *node,
                     const char *what);
 
-extern const char *const cfg_metric_names[METRIC_COUNT];
-extern const char *const cfg_attr_names[ATTR_COUNT];
 
 /* One load: the config being built and which sections could not be read at
  * all, so that names referring into them are not also reported as

@@ -33,92 +33,12 @@
 
 #include "config_int.h"
 #include "slawatch/cal.h"
-#include "slawatch/log.h"
 
 /* A config file is a few kilobytes; refuse to parse a runaway one. */
 #define CFG_FILE_MAX (16 * 1024 * 1024)
 
-const char *const cfg_known_keys[] = {
-    "redis",
-    "redis.host",
-    "redis.unix",
-    "redis.port",
-    "redis.db",
-    "redis.username",
-    "redis.password_file",
-    "redis.prefix",
-    "events",
-    "events.group",
-    "events.consumer",
-    "events.batch",
-    "events.max_clock_skew",
-    "events.dead_maxlen",
-    "tiers",
-    "tiers.*.response",
-    "tiers.*.resolution",
-    "tiers.*.warn",
-    "tiers.*.calendar",
-    "tiers.*.pause",
-    "policies",
-    "policies.*.match",
-    "policies.*.match.priority",
-    "policies.*.match.channel",
-    "policies.*.match.queue",
-    "policies.*.match.agent",
-    "policies.*.match.customer",
-    "policies.*.tier",
-    "calendars",
-    "calendars.*.timezone",
-    "calendars.*.week",
-    "calendars.*.week.*",
-    "calendars.*.holidays",
-    "escalations",
-    "escalations.*.name",
-    "escalations.*.when",
-    "escalations.*.metric",
-    "escalations.*.tiers",
-    "escalations.*.after",
-    "escalations.*.notify",
-    "webhooks",
-    "webhooks.*.url",
-    "webhooks.*.format",
-    "webhooks.*.secret_file",
-    "webhooks.*.routing_key_file",
-    "webhooks.*.timeout",
-    "webhooks.*.retry",
-    "webhooks.*.retry.attempts",
-    "webhooks.*.retry.backoff",
-    "webhooks.*.retry.max_backoff",
-    "webhooks.*.send_resolved",
-    "webhooks.*.max_rate",
-    "webhooks.*.resend",
-    "compliance",
-    "compliance.windows",
-    "compliance.by",
-    "compliance.max_values",
-    "compliance.publish_every",
-    "compliance.objective",
-    "state",
-    "state.checkpoint_every",
-    "log",
-    "log.level",
-    NULL,
-};
-
-const char *const cfg_metric_names[METRIC_COUNT] = {"response", "resolution"};
-const char *const cfg_attr_names[ATTR_COUNT] = {"priority", "channel", "queue",
-                                                "agent", "customer"};
 static const char *const level_names[] = {"debug", "info", "notice", "warning",
                                           "err"};
-
-static void
-free_secret(char *s)
-{
-    if (s != NULL) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
 
 /* ---- redis, events, log ------------------------------------------------ */
 
@@ -189,8 +109,7 @@ parse_log(struct cfg_load *ld, const yaml_node_t *sec)
     const yaml_node_t *v = cfg_get_set(ctx, sec, "level");
     if (v != NULL && cfg_get_enum(ctx, v, "log.level", level_names,
                                   ARRAY_LEN(level_names), &idx) == 0)
-        ld->cfg->log_level =
-            (enum log_level)log_level_from_name(level_names[idx]);
+        ld->cfg->log_level = (enum log_level)(LOG_LVL_DEBUG - idx); /* names in order */
 }
 
 /* ---- compliance -------------------------------------------------------- */
@@ -614,87 +533,4 @@ cfg_load(const char *path, FILE *errors)
     free(dir);
     free(yaml);
     return cfg;
-}
-
-void
-cfg_free(struct config *cfg)
-{
-    if (cfg == NULL)
-        return;
-    free(cfg->path);
-    free(cfg->redis.host);
-    free(cfg->redis.unix_path);
-    free(cfg->redis.username);
-    free_secret(cfg->redis.password);
-    free(cfg->redis.prefix);
-    free(cfg->events.group);
-    free(cfg->events.consumer);
-    for (size_t i = 0; i < cfg->ntiers; i++) {
-        free(cfg->tiers[i].name);
-        free(cfg->tiers[i].calendar_name);
-    }
-    free(cfg->tiers);
-    for (size_t i = 0; i < cfg->npolicies; i++) {
-        for (int a = 0; a < ATTR_COUNT; a++) {
-            for (size_t v = 0; v < cfg->policies[i].nvalues[a]; v++)
-                free(cfg->policies[i].values[a][v]);
-            free(cfg->policies[i].values[a]);
-        }
-    }
-    free(cfg->policies);
-    for (size_t i = 0; i < cfg->ncalendars; i++)
-        cal_free(cfg->calendars[i]);
-    free(cfg->calendars);
-    for (size_t i = 0; i < cfg->nescalations; i++) {
-        free(cfg->escalations[i].name);
-        free(cfg->escalations[i].notify);
-    }
-    free(cfg->escalations);
-    for (size_t i = 0; i < cfg->nwebhooks; i++) {
-        free(cfg->webhooks[i].name);
-        free(cfg->webhooks[i].url);
-        free_secret(cfg->webhooks[i].secret);
-        free_secret(cfg->webhooks[i].routing_key);
-    }
-    free(cfg->webhooks);
-    for (size_t i = 0; i < cfg->compliance.nwindows; i++)
-        free(cfg->compliance.windows[i].name);
-    free(cfg);
-}
-
-int
-cfg_tier_index(const struct config *cfg, const char *name, size_t len)
-{
-    for (size_t i = 0; i < cfg->ntiers; i++) {
-        const char *t = cfg->tiers[i].name;
-        if (t != NULL && strlen(t) == len && memcmp(t, name, len) == 0)
-            return (int)i;
-    }
-    return -1;
-}
-
-const char *
-cfg_metric_name(int metric)
-{
-    if (metric < 0 || metric >= METRIC_COUNT)
-        return "any";
-    return cfg_metric_names[metric];
-}
-
-const char *
-cfg_attr_name(int attr)
-{
-    if (attr < 0 || attr >= ATTR_COUNT)
-        return "?";
-    return cfg_attr_names[attr];
-}
-
-int
-cfg_attr_from_name(const char *name, size_t len)
-{
-    for (int a = 0; a < ATTR_COUNT; a++)
-        if (strlen(cfg_attr_names[a]) == len &&
-            memcmp(cfg_attr_names[a], name, len) == 0)
-            return a;
-    return -1;
 }
