@@ -17,6 +17,7 @@
 #include "slawatch/cal.h"
 #include "slawatch/config.h"
 #include "slawatch/core.h"
+#include "slawatch/rds_sync.h"
 #include "slawatch/state.h"
 #include "slawatch/util.h"
 
@@ -41,42 +42,11 @@ usage(FILE *out)
 static redisContext *
 connect_redis(const struct config *cfg)
 {
-    struct timeval tv = { 2, 0 };
-    redisContext *c = cfg->redis.unix_path
-                          ? redisConnectUnixWithTimeout(cfg->redis.unix_path, tv)
-                          : redisConnectWithTimeout(cfg->redis.host, cfg->redis.port, tv);
-    if (c == NULL || c->err) {
-        fprintf(stderr, "slawatchctl: cannot connect to redis: %s\n",
-                c ? c->errstr : "out of memory");
-        if (c)
-            redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, tv);
-    redisReply *r = NULL;
-    if (cfg->redis.password) {
-        r = cfg->redis.username
-                ? redisCommand(c, "AUTH %s %s", cfg->redis.username, cfg->redis.password)
-                : redisCommand(c, "AUTH %s", cfg->redis.password);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "slawatchctl: redis AUTH failed: %s\n",
-                    r ? r->str : c->errstr);
-            goto fail;
-        }
-        freeReplyObject(r);
-    }
-    r = redisCommand(c, "SELECT %d", cfg->redis.db);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        fprintf(stderr, "slawatchctl: redis SELECT failed: %s\n", r ? r->str : c->errstr);
-        goto fail;
-    }
-    freeReplyObject(r);
+    char err[256];
+    redisContext *c = rds_connect_sync(&cfg->redis, 2000, 2000, err, sizeof(err));
+    if (c == NULL)
+        fprintf(stderr, "slawatchctl: %s\n", err);
     return c;
-fail:
-    if (r)
-        freeReplyObject(r);
-    redisFree(c);
-    return NULL;
 }
 
 static int

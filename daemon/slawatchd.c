@@ -1,7 +1,16 @@
 /*
- * slawatchd.c - the daemon process: flags, config, the libevent loop, the one
- * deadline timer, the publish timer, signals and shutdown. Owns process
- * lifetime; start-up code here is the only place allowed to exit.
+ * slawatchd.c - the daemon process and its wiring, nothing else: flags, the
+ * config, the libevent loop, the modules and how they are connected, the
+ * publish timer, signals, reload and shutdown. Owns process lifetime;
+ * start-up code here is the only place allowed to exit. No module calls
+ * into this file: each reports by callback, and the callbacks here pass
+ * the news on.
+ *
+ *   reader --rds--> ingest --core_apply--> core --sinks--> notify  (escalations)
+ *     ^ need_state: snapshot_load            |             publish (records)
+ *     | loaded: ingest_replay                |             report  (compliance)
+ *   ingest --drained/applied--> driver (the deadline timer) --core_advance
+ *   ingest --ready--> READY=1, report live, checkpoints start, outbox re-driven
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,16 +23,48 @@
 
 #include <curl/curl.h>
 
-#include "slawatch/daemon.h"
+#include "slawatch/config.h"
+#include "slawatch/core.h"
+#include "slawatch/driver.h"
+#include "slawatch/ingest.h"
+#include "slawatch/log.h"
+#include "slawatch/notify.h"
+#include "slawatch/publish.h"
+#include "slawatch/rds.h"
 #include "slawatch/report.h"
 #include "slawatch/service.h"
+#include "slawatch/snapshot.h"
 
 #define SLAWATCH_VERSION "0.1.0"
 #define EX_CONFIG 78
 #define DEFAULT_CONFIG "/etc/slawatch/slawatch.yaml"
-#define TIMER_MAX_MS 1000
 #define PUBLISH_MS 1000
 #define SHUTDOWN_MAX_US 4000000
+
+/* Everything the process holds; only this file sees it. */
+struct sw {
+    struct event_base *base;
+    const char *config_path;
+    struct config *cfg;
+    struct core *core;
+    struct driver *driver;           /* the deadline timer */
+    struct ingest *ingest;           /* the stream */
+    struct snapshot *snapshot;       /* checkpoints */
+    struct publish *publish;         /* sink: breach records, gauges */
+    struct report *report;           /* sink: compliance, at-risk */
+    struct notify *notify;           /* sink: escalation webhooks */
+    struct rds_conn reader;          /* XRANGE/XREADGROUP only (it blocks) */
+    struct rds_conn writer;          /* every other command, in order */
+    struct event *publish_ev;        /* gauges and counters */
+    struct event *shutdown_ev;       /* polls the writer queue on exit */
+    struct event *sig_ev[4];
+    bool ready;                      /* replay done, group joined */
+    bool stopping;
+    int64_t stop_deadline_us;
+    uint64_t events_at_last_status;
+    int64_t last_status_us;
+    double events_per_s;
+};
 
 static int64_t
 wall_clock(void *arg)
@@ -32,48 +73,83 @@ wall_clock(void *arg)
     return now_wall_ms();
 }
 
+/* ---- ingest, snapshot and the driver ----------------------------------- */
+
 static void
-deadline_cb(evutil_socket_t fd, short what, void *arg)
+need_state(void *arg, struct rds_conn *reader)
 {
     struct sw *sw = arg;
-    (void)fd;
-    (void)what;
-    /* While a backlog is being read, time follows the events instead. */
-    if (sw->caught_up)
-        core_advance(sw->core, now_wall_ms());
-    sw_arm_deadline_timer(sw);
+    snapshot_load(sw->snapshot, reader);
 }
 
-/* Arms the single timer for one millisecond after the earliest key (a clock
- * breaches once its deadline has passed), at most TIMER_MAX_MS away so that
- * a wall-clock step is noticed. */
-void
-sw_arm_deadline_timer(struct sw *sw)
+static void
+state_loaded(void *arg, const struct state_meta *meta, const char *error)
 {
-    int64_t due = core_next_due(sw->core);
-    int64_t delay = TIMER_MAX_MS;
-    if (due != INT64_MAX) {
-        int64_t d = due + 1 - now_wall_ms();
-        if (d < delay)
-            delay = d < 0 ? 0 : d;
+    struct sw *sw = arg;
+    struct ingest_position pos = { 0 };
+    if (error)
+        fatalx("%s", error);
+    if (meta) {
+        pos.last_ms = meta->last_ms;
+        pos.last_seq = meta->last_seq;
+        pos.events_total = meta->events_total;
+        pos.rejected_total = meta->rejected_total;
     }
-    struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
-    evtimer_add(sw->deadline_ev, &tv);
+    ingest_replay(sw->ingest, &pos);
 }
 
-void
-sw_notify_ready(struct sw *sw)
+static void
+checkpoint_position(void *arg, struct state_meta *meta)
 {
-    if (sw->ready_notified)
-        return;
-    sw->ready_notified = true;
-    log_info("consuming %s as %s/%s", sw->key_events, sw->cfg->events.group,
-             sw->cfg->events.consumer);
+    struct sw *sw = arg;
+    struct ingest_position pos;
+    ingest_position(sw->ingest, &pos);
+    meta->last_ms = pos.last_ms;
+    meta->last_seq = pos.last_seq;
+    meta->events_total = pos.events_total;
+    meta->rejected_total = pos.rejected_total;
+}
+
+static void
+stream_drained(void *arg, bool drained)
+{
+    struct sw *sw = arg;
+    driver_set_drained(sw->driver, drained);
+}
+
+static void
+batch_applied(void *arg)
+{
+    struct sw *sw = arg;
+    driver_arm(sw->driver);
+}
+
+static void
+stream_ready(void *arg)
+{
+    struct sw *sw = arg;
+    sw->ready = true;
     service_ready();
+    report_set_live(sw->report);
+    if (snapshot_start(sw->snapshot) < 0)
+        fatalx("cannot create the checkpoint timer");
     /* State is loaded: waiting escalation levels in the outbox can now be
      * checked against restored clocks. */
-    if (sw->notify)
-        notify_writer_ready(sw->notify);
+    notify_writer_ready(sw->notify);
+}
+
+/* ---- the sinks and their cross-talk ------------------------------------ */
+
+static void
+notify_notice_sink(void *arg, const struct sla_notice *n)
+{
+    notify_notice(arg, n);
+}
+
+static void
+notify_outcome_sink(void *arg, const struct sla_outcome *o)
+{
+    notify_outcome(arg, o);
 }
 
 /* Compliance objective transitions (report.c) feed the `when: objective`
@@ -90,7 +166,8 @@ static bool
 objective_state(void *arg, const char *tier, int metric, const char *window,
                 uint32_t *episode)
 {
-    return report_objective_state(arg, tier, metric, window, episode);
+    struct sw *sw = arg;
+    return report_objective_state(sw->report, tier, metric, window, episode);
 }
 
 static void
@@ -98,7 +175,7 @@ writer_ready(struct rds_conn *conn, void *arg)
 {
     struct sw *sw = arg;
     (void)conn;
-    if (sw->ready_notified && sw->notify)
+    if (sw->ready)
         notify_writer_ready(sw->notify);
 }
 
@@ -106,17 +183,28 @@ static void
 publish_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct sw *sw = arg;
+    struct ingest_position pos;
     (void)fd;
     (void)what;
+    ingest_position(sw->ingest, &pos);
     int64_t now = now_mono_us();
     if (sw->last_status_us) {
         double secs = (double)(now - sw->last_status_us) / 1e6;
         if (secs > 0)
-            sw->events_per_s = (double)(sw->events_total - sw->events_at_last_status) / secs;
+            sw->events_per_s = (double)(pos.events_total - sw->events_at_last_status) / secs;
     }
     sw->last_status_us = now;
-    sw->events_at_last_status = sw->events_total;
-    publish_gauges(sw);
+    sw->events_at_last_status = pos.events_total;
+    struct publish_stats st = {
+        .events_total = pos.events_total,
+        .rejected_total = pos.rejected_total,
+        .events_per_s = sw->events_per_s,
+        .last_checkpoint_ms = snapshot_last_ms(sw->snapshot),
+        .checkpoints_failed = snapshot_failed_total(sw->snapshot),
+        .notifications_pending = notify_pending(sw->notify),
+        .deliveries_failed = notify_failed_total(sw->notify),
+    };
+    publish_gauges(sw->publish, &st);
     long open = 0;
     for (size_t t = 0; t < sw->cfg->ntiers; t++)
         open += core_open_count(sw->core, (int)t);
@@ -135,7 +223,7 @@ shutdown_poll_cb(evutil_socket_t fd, short what, void *arg)
             log_warnx("%zu Redis writes unanswered: kept in the final checkpoint",
                       rds_pending(&sw->writer));
         /* Nothing to replay at the next start. */
-        (void)snapshot_save_sync(sw);
+        (void)snapshot_save_sync(sw->snapshot);
         event_base_loopbreak(sw->base);
         return;
     }
@@ -154,10 +242,11 @@ begin_shutdown(struct sw *sw, int sig)
     /* The batch in hand was applied synchronously; a read still blocked in
      * Redis is dropped and its entries stay pending for the next start. */
     rds_close(&sw->reader);
-    ingest_drain(sw); /* batches read but not applied yet: finish them */
-    evtimer_del(sw->deadline_ev);
-    publish_gauges(sw);
-    report_publish(sw);
+    ingest_stop(sw->ingest); /* batches read but not applied yet: finish them */
+    driver_stop(sw->driver);
+    snapshot_stop(sw->snapshot);
+    publish_cb(-1, 0, sw);
+    report_publish(sw->report);
     sw->stop_deadline_us = now_mono_us() + SHUTDOWN_MAX_US;
     shutdown_poll_cb(-1, 0, sw);
 }
@@ -197,15 +286,17 @@ reload(struct sw *sw)
             log_err("reload rejected: out of memory");
             cfg_free(cfg);
         } else {
-            report_reconfigure(sw, cfg); /* before the core's outcomes */
+            report_reconfigure(sw->report, cfg); /* before the core's outcomes */
+            publish_set_config(sw->publish, cfg);
             core_set_config(sw->core, cfg);
-            if (sw->notify)
-                notify_set_config(sw->notify, cfg);
+            notify_set_config(sw->notify, cfg);
+            ingest_set_config(sw->ingest, cfg);
+            snapshot_set_config(sw->snapshot, cfg);
             sw->cfg = cfg;
             cfg_free(old);
             log_set_level(cfg->log_level);
             log_notice("configuration reloaded from %s", sw->config_path);
-            sw_arm_deadline_timer(sw);
+            driver_arm(sw->driver);
         }
     }
     free(errs);
@@ -233,17 +324,6 @@ usage(FILE *out)
             "  -V, --version         print the version and exit\n"
             "  -h, --help            print this help and exit\n"
             "Runs in the foreground until SIGTERM/SIGINT; SIGHUP reloads.\n");
-}
-
-static int
-build_keys(struct sw *sw)
-{
-    const char *p = sw->cfg->redis.prefix;
-    int a = snprintf(sw->key_events, KEY_MAX, "%sevents", p);
-    int b = snprintf(sw->key_dead, KEY_MAX, "%sevents:dead", p);
-    int c = snprintf(sw->key_breaches, KEY_MAX, "%sbreaches", p);
-    int d = snprintf(sw->key_state, KEY_MAX, "%sstate", p);
-    return (a >= KEY_MAX || b >= KEY_MAX || c >= KEY_MAX || d >= KEY_MAX) ? -1 : 0;
 }
 
 int
@@ -291,20 +371,48 @@ main(int argc, char **argv)
         fatalx("cannot initialise libcurl");
     sw.config_path = path;
     sw.cfg = cfg;
-    sw.reject_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 20);
-    if (build_keys(&sw) < 0)
+    if (strlen(cfg->redis.prefix) > KEY_MAX / 2)
         fatalx("redis.prefix is too long");
     sw.base = event_base_new();
     if (sw.base == NULL)
         fatalx("cannot create the event loop");
-    struct core_callbacks cb = { publish_notice, publish_outcome, &sw };
-    sw.core = core_new(cfg, wall_clock, NULL, &cb);
-    if (sw.core == NULL || report_init(&sw) < 0)
+
+    /* The core and its sinks, in the order they hear each notice and
+     * outcome: escalations, records, compliance. */
+    sw.core = core_new(cfg, wall_clock, NULL, NULL);
+    sw.report = sw.core ? report_new(cfg, now_wall_ms()) : NULL;
+    sw.publish = publish_new(cfg, sw.core, &sw.writer);
+    sw.notify = notify_new(sw.base, &sw.writer, cfg, sw.core);
+    if (sw.core == NULL || sw.report == NULL || sw.publish == NULL || sw.notify == NULL ||
+        report_attach(sw.report, sw.base, &sw.writer, sw.core) < 0)
         fatalx("out of memory");
-    sw.deadline_ev = evtimer_new(sw.base, deadline_cb, &sw);
+    const struct core_sink sinks[] = {
+        { notify_notice_sink, notify_outcome_sink, NULL, sw.notify },
+        { publish_notice, NULL, NULL, sw.publish },
+        { NULL, report_outcome, report_deadline, sw.report },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(sinks); i++)
+        if (core_add_sink(sw.core, &sinks[i]) < 0)
+            fatalx("too many sinks");
+    report_set_objective_hook(sw.report, objective_changed, &sw);
+    notify_set_objective_state(sw.notify, objective_state, &sw);
+
+    /* The stream, the checkpoints and the deadline timer. */
+    const struct ingest_hooks ih = { need_state, stream_ready, stream_drained,
+                                     batch_applied, &sw };
+    const struct snapshot_hooks sh = { checkpoint_position, state_loaded, &sw };
+    const struct snapshot_section compliance = { STATE_SECTION_COMPLIANCE, report_encode,
+                                                 report_restore, sw.report };
+    sw.driver = driver_new(sw.base, sw.core);
+    sw.ingest = ingest_new(sw.base, cfg, sw.core, &sw.reader, &sw.writer, &ih);
+    sw.snapshot = snapshot_new(sw.base, cfg, sw.core, &sw.writer, &sh);
+    if (sw.driver == NULL || sw.ingest == NULL || sw.snapshot == NULL ||
+        snapshot_add_section(sw.snapshot, &compliance) < 0)
+        fatalx("out of memory");
+
     sw.publish_ev = event_new(sw.base, -1, EV_PERSIST, publish_cb, &sw);
     sw.shutdown_ev = evtimer_new(sw.base, shutdown_poll_cb, &sw);
-    if (!sw.deadline_ev || !sw.publish_ev || !sw.shutdown_ev)
+    if (!sw.publish_ev || !sw.shutdown_ev)
         fatalx("cannot create timers");
     const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
     for (size_t i = 0; i < ARRAY_LEN(sigs); i++) {
@@ -315,14 +423,9 @@ main(int argc, char **argv)
     if (service_init(sw.base) < 0)
         fatalx("cannot create the watchdog timer");
     if (rds_init(&sw.reader, sw.base, &cfg->redis, "reader", ingest_on_ready,
-                 ingest_on_down, &sw) < 0 ||
+                 ingest_on_down, sw.ingest) < 0 ||
         rds_init(&sw.writer, sw.base, &cfg->redis, "writer", writer_ready, NULL, &sw) < 0)
         fatalx("out of memory");
-    sw.notify = notify_new(sw.base, &sw.writer, cfg, sw.core);
-    if (sw.notify == NULL)
-        fatalx("cannot set up webhooks");
-    report_set_objective_hook(&sw, objective_changed, &sw);
-    notify_set_objective_state(sw.notify, objective_state, &sw);
 
     log_notice("slawatchd %s starting: %zu tiers, redis %s%s%d, prefix \"%s\"",
                SLAWATCH_VERSION, cfg->ntiers,
@@ -333,30 +436,30 @@ main(int argc, char **argv)
     rds_start(&sw.reader);
     struct timeval pub = { PUBLISH_MS / 1000, (PUBLISH_MS % 1000) * 1000 };
     event_add(sw.publish_ev, &pub);
-    sw_arm_deadline_timer(&sw);
-    snapshot_schedule(&sw);
+    driver_arm(sw.driver);
 
     event_base_dispatch(sw.base);
 
+    struct ingest_position pos;
+    ingest_position(sw.ingest, &pos);
     log_info("stopped after %llu events (%llu rejected)",
-             (unsigned long long)sw.events_total,
-             (unsigned long long)sw.rejected_total);
+             (unsigned long long)pos.events_total,
+             (unsigned long long)pos.rejected_total);
     rds_close(&sw.writer);
-    report_set_objective_hook(&sw, NULL, NULL);
+    report_set_objective_hook(sw.report, NULL, NULL);
     notify_free(sw.notify); /* after the writer: its callbacks hold entries */
     if (sw.reader.state != RDS_CLOSED)
         rds_close(&sw.reader);
     for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
         event_free(sw.sig_ev[i]);
-    event_free(sw.deadline_ev);
     event_free(sw.publish_ev);
     event_free(sw.shutdown_ev);
-    if (sw.apply_ev)
-        event_free(sw.apply_ev);
-    event_free(sw.checkpoint_ev);
-    event_free(sw.sigchld_ev);
+    snapshot_free(sw.snapshot);
+    ingest_free(sw.ingest);
+    driver_free(sw.driver);
     service_free();
-    report_free(&sw);
+    report_free_state(sw.report);
+    publish_free(sw.publish);
     core_free(sw.core);
     cfg_free(sw.cfg);
     event_base_free(sw.base);

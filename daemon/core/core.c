@@ -28,11 +28,11 @@ struct core {
     int64_t now_ms;
     int64_t (*wall_clock)(void *arg);
     void *clock_arg;
-    struct core_callbacks cb;
+    struct core_sink sinks[CORE_MAX_SINKS];
+    int nsinks;
+    int ndeadline;           /* sinks that listen to deadline changes */
     long open[CFG_MAX_TIERS];
     long overdue[CFG_MAX_TIERS][METRIC_COUNT];
-    void (*deadline_changed)(void *arg, const struct sla_deadline_change *d);
-    void *deadline_arg;
     int track_hold;          /* >0: deadline changes are reported by the caller */
 };
 
@@ -65,11 +65,9 @@ wall_now(struct core *core)
 /* ---- notices ---------------------------------------------------------- */
 
 static void
-notify(struct core *core, enum notice_kind kind, struct ticket *t,
-       struct sla_clock *c, int64_t at_ms, uint32_t percent_bp)
+emit_notice(struct core *core, enum notice_kind kind, struct ticket *t,
+            struct sla_clock *c, int64_t at_ms, uint32_t percent_bp)
 {
-    if (core->cb.notice == NULL)
-        return;
     struct sla_notice n = {
         .kind = kind,
         .ticket = t,
@@ -84,15 +82,15 @@ notify(struct core *core, enum notice_kind kind, struct ticket *t,
         .opened_ms = t->clk[METRIC_RESPONSE].started_ms,
         .started_ms = c->started_ms,
     };
-    core->cb.notice(core->cb.arg, &n);
+    for (int i = 0; i < core->nsinks; i++)
+        if (core->sinks[i].notice)
+            core->sinks[i].notice(core->sinks[i].arg, &n);
 }
 
 static void
-report_outcome(struct core *core, struct ticket *t, struct sla_clock *c,
-               bool decided, int64_t decided_ms, int64_t elapsed_ms)
+emit_outcome(struct core *core, struct ticket *t, struct sla_clock *c,
+             bool decided, int64_t decided_ms, int64_t elapsed_ms)
 {
-    if (core->cb.outcome == NULL)
-        return;
     struct sla_outcome o = {
         .ticket = t,
         .tier_index = t->tier,
@@ -102,7 +100,9 @@ report_outcome(struct core *core, struct ticket *t, struct sla_clock *c,
         .decided_ms = decided_ms,
         .elapsed_ms = elapsed_ms,
     };
-    core->cb.outcome(core->cb.arg, &o);
+    for (int i = 0; i < core->nsinks; i++)
+        if (core->sinks[i].outcome)
+            core->sinks[i].outcome(core->sinks[i].arg, &o);
 }
 
 /* What the deadline_changed listener knows of a clock: counted (tier >= 0)
@@ -130,7 +130,7 @@ static void
 track_report(struct core *core, const struct ticket *t,
              const struct sla_clock *c, struct track was)
 {
-    if (core->deadline_changed == NULL || core->track_hold > 0)
+    if (core->ndeadline == 0 || core->track_hold > 0)
         return;
     struct track now = track_of(t, c);
     if (was.tier == now.tier && (was.tier < 0 || was.deadline_ms == now.deadline_ms))
@@ -142,7 +142,9 @@ track_report(struct core *core, const struct ticket *t,
         .new_tier = now.tier,
         .new_deadline_ms = now.deadline_ms,
     };
-    core->deadline_changed(core->deadline_arg, &d);
+    for (int i = 0; i < core->nsinks; i++)
+        if (core->sinks[i].deadline)
+            core->sinks[i].deadline(core->sinks[i].arg, &d);
 }
 
 /* ---- clock arithmetic ------------------------------------------------- */
@@ -245,11 +247,11 @@ clock_stop(struct core *core, struct ticket *t, struct sla_clock *c,
     track_report(core, t, c, was);
     if (c->outcome == OUTCOME_BREACHED) {
         core->overdue[t->tier][c->metric]--;
-        notify(core, NOTICE_RECOVERED, t, c, ts, 0);
-        report_outcome(core, t, c, false, ts, ts - c->started_ms);
+        emit_notice(core, NOTICE_RECOVERED, t, c, ts, 0);
+        emit_outcome(core, t, c, false, ts, ts - c->started_ms);
     } else {
         c->outcome = OUTCOME_MET;
-        report_outcome(core, t, c, true, ts, ts - c->started_ms);
+        emit_outcome(core, t, c, true, ts, ts - c->started_ms);
     }
 }
 
@@ -263,7 +265,7 @@ clock_drop(struct core *core, struct ticket *t, struct sla_clock *c)
     heap_remove(&core->heap, &c->node);
     if (c->outcome == OUTCOME_BREACHED) {
         core->overdue[t->tier][c->metric]--;
-        notify(core, NOTICE_CLEARED, t, c, core->now_ms, 0);
+        emit_notice(core, NOTICE_CLEARED, t, c, core->now_ms, 0);
     }
     c->state = CLOCK_IDLE;
     track_report(core, t, c, was);
@@ -341,16 +343,16 @@ fire_clock(struct core *core, struct sla_clock *c)
         heap_remove(&core->heap, &c->node);
         track_report(core, t, c, was);
         core->overdue[t->tier][c->metric]++;
-        notify(core, NOTICE_BREACH, t, c,
+        emit_notice(core, NOTICE_BREACH, t, c,
                wall > c->deadline_ms ? wall : c->deadline_ms, 10000);
-        report_outcome(core, t, c, true, c->deadline_ms, -1);
+        emit_outcome(core, t, c, true, c->deadline_ms, -1);
         return;
     }
     uint32_t bp = tier->warn_bp[c->next_warn];
     int64_t key = c->node.key;
     c->next_warn++;
     clock_schedule(core, t, c);
-    notify(core, NOTICE_WARNING, t, c, wall > key ? wall : key, bp);
+    emit_notice(core, NOTICE_WARNING, t, c, wall > key ? wall : key, bp);
 }
 
 static void
@@ -686,7 +688,7 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
 
 struct core *
 core_new(const struct config *cfg, int64_t (*wall_clock)(void *arg),
-         void *clock_arg, const struct core_callbacks *cb)
+         void *clock_arg, const struct core_sink *sink)
 {
     struct core *core = calloc(1, sizeof(*core));
     if (core == NULL)
@@ -694,21 +696,26 @@ core_new(const struct config *cfg, int64_t (*wall_clock)(void *arg),
     core->cfg = cfg;
     core->wall_clock = wall_clock;
     core->clock_arg = clock_arg;
-    if (cb)
-        core->cb = *cb;
+    if (sink) {
+        core->sinks[0] = *sink; /* the first of CORE_MAX_SINKS */
+        core->nsinks = 1;
+        core->ndeadline = sink->deadline != NULL;
+    }
     tt_init(&core->tickets);
     heap_init(&core->heap);
     intern_init(&core->attrs);
     return core;
 }
 
-void
-core_set_deadline_listener(struct core *core,
-                           void (*fn)(void *arg, const struct sla_deadline_change *d),
-                           void *arg)
+int
+core_add_sink(struct core *core, const struct core_sink *sink)
 {
-    core->deadline_changed = fn;
-    core->deadline_arg = arg;
+    if (core->nsinks >= CORE_MAX_SINKS)
+        return -1;
+    core->sinks[core->nsinks++] = *sink;
+    if (sink->deadline)
+        core->ndeadline++;
+    return 0;
 }
 
 void

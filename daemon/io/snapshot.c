@@ -1,25 +1,14 @@
 /*
- * snapshot.c - crash safety: checkpoints of the whole state into
- * <prefix>state, and recovery at start-up (load the checkpoint, replay the
- * stream entries after it, then read the consumer group). Owns the forked
- * checkpoint child and the synchronous connection it and the final save on
- * SIGTERM use. Must never block the event loop except in the final save at
- * shutdown.
- *
- *   start: GET <prefix>state -> state_decode -> XRANGE events (last_id ...
- *          (no checkpoint yet: XRANGE from the start of the stream)
- *          -> ingest_apply_entry ... -> ingest_start_group -> XREADGROUP
- *   every state.checkpoint_every: fork -> child: encode, SET <prefix>state
- *   SIGTERM: drain writes -> encode, SET (in process) -> exit
- *
- * Guarantees: a checkpoint is consistent (fork gives the child a frozen
- * copy), holds the last applied stream ID and every Redis write not yet
- * answered; replay re-applies exactly the entries after that ID, so nothing
- * applied is lost and nothing is applied twice. Outputs produced between the
- * checkpoint and a crash are produced again by the replay (same content,
- * same delivery ids).
+ * snapshot.c - checkpoints (see snapshot.h). Owns the forked checkpoint
+ * child, the SIGCHLD watch that reaps it, and the encoding of the running
+ * state: the core, the position its hooks report, the writer's unanswered
+ * commands (section WRTS) and the registered sections. Must never block the
+ * event loop except in the final save at shutdown, and must not touch the
+ * parent's connections from the child.
  */
 #define _GNU_SOURCE
+#include "slawatch/snapshot.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -29,14 +18,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "slawatch/daemon.h"
-#include "slawatch/report.h"
-#include "slawatch/state.h"
+#include "slawatch/log.h"
+#include "slawatch/rds_sync.h"
 
-#define REPLAY_COUNT "1000"
-#define REPLAY_COUNT_N 1000
+struct snapshot {
+    struct event_base *base;
+    const struct config *cfg;
+    struct core *core;
+    struct rds_conn *writer;
+    struct snapshot_hooks hooks;
+    struct snapshot_section sec[SNAPSHOT_MAX_SECTIONS];
+    size_t nsec;
+    char key[KEY_MAX];               /* <prefix>state */
+    bool started;                    /* the state is complete */
+    struct event *timer;
+    struct event *sigchld_ev;
+    pid_t child;
+    int64_t child_started_ms;
+    int64_t last_ms;
+    uint64_t failed;
+};
 
-/* ---- encoding the running daemon -------------------------------------- */
+/* ---- encoding the running daemon --------------------------------------- */
 
 static void
 put_write(void *arg, const char *buf, size_t len)
@@ -46,94 +49,64 @@ put_write(void *arg, const char *buf, size_t len)
     sbuf_put(b, buf, len);
 }
 
-/* Encodes core, counters and unanswered writes. Returns -1 on allocation
- * failure. */
+/* Encodes core, position, unanswered writes and sections. Returns -1 on
+ * allocation failure. */
 static int
-encode_all(struct sw *sw, struct state_buf *out)
+encode_all(struct snapshot *s, struct state_buf *out)
 {
-    struct state_buf writes, windows;
+    struct state_buf parts[1 + SNAPSHOT_MAX_SECTIONS];
+    struct state_section sec[1 + SNAPSHOT_MAX_SECTIONS];
     struct state_meta meta = {
         .saved_ms = now_wall_ms(),
-        .core_now_ms = core_now(sw->core),
-        .last_ms = sw->last_ms,
-        .last_seq = sw->last_seq,
-        .events_total = sw->events_total,
-        .rejected_total = sw->rejected_total,
+        .core_now_ms = core_now(s->core),
     };
-    sbuf_init(&writes);
-    sbuf_init(&windows);
-    rds_foreach_queued(&sw->writer, put_write, &writes);
-    if (writes.oom || report_encode(sw, &windows) < 0) {
-        sbuf_free(&writes);
-        sbuf_free(&windows);
-        return -1;
+    int rc = 0;
+    if (s->hooks.position)
+        s->hooks.position(s->hooks.arg, &meta);
+    for (size_t i = 0; i <= s->nsec; i++)
+        sbuf_init(&parts[i]);
+    rds_foreach_queued(s->writer, put_write, &parts[0]);
+    sec[0] = (struct state_section){ STATE_SECTION_WRITES, NULL, 0 };
+    for (size_t i = 0; i < s->nsec; i++) {
+        if (s->sec[i].encode(s->sec[i].arg, &parts[i + 1]) < 0)
+            rc = -1;
+        sec[i + 1] = (struct state_section){ s->sec[i].tag, NULL, 0 };
     }
-    struct state_section sec[] = {
-        { STATE_SECTION_WRITES, writes.data, writes.len },
-        { STATE_SECTION_COMPLIANCE, windows.data, windows.len },
-    };
-    int rc = state_encode(sw->core, &meta, sec, ARRAY_LEN(sec), out);
-    sbuf_free(&writes);
-    sbuf_free(&windows);
+    for (size_t i = 0; i <= s->nsec; i++) {
+        if (parts[i].oom)
+            rc = -1;
+        sec[i].data = parts[i].data;
+        sec[i].len = parts[i].len;
+    }
+    if (rc == 0)
+        rc = state_encode(s->core, &meta, sec, s->nsec + 1, out);
+    for (size_t i = 0; i <= s->nsec; i++)
+        sbuf_free(&parts[i]);
     return rc;
-}
-
-static redisContext *
-sync_connect(const struct cfg_redis *r, char *err, size_t errlen)
-{
-    struct timeval tv = { 5, 0 };
-    redisContext *c = r->unix_path ? redisConnectUnixWithTimeout(r->unix_path, tv)
-                                   : redisConnectWithTimeout(r->host, r->port, tv);
-    if (c == NULL || c->err) {
-        snprintf(err, errlen, "%s", c ? c->errstr : "out of memory");
-        if (c)
-            redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, (struct timeval){ 30, 0 });
-    redisReply *rep = NULL;
-    if (r->password) {
-        rep = r->username ? redisCommand(c, "AUTH %s %s", r->username, r->password)
-                          : redisCommand(c, "AUTH %s", r->password);
-        if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
-            goto fail;
-        freeReplyObject(rep);
-    }
-    rep = redisCommand(c, "SELECT %d", r->db);
-    if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
-        goto fail;
-    freeReplyObject(rep);
-    return c;
-fail:
-    snprintf(err, errlen, "%s", rep ? rep->str : c->errstr);
-    if (rep)
-        freeReplyObject(rep);
-    redisFree(c);
-    return NULL;
 }
 
 /* Encodes and stores a checkpoint synchronously. Returns 0 or -1 (err). */
 static int
-save_now(struct sw *sw, char *err, size_t errlen)
+save_now(struct snapshot *s, char *err, size_t errlen)
 {
     struct state_buf b;
     sbuf_init(&b);
-    if (encode_all(sw, &b) < 0) {
+    if (encode_all(s, &b) < 0) {
         snprintf(err, errlen, "out of memory encoding the checkpoint");
         sbuf_free(&b);
         return -1;
     }
-    redisContext *c = sync_connect(&sw->cfg->redis, err, errlen);
+    redisContext *c = rds_connect_sync(&s->cfg->redis, 5000, 30000, err, errlen);
     if (c == NULL) {
         sbuf_free(&b);
         return -1;
     }
-    const char *argv[] = { "SET", sw->key_state, b.data };
-    size_t lens[] = { 3, strlen(sw->key_state), b.len };
+    const char *argv[] = { "SET", s->key, b.data };
+    size_t lens[] = { 3, strlen(s->key), b.len };
     redisReply *rep = redisCommandArgv(c, 3, argv, lens);
     int rc = rep && rep->type == REDIS_REPLY_STATUS ? 0 : -1;
     if (rc < 0)
-        snprintf(err, errlen, "SET %s: %s", sw->key_state,
+        snprintf(err, errlen, "SET %s: %s", s->key,
                  rep ? (rep->str ? rep->str : "unexpected reply") : c->errstr);
     if (rep)
         freeReplyObject(rep);
@@ -142,51 +115,51 @@ save_now(struct sw *sw, char *err, size_t errlen)
     return rc;
 }
 
-/* ---- periodic checkpoints --------------------------------------------- */
+/* ---- periodic checkpoints ---------------------------------------------- */
 
 static void
 checkpoint_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct sw *sw = arg;
+    struct snapshot *s = arg;
     (void)fd;
     (void)what;
-    if (sw->load != LOAD_DONE || sw->checkpoint_pid > 0 || sw->stopping)
+    if (!s->started || s->child > 0)
         return;
     pid_t pid = fork();
     if (pid < 0) {
         log_warn("checkpoint: fork");
-        sw->checkpoints_failed++;
+        s->failed++;
         return;
     }
     if (pid == 0) {
         /* The child: a frozen copy of the state. No stdio buffers, no
          * atexit handlers, no touching the parent's connections. */
         char err[256];
-        int rc = save_now(sw, err, sizeof(err));
+        int rc = save_now(s, err, sizeof(err));
         if (rc < 0)
             fprintf(stderr, "slawatchd checkpoint: %s\n", err);
         _exit(rc < 0 ? 1 : 0);
     }
-    sw->checkpoint_pid = pid;
-    sw->checkpoint_started_ms = now_wall_ms();
+    s->child = pid;
+    s->child_started_ms = now_wall_ms();
 }
 
-void
-snapshot_reap(struct sw *sw)
+static void
+reap(struct snapshot *s)
 {
     int status;
-    if (sw->checkpoint_pid <= 0)
+    if (s->child <= 0)
         return;
-    pid_t w = waitpid(sw->checkpoint_pid, &status, WNOHANG);
-    if (w != sw->checkpoint_pid)
+    pid_t w = waitpid(s->child, &status, WNOHANG);
+    if (w != s->child)
         return;
-    sw->checkpoint_pid = 0;
+    s->child = 0;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        sw->last_checkpoint_ms = sw->checkpoint_started_ms;
+        s->last_ms = s->child_started_ms;
         log_debug("checkpoint written in %" PRId64 " ms",
-                  now_wall_ms() - sw->checkpoint_started_ms);
+                  now_wall_ms() - s->child_started_ms);
     } else {
-        sw->checkpoints_failed++;
+        s->failed++;
         log_warnx("checkpoint failed (status %d); retrying at the next interval",
                   status);
     }
@@ -197,63 +170,77 @@ sigchld_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    snapshot_reap(arg);
-}
-
-void
-snapshot_schedule(struct sw *sw)
-{
-    int64_t ms = sw->cfg->state.checkpoint_every_ms;
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-    if (sw->checkpoint_ev == NULL)
-        sw->checkpoint_ev = event_new(sw->base, -1, EV_PERSIST, checkpoint_cb, sw);
-    if (sw->sigchld_ev == NULL) {
-        sw->sigchld_ev = evsignal_new(sw->base, SIGCHLD, sigchld_cb, sw);
-        if (sw->sigchld_ev)
-            evsignal_add(sw->sigchld_ev, NULL);
-    }
-    if (sw->checkpoint_ev == NULL || sw->sigchld_ev == NULL)
-        fatalx("cannot create the checkpoint timer");
-    event_add(sw->checkpoint_ev, &tv);
+    reap(arg);
 }
 
 int
-snapshot_save_sync(struct sw *sw)
+snapshot_start(struct snapshot *s)
+{
+    int64_t ms = s->cfg->state.checkpoint_every_ms;
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    s->started = true;
+    if (s->timer == NULL)
+        s->timer = event_new(s->base, -1, EV_PERSIST, checkpoint_cb, s);
+    if (s->sigchld_ev == NULL) {
+        s->sigchld_ev = evsignal_new(s->base, SIGCHLD, sigchld_cb, s);
+        if (s->sigchld_ev)
+            evsignal_add(s->sigchld_ev, NULL);
+    }
+    if (s->timer == NULL || s->sigchld_ev == NULL)
+        return -1;
+    event_add(s->timer, &tv);
+    return 0;
+}
+
+int
+snapshot_save_sync(struct snapshot *s)
 {
     char err[256];
-    if (sw->load != LOAD_DONE) {
+    if (!s->started) {
         log_warnx("no final checkpoint: the state was never fully loaded");
         return -1;
     }
     /* An older child must not land after the final checkpoint. */
-    if (sw->checkpoint_pid > 0) {
-        kill(sw->checkpoint_pid, SIGKILL);
-        waitpid(sw->checkpoint_pid, NULL, 0);
-        sw->checkpoint_pid = 0;
+    if (s->child > 0) {
+        kill(s->child, SIGKILL);
+        waitpid(s->child, NULL, 0);
+        s->child = 0;
     }
     int64_t t0 = now_mono_us();
-    if (save_now(sw, err, sizeof(err)) < 0) {
+    if (save_now(s, err, sizeof(err)) < 0) {
         log_err("final checkpoint failed: %s (the next start replays from the "
                 "previous checkpoint)", err);
         return -1;
     }
     log_info("final checkpoint: %zu tickets in %" PRId64 " ms",
-             core_ticket_count(sw->core), (now_mono_us() - t0) / 1000);
+             core_ticket_count(s->core), (now_mono_us() - t0) / 1000);
     return 0;
 }
 
-/* ---- recovery at start-up --------------------------------------------- */
+int64_t
+snapshot_last_ms(const struct snapshot *s)
+{
+    return s->last_ms;
+}
 
-static void replay_next(struct sw *sw);
+uint64_t
+snapshot_failed_total(const struct snapshot *s)
+{
+    return s->failed;
+}
+
+/* ---- loading at start-up ------------------------------------------------ */
 
 static void
 on_section(void *arg, uint32_t tag, const char *data, size_t len)
 {
-    struct sw *sw = arg;
+    struct snapshot *s = arg;
     size_t off = 0, n = 0;
-    if (tag == STATE_SECTION_COMPLIANCE) {
-        report_restore(sw, data, len);
-        return;
+    for (size_t i = 0; i < s->nsec; i++) {
+        if (s->sec[i].tag == tag) {
+            s->sec[i].restore(s->sec[i].arg, data, len);
+            return;
+        }
     }
     if (tag != STATE_SECTION_WRITES)
         return; /* a section of a newer version: ignored */
@@ -264,7 +251,7 @@ on_section(void *arg, uint32_t tag, const char *data, size_t len)
         off += 4;
         if (cl > len - off)
             break;
-        if (rds_queue_formatted(&sw->writer, data + off, cl) < 0)
+        if (rds_queue_formatted(s->writer, data + off, cl) < 0)
             log_err("checkpoint: cannot re-queue a pending write");
         off += cl;
         n++;
@@ -276,110 +263,103 @@ on_section(void *arg, uint32_t tag, const char *data, size_t len)
 static void
 load_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
 {
-    struct sw *sw = privdata;
+    struct snapshot *s = privdata;
     (void)conn;
-    if (reply == NULL) {
-        sw->load = LOAD_NONE; /* connection lost: on_ready asks again */
-        return;
-    }
+    if (reply == NULL)
+        return; /* connection lost: asked again once it is back */
     if (reply->type == REDIS_REPLY_NIL) {
         /* First start, or a crash before the first checkpoint: the stream
-         * is the whole history, so replay all of it. */
-        log_notice("no checkpoint in %s: replaying %s from its start",
-                   sw->key_state, sw->key_events);
-        sw->load = LOAD_REPLAYING;
-        sw->replayed = 0;
-        replay_next(sw);
+         * is the whole history. */
+        log_notice("no checkpoint in %s: replaying %sevents from its start", s->key,
+                   s->cfg->redis.prefix);
+        s->hooks.loaded(s->hooks.arg, NULL, NULL);
         return;
     }
-    if (reply->type != REDIS_REPLY_STRING)
-        fatalx("cannot read %s: %s", sw->key_state,
-               reply->type == REDIS_REPLY_ERROR ? reply->str : "not a string");
+    char err[2 * KEY_MAX + 400];
+    if (reply->type != REDIS_REPLY_STRING) {
+        snprintf(err, sizeof(err), "cannot read %s: %s", s->key,
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "not a string");
+        s->hooks.loaded(s->hooks.arg, NULL, err);
+        return;
+    }
     struct state_meta meta;
-    char err[256];
+    char why[256];
     int64_t t0 = now_mono_us();
-    long n = state_decode(sw->core, reply->str, reply->len, &meta, on_section, sw,
-                          err, sizeof(err));
-    if (n < 0)
-        fatalx("checkpoint %s is unusable: %s; refusing to start without it "
-               "(to start empty after all: DEL %s)", sw->key_state, err, sw->key_state);
-    sw->last_ms = meta.last_ms;
-    sw->last_seq = meta.last_seq;
-    sw->events_total = meta.events_total;
-    sw->rejected_total = meta.rejected_total;
-    sw->last_checkpoint_ms = meta.saved_ms;
+    long n = state_decode(s->core, reply->str, reply->len, &meta, on_section, s, why,
+                          sizeof(why));
+    if (n < 0) {
+        snprintf(err, sizeof(err), "checkpoint %s is unusable: %s; refusing to start "
+                 "without it (to start empty after all: DEL %s)", s->key, why, s->key);
+        s->hooks.loaded(s->hooks.arg, NULL, err);
+        return;
+    }
+    s->last_ms = meta.saved_ms;
     log_notice("loaded %ld tickets from the checkpoint of %" PRId64 " ms ago in %" PRId64
                " ms; last applied event %" PRIu64 "-%" PRIu64,
                n, now_wall_ms() - meta.saved_ms, (now_mono_us() - t0) / 1000,
                meta.last_ms, meta.last_seq);
-    sw->load = LOAD_REPLAYING;
-    sw->replayed = 0;
-    replay_next(sw);
-}
-
-static void replay_from(struct sw *sw, const char *after, size_t len);
-
-static void
-replay_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
-{
-    struct sw *sw = privdata;
-    (void)conn;
-    if (reply == NULL)
-        return; /* connection lost: on_ready resumes from the last applied ID */
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        log_err("replay: XRANGE %s: %s", sw->key_events,
-                reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-        rds_reset(&sw->reader);
-        return;
-    }
-    size_t n = reply->elements;
-    bool more = n == REPLAY_COUNT_N;
-    if (more) {
-        /* Ask for what follows before this batch is applied (ingest.c
-         * applies it from a timer), so Redis reads ahead meanwhile. */
-        const redisReply *last = reply->element[n - 1];
-        if (last->type != REDIS_REPLY_ARRAY || last->elements < 1 ||
-            last->element[0]->type != REDIS_REPLY_STRING) {
-            rds_reset(&sw->reader);
-            return;
-        }
-        replay_from(sw, last->element[0]->str, last->element[0]->len);
-    }
-    if (ingest_enqueue(sw, reply, true, !more) < 0) {
-        log_err("replay: out of memory; retrying");
-        rds_reset(&sw->reader);
-    }
-}
-
-static void
-replay_from(struct sw *sw, const char *after, size_t len)
-{
-    snprintf(sw->replay_after, sizeof(sw->replay_after), "(%.*s", (int)len, after);
-    const char *argv[] = { "XRANGE", sw->key_events, sw->replay_after, "+",
-                           "COUNT", REPLAY_COUNT };
-    if (rds_send(&sw->reader, replay_cb, sw, (int)ARRAY_LEN(argv), argv, NULL) < 0)
-        rds_reset(&sw->reader);
-}
-
-static void
-replay_next(struct sw *sw)
-{
-    char id[48];
-    int len = snprintf(id, sizeof(id), "%" PRIu64 "-%" PRIu64, sw->last_ms, sw->last_seq);
-    replay_from(sw, id, (size_t)len);
+    s->hooks.loaded(s->hooks.arg, &meta, NULL);
 }
 
 void
-snapshot_load_begin(struct sw *sw)
+snapshot_load(struct snapshot *s, struct rds_conn *conn)
 {
-    if (sw->load == LOAD_REPLAYING) {
-        replay_next(sw); /* resumed after a reconnect */
+    const char *argv[] = { "GET", s->key };
+    if (rds_send(conn, load_cb, s, 2, argv, NULL) < 0)
+        rds_reset(conn);
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+struct snapshot *
+snapshot_new(struct event_base *base, const struct config *cfg, struct core *core,
+             struct rds_conn *writer, const struct snapshot_hooks *hooks)
+{
+    struct snapshot *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->base = base;
+    s->cfg = cfg;
+    s->core = core;
+    s->writer = writer;
+    s->hooks = *hooks;
+    if (snprintf(s->key, sizeof(s->key), "%sstate", cfg->redis.prefix) >= KEY_MAX) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void
+snapshot_set_config(struct snapshot *s, const struct config *cfg)
+{
+    s->cfg = cfg;
+}
+
+void
+snapshot_stop(struct snapshot *s)
+{
+    if (s->timer)
+        event_del(s->timer);
+}
+
+int
+snapshot_add_section(struct snapshot *s, const struct snapshot_section *sec)
+{
+    if (s->nsec >= SNAPSHOT_MAX_SECTIONS)
+        return -1;
+    s->sec[s->nsec++] = *sec;
+    return 0;
+}
+
+void
+snapshot_free(struct snapshot *s)
+{
+    if (s == NULL)
         return;
-    }
-    const char *argv[] = { "GET", sw->key_state };
-    sw->load = LOAD_FETCHING;
-    if (rds_send(&sw->reader, load_cb, sw, 2, argv, NULL) < 0) {
-        sw->load = LOAD_NONE;
-        rds_reset(&sw->reader);
-    }
+    if (s->timer)
+        event_free(s->timer);
+    if (s->sigchld_ev)
+        event_free(s->sigchld_ev);
+    free(s);
 }

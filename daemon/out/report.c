@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "slawatch/atrisk.h"
-#include "slawatch/daemon.h"
+#include "slawatch/log.h"
 
 static const struct {
     const char *name;
@@ -44,8 +44,12 @@ struct report {
     size_t nprev;
     report_objective_fn *hook;
     void *hook_arg;
+    /* In the daemon (report_attach). */
+    const struct core *core;
+    struct rds_conn *writer;
     struct event *timer;
     int64_t timer_ms;
+    bool live;                       /* the state is complete: publish */
     struct log_ratelimit rl;
     /* The sweep of keys an earlier run left behind (report_publish). */
     bool swept, sweeping;
@@ -53,101 +57,6 @@ struct report {
     char cursor[32];
     long stale;
 };
-
-/* ---- argv building ---------------------------------------------------- */
-
-static void
-argv_init(struct report_argv *a)
-{
-    memset(a, 0, sizeof(*a));
-}
-
-static void
-argv_free(struct report_argv *a)
-{
-    free(a->text);
-    free(a->off);
-    free(a->lens);
-    free(a->argv);
-    argv_init(a);
-}
-
-static bool
-argv_room(struct report_argv *a, size_t bytes)
-{
-    if (a->oom)
-        return false;
-    if (a->n == a->max) {
-        size_t max = a->max ? a->max * 2 : 256;
-        size_t *off = realloc(a->off, max * sizeof(*off));
-        if (off == NULL)
-            goto oom;
-        a->off = off;
-        size_t *lens = realloc(a->lens, max * sizeof(*lens));
-        if (lens == NULL)
-            goto oom;
-        a->lens = lens;
-        a->max = max;
-    }
-    if (a->used + bytes > a->cap) {
-        size_t cap = a->cap ? a->cap : 8192;
-        while (cap < a->used + bytes)
-            cap *= 2;
-        char *t = realloc(a->text, cap);
-        if (t == NULL)
-            goto oom;
-        a->text = t;
-        a->cap = cap;
-    }
-    return true;
-oom:
-    a->oom = true;
-    return false;
-}
-
-static void
-argv_add(struct report_argv *a, const char *s, size_t len)
-{
-    if (!argv_room(a, len + 1))
-        return;
-    memcpy(a->text + a->used, s, len);
-    a->text[a->used + len] = '\0';
-    a->off[a->n] = a->used;
-    a->lens[a->n++] = len;
-    a->used += len + 1;
-}
-
-static void __attribute__((format(printf, 2, 3)))
-argv_addf(struct report_argv *a, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int len = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (len < 0 || !argv_room(a, (size_t)len + 1))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(a->text + a->used, (size_t)len + 1, fmt, ap);
-    va_end(ap);
-    a->off[a->n] = a->used;
-    a->lens[a->n++] = (size_t)len;
-    a->used += (size_t)len + 1;
-}
-
-/* Points argv at the packed strings (valid until the next add). */
-static int
-argv_seal(struct report_argv *a)
-{
-    if (a->oom)
-        return -1;
-    free(a->argv);
-    a->argv = malloc((a->n ? a->n : 1) * sizeof(*a->argv));
-    if (a->argv == NULL)
-        return -1;
-    for (size_t i = 0; i < a->n; i++)
-        a->argv[i] = a->text + a->off[i];
-    return 0;
-}
 
 void
 report_cmds_free(struct report_cmds *cmds)
@@ -180,6 +89,8 @@ report_free_state(struct report *rp)
 {
     if (rp == NULL)
         return;
+    if (rp->timer)
+        event_free(rp->timer);
     cmp_free(rp->cmp);
     atrisk_free(rp->risk);
     free(rp->prev_text);
@@ -290,7 +201,7 @@ put_latency(struct build *b)
             bool have = cmp_latency(b->rp->cmp, tier, (int)w, &l);
             int64_t v[] = { l.p50_ms, l.p90_ms, l.p99_ms, l.mean_ms };
             for (size_t i = 0; i < ARRAY_LEN(names); i++) {
-                struct report_argv *list = have ? &b->cmds->mset : &b->cmds->del;
+                struct cmd_argv *list = have ? &b->cmds->mset : &b->cmds->del;
                 argv_addf(list, "%sresponse_ms:%s:%s:%s", b->prefix, tier_name(cfg, tier),
                           win, names[i]);
                 if (have)
@@ -326,7 +237,7 @@ cmp_str(const void *a, const void *b)
 /* The keys of the MSET (every other argument after the command), sorted.
  * Returns NULL on allocation failure. */
 static const char **
-sorted_keys(const struct report_argv *mset, size_t *n)
+sorted_keys(const struct cmd_argv *mset, size_t *n)
 {
     *n = mset->n > 1 ? (mset->n - 1) / 2 : 0;
     const char **keys = malloc((*n ? *n : 1) * sizeof(*keys));
@@ -379,7 +290,7 @@ report_build(struct report *rp, int64_t now_ms, struct report_cmds *cmds)
 void
 report_commit(struct report *rp, const struct report_cmds *cmds)
 {
-    const struct report_argv *m = &cmds->mset;
+    const struct cmd_argv *m = &cmds->mset;
     size_t n;
     char *text = malloc(m->used ? m->used : 1);
     const char **keys = sorted_keys(m, &n);
@@ -428,7 +339,7 @@ written_last_round(const struct report *rp, const char *key)
            bsearch(&key, rp->prev, rp->nprev, sizeof(*rp->prev), cmp_str) != NULL;
 }
 
-static void sweep_next(struct sw *sw);
+static void sweep_next(struct report *rp);
 
 /* One SCAN page: DEL what this run does not write, then the next page.
  * Keys the current round writes are in `prev` before any page that could
@@ -436,9 +347,8 @@ static void sweep_next(struct sw *sw);
 static void
 sweep_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
 {
-    struct sw *sw = privdata;
-    struct report *rp = sw->report;
-    struct report_argv del;
+    struct report *rp = privdata;
+    struct cmd_argv del;
     (void)conn;
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_STRING ||
@@ -456,7 +366,7 @@ sweep_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
             argv_add(&del, k->str, k->len);
     }
     if (del.n > 1 && argv_seal(&del) == 0 &&
-        rds_queue(&sw->writer, NULL, NULL, (int)del.n, del.argv, del.lens) == 0)
+        rds_queue(rp->writer, NULL, NULL, (int)del.n, del.argv, del.lens) == 0)
         rp->stale += (long)del.n - 1;
     argv_free(&del);
     snprintf(rp->cursor, sizeof(rp->cursor), "%s", reply->element[0]->str);
@@ -468,22 +378,20 @@ sweep_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
                      rp->stale);
         return;
     }
-    sweep_next(sw);
+    sweep_next(rp);
 }
 
 static void
-sweep_next(struct sw *sw)
+sweep_next(struct report *rp)
 {
-    struct report *rp = sw->report;
     const char *argv[] = { "SCAN", rp->cursor, "MATCH", rp->match, "COUNT", "1000" };
-    if (rds_send(&sw->writer, sweep_cb, sw, (int)ARRAY_LEN(argv), argv, NULL) < 0)
+    if (rds_send(rp->writer, sweep_cb, rp, (int)ARRAY_LEN(argv), argv, NULL) < 0)
         rp->sweeping = false;
 }
 
 static void
-sweep_start(struct sw *sw)
+sweep_start(struct report *rp)
 {
-    struct report *rp = sw->report;
     size_t n = 0;
     /* The prefix, glob characters escaped, then "*". */
     for (const char *p = rp->cfg->redis.prefix; *p && n + 3 < sizeof(rp->match); p++) {
@@ -496,14 +404,13 @@ sweep_start(struct sw *sw)
     snprintf(rp->cursor, sizeof(rp->cursor), "0");
     rp->sweeping = true;
     rp->stale = 0;
-    sweep_next(sw);
+    sweep_next(rp);
 }
 
 static void
 objective_changed(void *arg, const struct cmp_objective_change *ch)
 {
-    struct sw *sw = arg;
-    struct report *rp = sw->report;
+    struct report *rp = arg;
     char ratio[CMP_RATIO_BUFLEN], objective[32], at[24], met[24], breached[24];
     const char *kind = ch->violated ? "objective" : "recovered";
     const char *metric = cfg_metric_name(ch->metric);
@@ -517,13 +424,13 @@ objective_changed(void *arg, const struct cmp_objective_change *ch)
      * (SPEC section 4), and its consumers must not meet entries without a
      * ticket. */
     char key[KEY_MAX];
-    snprintf(key, sizeof(key), "%sobjectives", sw->cfg->redis.prefix);
+    snprintf(key, sizeof(key), "%sobjectives", rp->cfg->redis.prefix);
     const char *argv[] = { "XADD", key, "*", "kind", kind,
                            "tier", ch->tier_name, "metric", metric,
                            "window", ch->window_name, "ratio", ratio,
                            "objective", objective, "at_ms", at,
                            "met", met, "breached", breached };
-    if (rds_queue(&sw->writer, NULL, NULL, (int)ARRAY_LEN(argv), argv, NULL) < 0)
+    if (rds_queue(rp->writer, NULL, NULL, (int)ARRAY_LEN(argv), argv, NULL) < 0)
         log_err("%s of %s %s %s not recorded: writer queue full", kind, ch->tier_name,
                 metric, ch->window_name);
     log_ticket(ch->violated ? LOG_LVL_NOTICE : LOG_LVL_INFO, NULL, ch->tier_name, metric,
@@ -536,33 +443,32 @@ objective_changed(void *arg, const struct cmp_objective_change *ch)
 }
 
 void
-report_publish(struct sw *sw)
+report_publish(struct report *rp)
 {
-    struct report *rp = sw->report;
     struct report_cmds cmds;
     int64_t now = now_wall_ms();
 
     /* Before the checkpoint and the replay are in, the windows are
      * incomplete: publishing them would show a dip. */
-    if (rp == NULL || sw->load != LOAD_DONE)
+    if (rp == NULL || !rp->live)
         return;
     long suppressed;
     if (atrisk_degraded(rp->risk) && log_ratelimit_ok(&rp->rl, &suppressed))
         log_err("at_risk gauges may be off: out of memory while counting deadlines");
-    if (rds_ready(&sw->writer)) {
+    if (rds_ready(rp->writer)) {
         /* Snapshots, like the other gauges: not queued while Redis is away. */
         if (report_build(rp, now, &cmds) < 0) {
             log_err("compliance not published: out of memory");
         } else {
-            int rc = rds_queue(&sw->writer, NULL, NULL, (int)cmds.mset.n, cmds.mset.argv,
+            int rc = rds_queue(rp->writer, NULL, NULL, (int)cmds.mset.n, cmds.mset.argv,
                                cmds.mset.lens);
             if (rc == 0 && cmds.del.n > 1)
-                rc = rds_queue(&sw->writer, NULL, NULL, (int)cmds.del.n, cmds.del.argv,
+                rc = rds_queue(rp->writer, NULL, NULL, (int)cmds.del.n, cmds.del.argv,
                                cmds.del.lens);
             if (rc == 0) {
                 report_commit(rp, &cmds);
                 if (!rp->swept && !rp->sweeping)
-                    sweep_start(sw);
+                    sweep_start(rp);
             } else
                 log_warnx("compliance not published: writer queue full");
         }
@@ -574,7 +480,7 @@ report_publish(struct sw *sw)
     }
     /* Transitions are records, queued even while Redis is away. */
     if (rp->cmp)
-        cmp_objective_eval(rp->cmp, now, objective_changed, sw);
+        cmp_objective_eval(rp->cmp, now, objective_changed, rp);
 }
 
 static void
@@ -586,9 +492,8 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-arm(struct sw *sw)
+arm(struct report *rp)
 {
-    struct report *rp = sw->report;
     int64_t ms = rp->cfg->compliance.publish_every_ms;
     if (rp->timer_ms == ms)
         return;
@@ -599,53 +504,45 @@ arm(struct sw *sw)
 }
 
 int
-report_init(struct sw *sw)
+report_attach(struct report *rp, struct event_base *base, struct rds_conn *writer,
+              const struct core *core)
 {
-    struct report *rp = report_new(sw->cfg, now_wall_ms());
-    if (rp == NULL)
+    rp->writer = writer;
+    rp->core = core;
+    rp->timer = event_new(base, -1, EV_PERSIST, timer_cb, rp);
+    if (rp->timer == NULL)
         return -1;
-    rp->timer = event_new(sw->base, -1, EV_PERSIST, timer_cb, sw);
-    if (rp->timer == NULL) {
-        report_free_state(rp);
-        return -1;
-    }
-    sw->report = rp;
-    core_set_deadline_listener(sw->core, atrisk_change, rp->risk);
-    arm(sw);
+    arm(rp);
     return 0;
 }
 
 void
-report_free(struct sw *sw)
+report_set_live(struct report *rp)
 {
-    struct report *rp = sw->report;
-    if (rp == NULL)
-        return;
-    core_set_deadline_listener(sw->core, NULL, NULL);
-    event_free(rp->timer);
-    report_free_state(rp);
-    sw->report = NULL;
+    rp->live = true;
 }
 
 void
-report_outcome(struct sw *sw, const struct sla_outcome *o)
+report_deadline(void *arg, const struct sla_deadline_change *d)
 {
-    struct report *rp = sw->report;
+    struct report *rp = arg;
+    atrisk_change(rp->risk, d);
+}
+
+void
+report_outcome(void *arg, const struct sla_outcome *o)
+{
+    struct report *rp = arg;
     long suppressed;
-    if (rp == NULL)
-        return;
-    if (feed(rp, sw->core, o) < 0 && log_ratelimit_ok(&rp->rl, &suppressed))
+    if (feed(rp, rp->core, o) < 0 && log_ratelimit_ok(&rp->rl, &suppressed))
         log_err("compliance: out of memory; an outcome went to %s or was dropped "
                 "from the response times%s",
                 CMP_OTHER, suppressed ? " (more not logged)" : "");
 }
 
 void
-report_reconfigure(struct sw *sw, const struct config *cfg)
+report_reconfigure(struct report *rp, const struct config *cfg)
 {
-    struct report *rp = sw->report;
-    if (rp == NULL)
-        return;
     if (rp->cmp == NULL || cmp_set_config(rp->cmp, cfg) < 0) {
         log_err("reload: out of memory keeping the compliance windows; they start empty");
         cmp_free(rp->cmp);
@@ -654,22 +551,23 @@ report_reconfigure(struct sw *sw, const struct config *cfg)
             log_err("compliance disabled until restart: out of memory");
     }
     rp->cfg = cfg;
-    arm(sw);
+    if (rp->timer)
+        arm(rp);
 }
 
 int
-report_encode(struct sw *sw, struct state_buf *out)
+report_encode(void *arg, struct state_buf *out)
 {
-    struct report *rp = sw->report;
+    struct report *rp = arg;
     if (rp == NULL || rp->cmp == NULL)
         return 0;
     return cmp_encode(rp->cmp, out);
 }
 
 void
-report_restore(struct sw *sw, const char *data, size_t len)
+report_restore(void *arg, const char *data, size_t len)
 {
-    struct report *rp = sw->report;
+    struct report *rp = arg;
     if (rp == NULL || rp->cmp == NULL || len == 0)
         return;
     if (cmp_decode(rp->cmp, data, len) == 0) {
@@ -685,19 +583,16 @@ report_restore(struct sw *sw, const char *data, size_t len)
 }
 
 void
-report_set_objective_hook(struct sw *sw, report_objective_fn *fn, void *arg)
+report_set_objective_hook(struct report *rp, report_objective_fn *fn, void *arg)
 {
-    if (sw->report == NULL)
-        return;
-    sw->report->hook = fn;
-    sw->report->hook_arg = arg;
+    rp->hook = fn;
+    rp->hook_arg = arg;
 }
 
 bool
-report_objective_state(struct sw *sw, const char *tier, int metric,
+report_objective_state(struct report *rp, const char *tier, int metric,
                        const char *window, uint32_t *episode)
 {
-    struct report *rp = sw->report;
     int t, w = -1;
 
     *episode = 0;

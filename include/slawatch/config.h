@@ -30,6 +30,10 @@ enum sla_attr {
     ATTR_COUNT
 };
 
+/* Room for a Redis key: <prefix> plus a name (the wiring refuses a prefix
+ * that leaves too little). */
+#define KEY_MAX 512
+
 #define CFG_MAX_WARN 8
 #define CFG_MAX_TIERS 64
 #define CFG_MAX_WINDOWS 16

@@ -155,11 +155,19 @@ struct sla_deadline_change {
     int64_t new_deadline_ms;
 };
 
-struct core_callbacks {
+/* An output of the core (README "Source layout"): breach records, compliance
+ * windows, escalations each register one, in the wiring. Every sink hears
+ * every notice, outcome and deadline change, in the order the sinks were
+ * added; any callback may be NULL. Callbacks must not call back into the
+ * core except for read-only queries (core_find, core_ticket_attr, ...). */
+struct core_sink {
     void (*notice)(void *arg, const struct sla_notice *n);
     void (*outcome)(void *arg, const struct sla_outcome *o);
+    void (*deadline)(void *arg, const struct sla_deadline_change *d);
     void *arg;
 };
+
+#define CORE_MAX_SINKS 4
 
 struct core;
 
@@ -169,16 +177,14 @@ struct core;
  * allocation failure. */
 struct core *core_new(const struct config *cfg,
                       int64_t (*wall_clock)(void *arg), void *clock_arg,
-                      const struct core_callbacks *cb) MUSTCHECK;
+                      const struct core_sink *sink) MUSTCHECK;
 void core_free(struct core *core);
 
-/* Sets (fn NULL: clears) the listener of deadline changes. Set it before
- * the first ticket exists (or before a restore), so its totals start from
- * zero. */
-void core_set_deadline_listener(struct core *core,
-                                void (*fn)(void *arg,
-                                           const struct sla_deadline_change *d),
-                                void *arg);
+/* Adds a sink (core_new's `sink`, when not NULL, is the first). Add every
+ * sink before the first ticket exists (or before a restore), so that a
+ * listener of deadline changes starts its totals from zero. Returns -1 when
+ * CORE_MAX_SINKS are already registered. */
+int core_add_sink(struct core *core, const struct core_sink *sink) MUSTCHECK;
 
 /* Applies one validated event. Returns 0 when applied (including no-ops such
  * as a second `opened`), or -1 with a static reason when rejected ("unknown

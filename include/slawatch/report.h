@@ -28,29 +28,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "slawatch/argv.h"
 #include "slawatch/compliance.h"
 #include "slawatch/config.h"
 #include "slawatch/core.h"
+#include "slawatch/rds.h"
 #include "slawatch/state.h"
 #include "slawatch/util.h"
 
-struct sw;
 struct report;
 
-/* An argv under construction: strings packed in one buffer. */
-struct report_argv {
-    char *text;
-    size_t used, cap;
-    size_t *off;                     /* start of each string in text */
-    size_t *lens;
-    size_t n, max;
-    const char **argv;               /* filled by report_argv_seal() */
-    bool oom;
-};
-
 struct report_cmds {
-    struct report_argv mset;         /* "MSET" k v k v ... */
-    struct report_argv del;          /* "DEL" k ...; only "DEL": nothing */
+    struct cmd_argv mset;         /* "MSET" k v k v ... */
+    struct cmd_argv del;          /* "DEL" k ...; only "DEL": nothing */
 };
 
 /* ---- without a daemon (tests, benchmarks) ----------------------------- */
@@ -77,39 +67,46 @@ int report_build(struct report *rp, int64_t now_ms,
 void report_commit(struct report *rp, const struct report_cmds *cmds);
 void report_cmds_free(struct report_cmds *cmds);
 
-/* ---- in the daemon ---------------------------------------------------- */
+/* ---- in the daemon ------------------------------------------------------ */
 
-/* Creates sw->report, sets the core's deadline listener (before any state
- * is loaded) and arms the publish timer. Returns -1 on allocation
- * failure. */
-int report_init(struct sw *sw) MUSTCHECK;
-void report_free(struct sw *sw);
+/* Publishes on writer every compliance.publish_every (a loop timer; freed
+ * by report_free_state) once report_set_live was called; `core` resolves
+ * tickets' attributes for the outcomes. Returns -1 on allocation failure. */
+int report_attach(struct report *rp, struct event_base *base, struct rds_conn *writer,
+                  const struct core *core) MUSTCHECK;
 
-/* publish_outcome's part. */
-void report_outcome(struct sw *sw, const struct sla_outcome *o);
+/* The checkpoint and the replay are in: publish from now on (before, the
+ * windows are incomplete and would show a dip). */
+void report_set_live(struct report *rp);
+
+/* The sink callbacks (arg: the report): outcomes into the compliance
+ * windows, deadline changes into the at-risk counts. */
+void report_outcome(void *arg, const struct sla_outcome *o);
+void report_deadline(void *arg, const struct sla_deadline_change *d);
 
 /* Before core_set_config() on reload: maps the windows to the new config
  * and re-arms the timer. */
-void report_reconfigure(struct sw *sw, const struct config *cfg);
+void report_reconfigure(struct report *rp, const struct config *cfg);
 
 /* One round now (the timer calls it; so does shutdown). Does nothing
- * before the state is loaded, and writes no gauges while the writer is
- * down (objective transitions are still recorded, queued). */
-void report_publish(struct sw *sw);
+ * before report_set_live, and writes no gauges while the writer is down
+ * (objective transitions are still recorded, queued). */
+void report_publish(struct report *rp);
 
-/* Checkpoint section STATE_SECTION_COMPLIANCE. */
-int report_encode(struct sw *sw, struct state_buf *out) MUSTCHECK;
-void report_restore(struct sw *sw, const char *data, size_t len);
+/* Checkpoint section STATE_SECTION_COMPLIANCE (snapshot_section; arg: the
+ * report). */
+int report_encode(void *arg, struct state_buf *out) MUSTCHECK;
+void report_restore(void *arg, const char *data, size_t len);
 
 /* Objective transitions, after each is recorded in <prefix>objectives: the
  * entry point for `when: objective` escalations (notify.c). */
 typedef void report_objective_fn(void *arg, const struct cmp_objective_change *ch);
-void report_set_objective_hook(struct sw *sw, report_objective_fn *fn, void *arg);
+void report_set_objective_hook(struct report *rp, report_objective_fn *fn, void *arg);
 
 /* Whether the series (tier name or "all", metric, window name) is violated
  * now; *episode gets its violation count (0 when the series is unknown,
  * e.g. removed by a reload, which reads as not violated). */
-bool report_objective_state(struct sw *sw, const char *tier, int metric,
+bool report_objective_state(struct report *rp, const char *tier, int metric,
                             const char *window, uint32_t *episode);
 
 #endif

@@ -156,13 +156,13 @@ main(void)
     if (cfg == NULL)
         return 1;
     rp = report_new(cfg, fake_now);
-    struct core_callbacks cb = { NULL, on_outcome, NULL };
+    struct core_sink cb = { NULL, on_outcome, NULL, NULL };
     core = core_new(cfg, wall, NULL, &cb);
-    if (rp == NULL || core == NULL) {
+    struct core_sink risk = { NULL, NULL, atrisk_change, rp ? report_atrisk(rp) : NULL };
+    if (rp == NULL || core == NULL || core_add_sink(core, &risk) < 0) {
         fprintf(stderr, "bench_compliance: out of memory\n");
         return 1;
     }
-    core_set_deadline_listener(core, atrisk_change, report_atrisk(rp));
     if (h_redis_start(&redis_srv, NULL) < 0) {
         fprintf(stderr, "bench_compliance: cannot start redis-server\n");
         return 1;

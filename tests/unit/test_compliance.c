@@ -796,10 +796,9 @@ test_core_listener_matches_scan(void **state)
                                           EVT_DELETED };
     static const char *prios[] = { "urgent", "high", "low", NULL };
     struct config *cfg = load(text), *cfg2 = load(reload_text);
-    struct core_callbacks cb = { NULL, NULL, NULL };
-    struct core *core = core_new(cfg, fake_wall, NULL, &cb);
     struct atrisk *ar = atrisk_new(T0);
-    core_set_deadline_listener(core, atrisk_change, ar);
+    struct core_sink cb = { NULL, NULL, atrisk_change, ar };
+    struct core *core = core_new(cfg, fake_wall, NULL, &cb);
     uint64_t x = 0x9e3779b97f4a7c15ULL;
     int64_t now = T0;
     char id[16];
@@ -828,9 +827,9 @@ test_core_listener_matches_scan(void **state)
     struct state_meta meta = { .core_now_ms = now };
     sbuf_init(&b);
     assert_int_equal(state_encode(core, &meta, NULL, 0, &b), 0);
-    struct core *core2 = core_new(cfg2, fake_wall, NULL, &cb);
     struct atrisk *ar2 = atrisk_new(now);
-    core_set_deadline_listener(core2, atrisk_change, ar2);
+    struct core_sink cb2 = { NULL, NULL, atrisk_change, ar2 };
+    struct core *core2 = core_new(cfg2, fake_wall, NULL, &cb2);
     char err[128];
     assert_true(state_decode(core2, b.data, b.len, &meta, NULL, NULL, err, sizeof(err)) >= 0);
     check_against_scan(core2, ar2, cfg2, now);
@@ -847,7 +846,7 @@ test_core_listener_matches_scan(void **state)
 /* ---- a publish round, without Redis -------------------------------------- */
 
 static bool
-has_pair(const struct report_argv *a, const char *key, const char *value)
+has_pair(const struct cmd_argv *a, const char *key, const char *value)
 {
     for (size_t i = 1; i + 1 < a->n; i += 2)
         if (strcmp(a->argv[i], key) == 0)
@@ -856,7 +855,7 @@ has_pair(const struct report_argv *a, const char *key, const char *value)
 }
 
 static bool
-has_key(const struct report_argv *a, const char *key)
+has_key(const struct cmd_argv *a, const char *key)
 {
     for (size_t i = 1; i < a->n; i++)
         if (strcmp(a->argv[i], key) == 0)
