@@ -21,11 +21,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "slawatch/config.h"
 #include "slawatch/core.h"
 #include "slawatch/driver.h"
+#include "slawatch/hook_http.h"
 #include "slawatch/ingest.h"
 #include "slawatch/log.h"
 #include "slawatch/notify.h"
@@ -367,7 +366,7 @@ main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     /* Before any thread exists (curl's resolver starts threads). */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+    if (hook_http_global_init() < 0)
         fatalx("cannot initialise libcurl");
     sw.config_path = path;
     sw.cfg = cfg;
@@ -463,6 +462,6 @@ main(int argc, char **argv)
     core_free(sw.core);
     cfg_free(sw.cfg);
     event_base_free(sw.base);
-    curl_global_cleanup();
+    hook_http_global_cleanup();
     return 0;
 }

@@ -1,9 +1,10 @@
 /*
  * config.c - loading the configuration of SPEC section 2: cfg_load, the
  * order in which sections are parsed, the self-contained sections (redis,
- * events, compliance, log), defaults, cfg_free, and cfg_known_keys, the
- * list of accepted keys that unknown-key errors and the documentation
- * tests both use.
+ * events, compliance, log) and defaults. The model itself (cfg_free, names,
+ * tier lookup, and cfg_known_keys, the table of accepted keys that
+ * unknown-key errors and the documentation tests both use) is in
+ * daemon/core/config_model.c, free of libyaml.
  *
  * cfg_load() builds a fresh struct config from one file and returns it only
  * when every check passed; it never edits a config in use, so a reload that

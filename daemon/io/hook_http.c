@@ -401,3 +401,15 @@ hook_http_post(struct hook_http *http, const char *url,
     http->inflight++;
     return 0;
 }
+
+int
+hook_http_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == 0 ? 0 : -1;
+}
+
+void
+hook_http_global_cleanup(void)
+{
+    curl_global_cleanup();
+}

@@ -1,8 +1,9 @@
 /*
- * deliver.c - at-least-once delivery of the outbox (see deliver.h). Owns
- * the entries (one per stored notification), their id table and due heap,
- * the per-webhook queues and rate limits, the HTTP client and the retry
- * policy. Must not block the loop, must not log URLs (they may carry
+ * deliver.c - at-least-once delivery of the outbox (see deliver.h), the
+ * bookkeeping half: the entries (one per stored notification), their id
+ * table and due heap, storing new notifications (outbox.c), reload and
+ * re-driving the outbox of an earlier run. The queues, rate limits, HTTP
+ * attempts and the retry policy are deliver_send.c's. Must not block the loop, must not log URLs (they may carry
  * tokens), secrets or signatures, and must not free an entry while a Redis
  * callback still holds it (`busy`; a removed busy entry is `dead` and freed
  * by that callback). This file keeps the entries, their index and their

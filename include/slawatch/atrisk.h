@@ -2,7 +2,7 @@
  * atrisk.h - counts of running, not yet breached clocks per tier and metric
  * by how soon they are due, for <prefix>at_risk:<tier>:<metric>:<horizon>.
  * Kept incrementally from the core's deadline changes
- * (core_set_deadline_listener), so reading it never scans tickets. Pure
+ * (the sink interface of core.h), so reading it never scans tickets. Pure
  * core: no I/O, no clock of its own.
  *
  * Deadlines are counted in buckets of ATRISK_GRAIN_MS on absolute

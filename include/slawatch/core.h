@@ -1,8 +1,10 @@
 /*
  * core.h - the pure SLA core: tickets, their clocks, the deadline heap and
  * the rules of SPEC section 3. No I/O and no event loop: the adapters feed it
- * parsed events and the current time, and it answers through callbacks
- * (notices for warnings/breaches/recoveries, outcomes for compliance).
+ * parsed events and the current time, and it answers its sinks (struct
+ * core_sink: notices for warnings/breaches/recoveries, outcomes for
+ * compliance, deadline changes for at-risk gauges). Built into
+ * libslawcore.a with the rest of daemon/core/: no I/O library header.
  *
  *   event.c: stream entry -> struct sla_event (validation)
  *   core.c:  sla_event -> ticket + clocks -> heap -> notices/outcomes

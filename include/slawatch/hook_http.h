@@ -3,8 +3,9 @@
  * multi-socket API (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION and
  * curl_multi_socket_action) with one curl multi handle, so connections are
  * kept alive and reused across requests to the same receiver. Nothing here
- * blocks the loop: name resolution runs in curl's resolver thread. The only
- * file that includes libcurl.
+ * blocks the loop: name resolution runs in curl's resolver thread.
+ * hook_http.c is the only file that includes libcurl (the process-wide
+ * init and cleanup are hook_http_global_init/cleanup).
  */
 #ifndef SLAWATCH_HOOK_HTTP_H
 #define SLAWATCH_HOOK_HTTP_H
@@ -20,6 +21,11 @@
 #define HOOK_HTTP_SNIPPET 160
 
 struct hook_http;
+
+/* libcurl's process-wide set-up, before any thread exists (curl's resolver
+ * starts threads). Returns -1 when it fails. */
+int hook_http_global_init(void) MUSTCHECK;
+void hook_http_global_cleanup(void);
 
 struct hook_http_result {
     long status;           /* HTTP status; 0 when no response came */

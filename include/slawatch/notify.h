@@ -9,7 +9,7 @@
  * the series' return to the objective for the stop. Delivery itself is
  * deliver.c's.
  *
- *   core --notice/outcome--> publish.c --> notify_notice / notify_outcome
+ *   core --notice/outcome (a sink)--> notify_notice / notify_outcome
  *        --> deliver_submit (outbox) --> HTTP
  *   report.c --objective hook--> notify_objective --> deliver_submit
  *   deliver_send.c --still_open(note)--> notify.c --core_find--> core
@@ -53,7 +53,7 @@ void notify_set_config(struct notify *nt, const struct config *cfg);
 /* The writer (re)connected: re-drives the outbox of an earlier run once. */
 void notify_writer_ready(struct notify *nt);
 
-/* Core callbacks, forwarded by publish.c. */
+/* The sink callbacks (registered in slawatchd.c). */
 void notify_notice(struct notify *nt, const struct sla_notice *n);
 void notify_outcome(struct notify *nt, const struct sla_outcome *o);
 
