@@ -41,17 +41,17 @@
 static void
 put_write(void *arg, const char *buf, size_t len)
 {
-    struct state_buf *b = arg;
-    sbuf_u32(b, (uint32_t)len);
-    sbuf_put(b, buf, len);
+    struct wire_buf *b = arg;
+    wire_put_u32(b, (uint32_t)len);
+    wire_put(b, buf, len);
 }
 
 /* Encodes core, counters and unanswered writes. Returns -1 on allocation
  * failure. */
 static int
-encode_all(struct sw *sw, struct state_buf *out)
+encode_all(struct sw *sw, struct wire_buf *out)
 {
-    struct state_buf writes, windows;
+    struct wire_buf writes, windows;
     struct state_meta meta = {
         .saved_ms = now_wall_ms(),
         .core_now_ms = core_now(sw->core),
@@ -60,12 +60,12 @@ encode_all(struct sw *sw, struct state_buf *out)
         .events_total = sw->events_total,
         .rejected_total = sw->rejected_total,
     };
-    sbuf_init(&writes);
-    sbuf_init(&windows);
+    wire_init(&writes);
+    wire_init(&windows);
     rds_foreach_queued(&sw->writer, put_write, &writes);
     if (writes.oom || report_encode(sw, &windows) < 0) {
-        sbuf_free(&writes);
-        sbuf_free(&windows);
+        wire_free(&writes);
+        wire_free(&windows);
         return -1;
     }
     struct state_section sec[] = {
@@ -73,8 +73,8 @@ encode_all(struct sw *sw, struct state_buf *out)
         { STATE_SECTION_COMPLIANCE, windows.data, windows.len },
     };
     int rc = state_encode(sw->core, &meta, sec, ARRAY_LEN(sec), out);
-    sbuf_free(&writes);
-    sbuf_free(&windows);
+    wire_free(&writes);
+    wire_free(&windows);
     return rc;
 }
 
@@ -116,16 +116,16 @@ fail:
 static int
 save_now(struct sw *sw, char *err, size_t errlen)
 {
-    struct state_buf b;
-    sbuf_init(&b);
+    struct wire_buf b;
+    wire_init(&b);
     if (encode_all(sw, &b) < 0) {
         snprintf(err, errlen, "out of memory encoding the checkpoint");
-        sbuf_free(&b);
+        wire_free(&b);
         return -1;
     }
     redisContext *c = sync_connect(&sw->cfg->redis, err, errlen);
     if (c == NULL) {
-        sbuf_free(&b);
+        wire_free(&b);
         return -1;
     }
     const char *argv[] = { "SET", sw->key_state, b.data };
@@ -138,7 +138,7 @@ save_now(struct sw *sw, char *err, size_t errlen)
     if (rep)
         freeReplyObject(rep);
     redisFree(c);
-    sbuf_free(&b);
+    wire_free(&b);
     return rc;
 }
 
@@ -250,23 +250,22 @@ static void
 on_section(void *arg, uint32_t tag, const char *data, size_t len)
 {
     struct sw *sw = arg;
-    size_t off = 0, n = 0;
+    struct wire_reader r;
+    size_t n = 0;
     if (tag == STATE_SECTION_COMPLIANCE) {
         report_restore(sw, data, len);
         return;
     }
     if (tag != STATE_SECTION_WRITES)
         return; /* a section of a newer version: ignored */
-    while (off + 4 <= len) {
-        const unsigned char *p = (const unsigned char *)data + off;
-        uint32_t cl = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                      (uint32_t)p[3] << 24;
-        off += 4;
-        if (cl > len - off)
+    wire_reader_init(&r, data, len);
+    while (r.left >= 4) {
+        uint32_t cl = wire_get_u32(&r);
+        const char *cmd = wire_get_bytes(&r, cl);
+        if (cmd == NULL)
             break;
-        if (rds_queue_formatted(&sw->writer, data + off, cl) < 0)
+        if (rds_queue_formatted(&sw->writer, cmd, cl) < 0)
             log_err("checkpoint: cannot re-queue a pending write");
-        off += cl;
         n++;
     }
     if (n)

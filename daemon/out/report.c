@@ -658,7 +658,7 @@ report_reconfigure(struct sw *sw, const struct config *cfg)
 }
 
 int
-report_encode(struct sw *sw, struct state_buf *out)
+report_encode(struct sw *sw, struct wire_buf *out)
 {
     struct report *rp = sw->report;
     if (rp == NULL || rp->cmp == NULL)

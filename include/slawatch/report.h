@@ -98,7 +98,7 @@ void report_reconfigure(struct sw *sw, const struct config *cfg);
 void report_publish(struct sw *sw);
 
 /* Checkpoint section STATE_SECTION_COMPLIANCE. */
-int report_encode(struct sw *sw, struct state_buf *out) MUSTCHECK;
+int report_encode(struct sw *sw, struct wire_buf *out) MUSTCHECK;
 void report_restore(struct sw *sw, const char *data, size_t len);
 
 /* Objective transitions, after each is recorded in <prefix>objectives: the
