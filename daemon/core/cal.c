@@ -1079,6 +1079,7 @@ cal_add_holiday(struct calendar *cal, const char *date, char *err,
                 size_t errlen)
 {
     int v[3] = {0, 0, 0};
+    char q[QUOTE_BUFLEN]; /* for bad: (C11: no declaration right after a label) */
     const int width[3] = {4, 2, 2};
     const char *p = date;
 
@@ -1125,7 +1126,6 @@ cal_add_holiday(struct calendar *cal, const char *date, char *err,
     return 0;
 
 bad:
-    char q[QUOTE_BUFLEN];
     cal_err(err, errlen, "bad holiday \"%s\" (expected YYYY-MM-DD)",
             quote_input(date, 32, q));
     return -1;

@@ -1,9 +1,10 @@
 /*
  * compliance.c - rolling compliance windows, breakdowns, the response-time
  * distribution and objective states (see compliance.h). Owns their memory
- * and their checkpoint encoding. Must not do I/O, read a clock or look at
- * tickets: report.c feeds it outcomes and instants, and reads it back in
- * O(tiers x metrics x windows) plus the breakdown values.
+ * and the layout of their checkpoint section (its bytes go through
+ * wire.h). Must not do I/O, read a clock or look at tickets: report.c feeds
+ * it outcomes and instants, and reads it back in O(tiers x metrics x
+ * windows) plus the breakdown values.
  *
  *   outcome --cmp_record--> bucket of each window (tier, all, by-values)
  *   publish --cmp_advance--> expired buckets leave the running totals
@@ -522,18 +523,18 @@ int
 cmp_set_config(struct compliance *c, const struct config *cfg)
 {
     struct compliance *fresh = cmp_new(cfg, c->now_ms);
-    struct state_buf b;
+    struct wire_buf b;
     if (fresh == NULL)
         return -1;
     /* The checkpoint encoding already maps tiers by name and windows by
      * length; a reload is a checkpoint handed to the new layout. */
-    sbuf_init(&b);
+    wire_init(&b);
     if (cmp_encode(c, &b) < 0 || cmp_decode(fresh, b.data, b.len) < 0) {
-        sbuf_free(&b);
+        wire_free(&b);
         cmp_free(fresh);
         return -1;
     }
-    sbuf_free(&b);
+    wire_free(&b);
     struct compliance tmp = *c;
     *c = *fresh;
     *fresh = tmp;
@@ -918,33 +919,14 @@ cmp_objective_episode(const struct compliance *c, int tier, int metric, int w)
  *       u64 max, u16 nbins, nbins x (u16 bin, u32 count)) response times
  *   'O' tier, u8 metric, u8 window, u8 violated, u8 streak, u32 episodes
  *       (format 1 had no episodes: they read as 0)
- *   Strings are u16 length + bytes; tier "all" is every tier. Ages count
- *   buckets back from the window's head, so the section does not depend on
- *   the bucket layout of the process that reads it.
+ *   Strings are u16 length + bytes (wire_put_str; never absent here: an
+ *   absent one is malformed); tier "all" is every tier. Ages count buckets
+ *   back from the window's head, so the section does not depend on the
+ *   bucket layout of the process that reads it. Bytes through wire.h.
  */
 
 static void
-put_u8(struct state_buf *b, uint8_t v)
-{
-    sbuf_put(b, &v, 1);
-}
-
-static void
-put_u16(struct state_buf *b, uint16_t v)
-{
-    unsigned char x[2] = { (unsigned char)v, (unsigned char)(v >> 8) };
-    sbuf_put(b, x, 2);
-}
-
-static void
-put_str(struct state_buf *b, const char *s, size_t len)
-{
-    put_u16(b, (uint16_t)len);
-    sbuf_put(b, s, len);
-}
-
-static void
-put_ring(const struct compliance *c, struct state_buf *b, size_t ti, int metric,
+put_ring(const struct compliance *c, struct wire_buf *b, size_t ti, int metric,
          const struct breakdown *bd, const struct bvalue *bv, size_t w,
          const struct ring *r)
 {
@@ -953,26 +935,26 @@ put_ring(const struct compliance *c, struct state_buf *b, size_t ti, int metric,
         return;
     for (int s = 0; s < CMP_SLOTS; s++)
         n += r->met[s] || r->breached[s];
-    put_u8(b, 'R');
-    put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
-    put_u8(b, (uint8_t)metric);
-    put_u8(b, bd ? (uint8_t)bd->attr : NO_ATTR);
+    wire_put_u8(b, 'R');
+    wire_put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
+    wire_put_u8(b, (uint8_t)metric);
+    wire_put_u8(b, bd ? (uint8_t)bd->attr : NO_ATTR);
     if (bd)
-        put_str(b, bv->name, bv->len);
-    put_u8(b, (uint8_t)w);
-    put_u8(b, n);
+        wire_put_str(b, bv->name, bv->len);
+    wire_put_u8(b, (uint8_t)w);
+    wire_put_u8(b, n);
     for (int age = 0; age < CMP_SLOTS; age++) {
         int s = slot_of(c->win[w].head - age);
         if (r->met[s] == 0 && r->breached[s] == 0)
             continue;
-        put_u8(b, (uint8_t)age);
-        sbuf_u32(b, r->met[s]);
-        sbuf_u32(b, r->breached[s]);
+        wire_put_u8(b, (uint8_t)age);
+        wire_put_u32(b, r->met[s]);
+        wire_put_u32(b, r->breached[s]);
     }
 }
 
 static void
-put_lat(const struct compliance *c, struct state_buf *b, size_t ti, size_t w,
+put_lat(const struct compliance *c, struct wire_buf *b, size_t ti, size_t w,
         const struct lat *l)
 {
     uint8_t n = 0;
@@ -980,10 +962,10 @@ put_lat(const struct compliance *c, struct state_buf *b, size_t ti, size_t w,
         return;
     for (int s = 0; s < CMP_SLOTS; s++)
         n += l->n[s] > 0;
-    put_u8(b, 'L');
-    put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
-    put_u8(b, (uint8_t)w);
-    put_u8(b, n);
+    wire_put_u8(b, 'L');
+    wire_put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
+    wire_put_u8(b, (uint8_t)w);
+    wire_put_u8(b, n);
     for (int age = 0; age < CMP_SLOTS; age++) {
         int s = slot_of(c->win[w].head - age);
         if (l->n[s] == 0)
@@ -991,28 +973,28 @@ put_lat(const struct compliance *c, struct state_buf *b, size_t ti, size_t w,
         uint16_t nbins = 0;
         for (int i = 0; i < CMP_LAT_BINS; i++)
             nbins += l->bins[s][i] > 0;
-        put_u8(b, (uint8_t)age);
-        sbuf_u32(b, l->n[s]);
-        sbuf_u64(b, l->sum_ms[s]);
-        sbuf_u64(b, (uint64_t)l->min_ms[s]);
-        sbuf_u64(b, (uint64_t)l->max_ms[s]);
-        put_u16(b, nbins);
+        wire_put_u8(b, (uint8_t)age);
+        wire_put_u32(b, l->n[s]);
+        wire_put_u64(b, l->sum_ms[s]);
+        wire_put_i64(b, l->min_ms[s]);
+        wire_put_i64(b, l->max_ms[s]);
+        wire_put_u16(b, nbins);
         for (int i = 0; i < CMP_LAT_BINS; i++)
             if (l->bins[s][i]) {
-                put_u16(b, (uint16_t)i);
-                sbuf_u32(b, l->bins[s][i]);
+                wire_put_u16(b, (uint16_t)i);
+                wire_put_u32(b, l->bins[s][i]);
             }
     }
 }
 
 int
-cmp_encode(const struct compliance *c, struct state_buf *b)
+cmp_encode(const struct compliance *c, struct wire_buf *b)
 {
-    sbuf_u32(b, CMP_FORMAT);
-    sbuf_u32(b, (uint32_t)c->nwin);
+    wire_put_u32(b, CMP_FORMAT);
+    wire_put_u32(b, (uint32_t)c->nwin);
     for (size_t w = 0; w < c->nwin; w++) {
-        sbuf_u64(b, (uint64_t)c->win[w].ms);
-        sbuf_u64(b, (uint64_t)c->win[w].head);
+        wire_put_i64(b, c->win[w].ms);
+        wire_put_i64(b, c->win[w].head);
     }
     for (size_t ti = 0; ti <= c->ntiers; ti++)
         for (int m = 0; m < METRIC_COUNT; m++)
@@ -1020,13 +1002,13 @@ cmp_encode(const struct compliance *c, struct state_buf *b)
                 put_ring(c, b, ti, m, NULL, NULL, w, main_ring(c, ti, m, w));
                 const struct obj_state *o = obj_of(c, ti, m, w);
                 if (o->violated || o->streak || o->episodes) {
-                    put_u8(b, 'O');
-                    put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
-                    put_u8(b, (uint8_t)m);
-                    put_u8(b, (uint8_t)w);
-                    put_u8(b, o->violated);
-                    put_u8(b, o->streak);
-                    sbuf_u32(b, o->episodes);
+                    wire_put_u8(b, 'O');
+                    wire_put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
+                    wire_put_u8(b, (uint8_t)m);
+                    wire_put_u8(b, (uint8_t)w);
+                    wire_put_u8(b, o->violated);
+                    wire_put_u8(b, o->streak);
+                    wire_put_u32(b, o->episodes);
                 }
             }
     for (size_t a = 0; a < c->nby; a++) {
@@ -1046,41 +1028,6 @@ cmp_encode(const struct compliance *c, struct state_buf *b)
         for (size_t w = 0; w < c->nwin; w++)
             put_lat(c, b, ti, w, c->lat[ti * c->nwin + w]);
     return b->oom ? -1 : 0;
-}
-
-struct rd {
-    const unsigned char *p;
-    size_t left;
-    bool bad;
-};
-
-static uint64_t
-get_le(struct rd *r, int bytes)
-{
-    uint64_t v = 0;
-    if (r->bad || r->left < (size_t)bytes) {
-        r->bad = true;
-        return 0;
-    }
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)r->p[i] << (8 * i);
-    r->p += bytes;
-    r->left -= (size_t)bytes;
-    return v;
-}
-
-static const char *
-get_str(struct rd *r, size_t *len)
-{
-    *len = (size_t)get_le(r, 2);
-    if (r->bad || r->left < *len) {
-        r->bad = true;
-        return NULL;
-    }
-    const char *s = (const char *)r->p;
-    r->p += *len;
-    r->left -= *len;
-    return s;
 }
 
 /* Current tier index of a saved tier name (ntiers for all), or -1. */
@@ -1108,18 +1055,19 @@ struct saved_win {
 
 /* Reads one 'R' record into the matching ring, if any still exists. */
 static int
-decode_ring(struct compliance *c, struct rd *r, const struct saved_win *sw,
+decode_ring(struct compliance *c, struct wire_reader *r, const struct saved_win *sw,
             uint32_t nsaved)
 {
     size_t tlen, vlen = 0;
-    const char *tname = get_str(r, &tlen);
-    int metric = (int)get_le(r, 1);
-    int attr = (int)get_le(r, 1);
-    const char *value = attr != NO_ATTR ? get_str(r, &vlen) : NULL;
-    uint32_t wi = (uint32_t)get_le(r, 1);
-    int n = (int)get_le(r, 1);
-    if (r->bad || metric >= METRIC_COUNT || (attr != NO_ATTR && attr >= ATTR_COUNT) ||
-        wi >= nsaved || n > CMP_SLOTS)
+    const char *tname = wire_get_str(r, &tlen);
+    int metric = wire_get_u8(r);
+    int attr = wire_get_u8(r);
+    const char *value = attr != NO_ATTR ? wire_get_str(r, &vlen) : NULL;
+    uint32_t wi = wire_get_u8(r);
+    int n = wire_get_u8(r);
+    if (r->bad || tname == NULL || metric >= METRIC_COUNT ||
+        (attr != NO_ATTR && (attr >= ATTR_COUNT || value == NULL)) || wi >= nsaved ||
+        n > CMP_SLOTS)
         return -1;
     long ti = saved_tier(c, tname, tlen);
     long w = sw[wi].w;
@@ -1140,8 +1088,8 @@ decode_ring(struct compliance *c, struct rd *r, const struct saved_win *sw,
         }
     }
     for (int i = 0; i < n; i++) {
-        int age = (int)get_le(r, 1);
-        uint32_t met = (uint32_t)get_le(r, 4), breached = (uint32_t)get_le(r, 4);
+        int age = wire_get_u8(r);
+        uint32_t met = wire_get_u32(r), breached = wire_get_u32(r);
         if (r->bad || age >= CMP_SLOTS)
             return -1;
         if (ring == NULL)
@@ -1154,14 +1102,14 @@ decode_ring(struct compliance *c, struct rd *r, const struct saved_win *sw,
 }
 
 static int
-decode_lat(struct compliance *c, struct rd *r, const struct saved_win *sw,
+decode_lat(struct compliance *c, struct wire_reader *r, const struct saved_win *sw,
            uint32_t nsaved)
 {
     size_t tlen;
-    const char *tname = get_str(r, &tlen);
-    uint32_t wi = (uint32_t)get_le(r, 1);
-    int n = (int)get_le(r, 1);
-    if (r->bad || wi >= nsaved || n > CMP_SLOTS)
+    const char *tname = wire_get_str(r, &tlen);
+    uint32_t wi = wire_get_u8(r);
+    int n = wire_get_u8(r);
+    if (r->bad || tname == NULL || wi >= nsaved || n > CMP_SLOTS)
         return -1;
     long ti = saved_tier(c, tname, tlen);
     long w = sw[wi].w;
@@ -1169,18 +1117,18 @@ decode_lat(struct compliance *c, struct rd *r, const struct saved_win *sw,
     if (ti >= 0 && w >= 0 && l == NULL)
         return -1;
     for (int i = 0; i < n; i++) {
-        int age = (int)get_le(r, 1);
-        uint32_t count = (uint32_t)get_le(r, 4);
-        uint64_t sum = get_le(r, 8);
-        int64_t lo = (int64_t)get_le(r, 8), hi = (int64_t)get_le(r, 8);
-        int nbins = (int)get_le(r, 2);
+        int age = wire_get_u8(r);
+        uint32_t count = wire_get_u32(r);
+        uint64_t sum = wire_get_u64(r);
+        int64_t lo = wire_get_i64(r), hi = wire_get_i64(r);
+        int nbins = wire_get_u16(r);
         if (r->bad || age >= CMP_SLOTS || nbins > CMP_LAT_BINS || lo > hi)
             return -1;
         int s = l ? win_slot_bucket(c, (size_t)w, sw[wi].head - age) : -1;
         uint32_t binned = 0;
         for (int k = 0; k < nbins; k++) {
-            int bin = (int)get_le(r, 2);
-            uint32_t cnt = (uint32_t)get_le(r, 4);
+            int bin = wire_get_u16(r);
+            uint32_t cnt = wire_get_u32(r);
             if (r->bad || bin >= CMP_LAT_BINS)
                 return -1;
             binned += cnt;
@@ -1200,25 +1148,26 @@ decode_lat(struct compliance *c, struct rd *r, const struct saved_win *sw,
 int
 cmp_decode(struct compliance *c, const char *data, size_t len)
 {
-    struct rd r = { (const unsigned char *)data, len, false };
+    struct wire_reader r;
     struct saved_win sw[CFG_MAX_WINDOWS];
 
-    uint64_t format = get_le(&r, 4);
+    wire_reader_init(&r, data, len);
+    uint32_t format = wire_get_u32(&r);
     if (r.bad || format < CMP_FORMAT_MIN || format > CMP_FORMAT)
         return -1;
-    uint32_t nsaved = (uint32_t)get_le(&r, 4);
+    uint32_t nsaved = wire_get_u32(&r);
     if (r.bad || nsaved > CFG_MAX_WINDOWS)
         return -1;
     for (uint32_t i = 0; i < nsaved; i++) {
-        int64_t ms = (int64_t)get_le(&r, 8);
-        sw[i].head = (int64_t)get_le(&r, 8);
+        int64_t ms = wire_get_i64(&r);
+        sw[i].head = wire_get_i64(&r);
         sw[i].w = -1;
         for (size_t w = 0; w < c->nwin; w++)
             if (c->win[w].ms == ms)
                 sw[i].w = (long)w;
     }
     while (!r.bad && r.left > 0) {
-        int type = (int)get_le(&r, 1);
+        int type = wire_get_u8(&r);
         if (type == 'R') {
             if (decode_ring(c, &r, sw, nsaved) < 0)
                 return -1;
@@ -1227,12 +1176,12 @@ cmp_decode(struct compliance *c, const char *data, size_t len)
                 return -1;
         } else if (type == 'O') {
             size_t tlen;
-            const char *tname = get_str(&r, &tlen);
-            int metric = (int)get_le(&r, 1);
-            uint32_t wi = (uint32_t)get_le(&r, 1);
-            uint8_t violated = (uint8_t)get_le(&r, 1), streak = (uint8_t)get_le(&r, 1);
-            uint32_t episodes = format >= 2 ? (uint32_t)get_le(&r, 4) : 0;
-            if (r.bad || metric >= METRIC_COUNT || wi >= nsaved)
+            const char *tname = wire_get_str(&r, &tlen);
+            int metric = wire_get_u8(&r);
+            uint32_t wi = wire_get_u8(&r);
+            uint8_t violated = wire_get_u8(&r), streak = wire_get_u8(&r);
+            uint32_t episodes = format >= 2 ? wire_get_u32(&r) : 0;
+            if (r.bad || tname == NULL || metric >= METRIC_COUNT || wi >= nsaved)
                 return -1;
             long ti = saved_tier(c, tname, tlen);
             if (ti >= 0 && sw[wi].w >= 0) {

@@ -44,17 +44,17 @@ struct snapshot {
 static void
 put_write(void *arg, const char *buf, size_t len)
 {
-    struct state_buf *b = arg;
-    sbuf_u32(b, (uint32_t)len);
-    sbuf_put(b, buf, len);
+    struct wire_buf *b = arg;
+    wire_put_u32(b, (uint32_t)len);
+    wire_put(b, buf, len);
 }
 
 /* Encodes core, position, unanswered writes and sections. Returns -1 on
  * allocation failure. */
 static int
-encode_all(struct snapshot *s, struct state_buf *out)
+encode_all(struct snapshot *s, struct wire_buf *out)
 {
-    struct state_buf parts[1 + SNAPSHOT_MAX_SECTIONS];
+    struct wire_buf parts[1 + SNAPSHOT_MAX_SECTIONS];
     struct state_section sec[1 + SNAPSHOT_MAX_SECTIONS];
     struct state_meta meta = {
         .saved_ms = now_wall_ms(),
@@ -64,7 +64,7 @@ encode_all(struct snapshot *s, struct state_buf *out)
     if (s->hooks.position)
         s->hooks.position(s->hooks.arg, &meta);
     for (size_t i = 0; i <= s->nsec; i++)
-        sbuf_init(&parts[i]);
+        wire_init(&parts[i]);
     rds_foreach_queued(s->writer, put_write, &parts[0]);
     sec[0] = (struct state_section){ STATE_SECTION_WRITES, NULL, 0 };
     for (size_t i = 0; i < s->nsec; i++) {
@@ -81,7 +81,7 @@ encode_all(struct snapshot *s, struct state_buf *out)
     if (rc == 0)
         rc = state_encode(s->core, &meta, sec, s->nsec + 1, out);
     for (size_t i = 0; i <= s->nsec; i++)
-        sbuf_free(&parts[i]);
+        wire_free(&parts[i]);
     return rc;
 }
 
@@ -89,16 +89,16 @@ encode_all(struct snapshot *s, struct state_buf *out)
 static int
 save_now(struct snapshot *s, char *err, size_t errlen)
 {
-    struct state_buf b;
-    sbuf_init(&b);
+    struct wire_buf b;
+    wire_init(&b);
     if (encode_all(s, &b) < 0) {
         snprintf(err, errlen, "out of memory encoding the checkpoint");
-        sbuf_free(&b);
+        wire_free(&b);
         return -1;
     }
     redisContext *c = rds_connect_sync(&s->cfg->redis, 5000, 30000, err, errlen);
     if (c == NULL) {
-        sbuf_free(&b);
+        wire_free(&b);
         return -1;
     }
     const char *argv[] = { "SET", s->key, b.data };
@@ -111,7 +111,7 @@ save_now(struct snapshot *s, char *err, size_t errlen)
     if (rep)
         freeReplyObject(rep);
     redisFree(c);
-    sbuf_free(&b);
+    wire_free(&b);
     return rc;
 }
 
@@ -235,7 +235,8 @@ static void
 on_section(void *arg, uint32_t tag, const char *data, size_t len)
 {
     struct snapshot *s = arg;
-    size_t off = 0, n = 0;
+    struct wire_reader r;
+    size_t n = 0;
     for (size_t i = 0; i < s->nsec; i++) {
         if (s->sec[i].tag == tag) {
             s->sec[i].restore(s->sec[i].arg, data, len);
@@ -244,16 +245,14 @@ on_section(void *arg, uint32_t tag, const char *data, size_t len)
     }
     if (tag != STATE_SECTION_WRITES)
         return; /* a section of a newer version: ignored */
-    while (off + 4 <= len) {
-        const unsigned char *p = (const unsigned char *)data + off;
-        uint32_t cl = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                      (uint32_t)p[3] << 24;
-        off += 4;
-        if (cl > len - off)
+    wire_reader_init(&r, data, len);
+    while (r.left >= 4) {
+        uint32_t cl = wire_get_u32(&r);
+        const char *cmd = wire_get_bytes(&r, cl);
+        if (cmd == NULL)
             break;
-        if (rds_queue_formatted(s->writer, data + off, cl) < 0)
+        if (rds_queue_formatted(s->writer, cmd, cl) < 0)
             log_err("checkpoint: cannot re-queue a pending write");
-        off += cl;
         n++;
     }
     if (n)

@@ -556,7 +556,7 @@ report_reconfigure(struct report *rp, const struct config *cfg)
 }
 
 int
-report_encode(void *arg, struct state_buf *out)
+report_encode(void *arg, struct wire_buf *out)
 {
     struct report *rp = arg;
     if (rp == NULL || rp->cmp == NULL)

@@ -38,8 +38,8 @@
 #include <stdint.h>
 
 #include "slawatch/config.h"
-#include "slawatch/state.h"
 #include "slawatch/util.h"
+#include "slawatch/wire.h"
 
 #define CMP_BUCKETS 60            /* bucket width = window / CMP_BUCKETS */
 #define CMP_SLOTS (CMP_BUCKETS + 1) /* the current bucket and 60 full ones */
@@ -166,7 +166,7 @@ char *cmp_format_ratio(uint64_t met, uint64_t breached, char *buf);
 /* Checkpoint section (STATE_SECTION_COMPLIANCE): appends every non-empty
  * bucket, breakdown value, response-time bucket and objective state.
  * Returns -1 on allocation failure. */
-int cmp_encode(const struct compliance *cmp, struct state_buf *out) MUSTCHECK;
+int cmp_encode(const struct compliance *cmp, struct wire_buf *out) MUSTCHECK;
 /* Adds a section written by cmp_encode (possibly under another config:
  * tiers are matched by name, windows by length) to the current data.
  * Returns -1 for a malformed section; what was read before stays. */

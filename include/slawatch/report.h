@@ -95,7 +95,7 @@ void report_publish(struct report *rp);
 
 /* Checkpoint section STATE_SECTION_COMPLIANCE (snapshot_section; arg: the
  * report). */
-int report_encode(void *arg, struct state_buf *out) MUSTCHECK;
+int report_encode(void *arg, struct wire_buf *out) MUSTCHECK;
 void report_restore(void *arg, const char *data, size_t len);
 
 /* Objective transitions, after each is recorded in <prefix>objectives: the

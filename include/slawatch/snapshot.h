@@ -38,7 +38,7 @@ struct snapshot;
 /* A module's own part of the checkpoint (compliance windows, ...). */
 struct snapshot_section {
     uint32_t tag;
-    int (*encode)(void *arg, struct state_buf *out); /* -1: out of memory */
+    int (*encode)(void *arg, struct wire_buf *out); /* -1: out of memory */
     void (*restore)(void *arg, const char *data, size_t len);
     void *arg;
 };

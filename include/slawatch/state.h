@@ -1,12 +1,13 @@
 /*
  * state.h - the checkpoint format: the whole core (tickets, clocks, fired
  * warnings and breaches), the last applied stream ID, counters, and opaque
- * sections for other modules (writes not yet answered by Redis, the
- * outbox, compliance buckets). Pure: encodes to and decodes from memory.
+ * sections for other modules (STATE_SECTION_WRITES: the Redis writes not
+ * yet answered; STATE_SECTION_COMPLIANCE: the compliance windows). Pure:
+ * encodes to and decodes from memory, with the codec of wire.h.
  *
- * Layout (little-endian): "SLAWST01", u32 version, header, u64 ticket
- * count, tickets, u32 section count, sections (u32 tag, u64 length, bytes),
- * u32 CRC-32 of everything before it.
+ * Layout (little-endian, wire.h): "SLAWST01", u32 version, header, u64
+ * ticket count, tickets, u32 section count, sections (u32 tag, u64 length,
+ * bytes), u32 CRC-32 of everything before it.
  */
 #ifndef SLAWATCH_STATE_H
 #define SLAWATCH_STATE_H
@@ -16,6 +17,7 @@
 
 #include "slawatch/core.h"
 #include "slawatch/util.h"
+#include "slawatch/wire.h"
 
 #define STATE_TAG(a, b, c, d) \
     ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
@@ -36,24 +38,12 @@ struct state_section {
     size_t len;
 };
 
-struct state_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-    int oom;
-};
-
-void sbuf_init(struct state_buf *b);
-void sbuf_free(struct state_buf *b);
-void sbuf_put(struct state_buf *b, const void *p, size_t n);
-void sbuf_u32(struct state_buf *b, uint32_t v);
-void sbuf_u64(struct state_buf *b, uint64_t v);
-
-/* Encodes the core and sections into out (appended). Returns 0, or -1 on
- * allocation failure. */
+/* Encodes the core and sections into out (appended). Returns 0, or -1 when
+ * out->oom is set (allocation failure; no string of a ticket comes near
+ * WIRE_STR_MAX). */
 int state_encode(const struct core *core, const struct state_meta *meta,
                  const struct state_section *sections, size_t nsections,
-                 struct state_buf *out) MUSTCHECK;
+                 struct wire_buf *out) MUSTCHECK;
 
 /* Decodes a checkpoint into an empty core. Each section is handed to
  * on_section (which may be NULL). Returns the number of tickets restored,

@@ -155,8 +155,8 @@ test_roundtrip_decides_the_same(void **state)
     side_init(&b);
     build_history(&a);
 
-    struct state_buf buf;
-    sbuf_init(&buf);
+    struct wire_buf buf;
+    wire_init(&buf);
     struct state_meta meta = { T0 + 26 * MIN, core_now(a.core), 1795000000123ULL, 7, 42, 3 };
     const char extra[] = "queued writes";
     struct state_section sec = { STATE_SECTION_WRITES, extra, sizeof(extra) };
@@ -203,7 +203,7 @@ test_roundtrip_decides_the_same(void **state)
     for (int i = 0; i < a.log.n; i++)
         assert_string_equal(a.log.lines[i], b.log.lines[i]);
 
-    sbuf_free(&buf);
+    wire_free(&buf);
     core_free(a.core);
     core_free(b.core);
 }
@@ -215,8 +215,8 @@ test_damaged_blobs_refused(void **state)
     struct side a;
     side_init(&a);
     build_history(&a);
-    struct state_buf buf;
-    sbuf_init(&buf);
+    struct wire_buf buf;
+    wire_init(&buf);
     struct state_meta meta = { 0 };
     assert_int_equal(state_encode(a.core, &meta, NULL, 0, &buf), 0);
     char err[128];
@@ -244,7 +244,7 @@ test_damaged_blobs_refused(void **state)
     assert_string_equal(err, "not a slawatch checkpoint");
     assert_int_equal(core_ticket_count(b.core), 0);
     core_free(b.core);
-    sbuf_free(&buf);
+    wire_free(&buf);
     core_free(a.core);
 }
 
@@ -284,8 +284,8 @@ test_config_change_remaps(void **state)
     struct side a;
     side_init(&a);
     apply(&a, EVT_OPENED, "x", T0, "priority", "urgent");
-    struct state_buf buf;
-    sbuf_init(&buf);
+    struct wire_buf buf;
+    wire_init(&buf);
     struct state_meta meta = { 0 };
     assert_int_equal(state_encode(a.core, &meta, NULL, 0, &buf), 0);
     /* The restarted daemon has a tighter "fast" tier. */
@@ -306,8 +306,74 @@ test_config_change_remaps(void **state)
     assert_int_equal(t->clk[METRIC_RESOLUTION].state, CLOCK_IDLE);
     core_free(b.core);
     cfg_free(cfg2);
-    sbuf_free(&buf);
+    wire_free(&buf);
     core_free(a.core);
+}
+
+/* A checkpoint written before the codec moved to wire.c (commit 60745a4):
+ * one ticket "golden-1" (opened at T0 with tier both, queue billing from
+ * T0 + 1m, responded at T0 + 2m, paused at T0 + 3m; its absent attributes
+ * are u16 0xffff) and a writes section "queued". It must still decode, and
+ * encode back to the same bytes: the format did not change. */
+static const unsigned char golden_checkpoint[208] = {
+    0x53, 0x4c, 0x41, 0x57, 0x53, 0x54, 0x30, 0x31, 0x01, 0x00, 0x00, 0x00,
+    0xe0, 0xf1, 0x5a, 0xee, 0xa1, 0x01, 0x00, 0x00, 0x80, 0x07, 0x5a, 0xee,
+    0xa1, 0x01, 0x00, 0x00, 0x7b, 0x5e, 0x56, 0xee, 0xa1, 0x01, 0x00, 0x00,
+    0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x67, 0x6f,
+    0x6c, 0x64, 0x65, 0x6e, 0x2d, 0x31, 0xff, 0xff, 0xff, 0xff, 0x07, 0x00,
+    0x62, 0x69, 0x6c, 0x6c, 0x69, 0x6e, 0x67, 0xff, 0xff, 0xff, 0xff, 0x04,
+    0x00, 0x62, 0x6f, 0x74, 0x68, 0x04, 0x00, 0x62, 0x6f, 0x74, 0x68, 0x02,
+    0x00, 0x5e, 0x56, 0xee, 0xa1, 0x01, 0x00, 0x00, 0xc0, 0x32, 0x58, 0xee,
+    0xa1, 0x01, 0x00, 0x00, 0xc0, 0xd4, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x80, 0x4c, 0x8d, 0xee, 0xa1, 0x01, 0x00, 0x00, 0x00, 0x00, 0x03, 0x01,
+    0x00, 0x00, 0x5e, 0x56, 0xee, 0xa1, 0x01, 0x00, 0x00, 0x20, 0x1d, 0x59,
+    0xee, 0xa1, 0x01, 0x00, 0x00, 0x20, 0xbf, 0x02, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x3b, 0xc4, 0xee, 0xa1, 0x01, 0x00, 0x00, 0x00, 0x00, 0x02,
+    0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x57, 0x52, 0x54, 0x53, 0x06, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x71, 0x75, 0x65, 0x75, 0x65, 0x64,
+    0x53, 0x76, 0xdf, 0xb6,
+};
+
+static void
+test_golden_checkpoint(void **state)
+{
+    (void)state;
+    struct side b;
+    side_init(&b);
+    struct state_meta got;
+    char err[128];
+    char section_seen[64] = "";
+    long n = state_decode(b.core, (const char *)golden_checkpoint, sizeof(golden_checkpoint),
+                          &got, on_sec, section_seen, err, sizeof(err));
+    assert_int_equal(n, 1);
+    assert_string_equal(section_seen, "queued");
+    assert_int_equal(got.saved_ms, T0 + 5 * MIN);
+    assert_int_equal(got.core_now_ms, T0 + 4 * MIN);
+    assert_int_equal(got.last_ms, 1795000000123ULL);
+    assert_int_equal(got.last_seq, 7);
+    assert_int_equal(got.events_total, 42);
+    assert_int_equal(got.rejected_total, 3);
+    const struct ticket *t = core_find(b.core, "golden-1", 8);
+    assert_non_null(t);
+    assert_string_equal(core_tier_name(b.core, t), "both");
+    assert_string_equal(core_ticket_attr(b.core, t, ATTR_QUEUE), "billing");
+    assert_null(core_ticket_attr(b.core, t, ATTR_AGENT));
+    assert_true(t->paused);
+    assert_int_equal(t->clk[METRIC_RESPONSE].state, CLOCK_STOPPED);
+    assert_int_equal(t->clk[METRIC_RESPONSE].outcome, OUTCOME_MET);
+    assert_int_equal(t->clk[METRIC_RESOLUTION].state, CLOCK_PAUSED);
+    assert_int_equal(t->clk[METRIC_RESOLUTION].started_ms, T0);
+
+    struct wire_buf buf;
+    wire_init(&buf);
+    struct state_section sec = { STATE_SECTION_WRITES, "queued", 6 };
+    assert_int_equal(state_encode(b.core, &got, &sec, 1, &buf), 0);
+    assert_int_equal(buf.len, sizeof(golden_checkpoint));
+    assert_memory_equal(buf.data, golden_checkpoint, sizeof(golden_checkpoint));
+    wire_free(&buf);
+    core_free(b.core);
 }
 
 static int
@@ -334,6 +400,7 @@ main(void)
         cmocka_unit_test(test_damaged_blobs_refused),
         cmocka_unit_test(test_valid_crc_garbage),
         cmocka_unit_test(test_config_change_remaps),
+        cmocka_unit_test(test_golden_checkpoint),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
