@@ -72,8 +72,8 @@ sw_notify_ready(struct sw *sw)
     service_ready();
     /* State is loaded: waiting escalation levels in the outbox can now be
      * checked against restored clocks. */
-    if (sw->notify)
-        notify_writer_ready(sw->notify);
+    if (sw->deliver)
+        deliver_writer_ready(sw->deliver);
 }
 
 /* Compliance objective transitions (report.c) feed the `when: objective`
@@ -98,8 +98,41 @@ writer_ready(struct rds_conn *conn, void *arg)
 {
     struct sw *sw = arg;
     (void)conn;
-    if (sw->ready_notified && sw->notify)
-        notify_writer_ready(sw->notify);
+    if (sw->ready_notified && sw->deliver)
+        deliver_writer_ready(sw->deliver);
+}
+
+/* deliver.c asks notify.c whether a note's clock (or violation) still holds;
+ * notify.c hands its notes to deliver.c. */
+static bool
+delivery_still_open(void *arg, const struct hook_note *n)
+{
+    struct sw *sw = arg;
+    return notify_still_open(sw->notify, n);
+}
+
+static int
+delivery_submit(void *arg, struct hook_note *n)
+{
+    return deliver_submit(arg, n);
+}
+
+static enum hook_state
+delivery_lookup(void *arg, const char *id)
+{
+    return deliver_lookup(arg, id);
+}
+
+static void
+delivery_cancel(void *arg, const char *id)
+{
+    deliver_cancel(arg, id);
+}
+
+static void
+delivery_poke(void *arg, const char *id)
+{
+    deliver_poke(arg, id);
 }
 
 static void
@@ -201,6 +234,8 @@ reload(struct sw *sw)
             core_set_config(sw->core, cfg);
             if (sw->notify)
                 notify_set_config(sw->notify, cfg);
+            if (sw->deliver)
+                deliver_set_config(sw->deliver, cfg);
             sw->cfg = cfg;
             cfg_free(old);
             log_set_level(cfg->log_level);
@@ -318,7 +353,13 @@ main(int argc, char **argv)
                  ingest_on_down, &sw) < 0 ||
         rds_init(&sw.writer, sw.base, &cfg->redis, "writer", writer_ready, NULL, &sw) < 0)
         fatalx("out of memory");
-    sw.notify = notify_new(sw.base, &sw.writer, cfg, sw.core);
+    struct deliver_hooks hooks = { delivery_still_open, &sw };
+    sw.deliver = deliver_new(sw.base, &sw.writer, cfg, &hooks);
+    if (sw.deliver == NULL)
+        fatalx("cannot set up webhooks");
+    struct notify_delivery ops = { delivery_submit, delivery_lookup,
+                                   delivery_cancel, delivery_poke, sw.deliver };
+    sw.notify = notify_new(cfg, sw.core, &ops);
     if (sw.notify == NULL)
         fatalx("cannot set up webhooks");
     report_set_objective_hook(&sw, objective_changed, &sw);
@@ -343,7 +384,8 @@ main(int argc, char **argv)
              (unsigned long long)sw.rejected_total);
     rds_close(&sw.writer);
     report_set_objective_hook(&sw, NULL, NULL);
-    notify_free(sw.notify); /* after the writer: its callbacks hold entries */
+    deliver_free(sw.deliver); /* after the writer: its callbacks hold entries */
+    notify_free(sw.notify);
     if (sw.reader.state != RDS_CLOSED)
         rds_close(&sw.reader);
     for (size_t i = 0; i < ARRAY_LEN(sigs); i++)

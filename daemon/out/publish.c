@@ -256,8 +256,8 @@ publish_gauges(struct sw *sw)
         (long long)rds_pending(&sw->writer),
         sw->last_checkpoint_ms ? (long long)(now_wall_ms() - sw->last_checkpoint_ms) : -1,
         (long long)sw->checkpoints_failed,
-        sw->notify ? (long long)notify_pending(sw->notify) : 0,
-        sw->notify ? (long long)notify_failed_total(sw->notify) : 0,
+        sw->deliver ? (long long)deliver_pending(sw->deliver) : 0,
+        sw->deliver ? (long long)deliver_failed_total(sw->deliver) : 0,
     };
     snprintf(fmt, sizeof(fmt), "%sstats:%%s", prefix);
     for (size_t i = 0; i < ARRAY_LEN(stat_names); i++) {

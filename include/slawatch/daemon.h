@@ -14,6 +14,7 @@
 
 #include "slawatch/config.h"
 #include "slawatch/core.h"
+#include "slawatch/deliver.h"
 #include "slawatch/log.h"
 #include "slawatch/notify.h"
 #include "slawatch/rds.h"
@@ -30,6 +31,7 @@ struct sw {
     struct config *cfg;
     struct core *core;
     struct notify *notify;           /* escalation webhooks (notify.c) */
+    struct deliver *deliver;         /* webhook delivery (deliver.c) */
     struct report *report;           /* compliance and at-risk (report.c) */
 
     struct rds_conn reader;          /* XREADGROUP only (it blocks) */
