@@ -23,6 +23,7 @@
 
 #include "slawatch/config.h"
 #include "slawatch/core.h"
+#include "slawatch/deliver.h"
 #include "slawatch/driver.h"
 #include "slawatch/hook_http.h"
 #include "slawatch/ingest.h"
@@ -52,6 +53,7 @@ struct sw {
     struct publish *publish;         /* sink: breach records, gauges */
     struct report *report;           /* sink: compliance, at-risk */
     struct notify *notify;           /* sink: escalation webhooks */
+    struct deliver *deliver;         /* the outbox and its webhooks */
     struct rds_conn reader;          /* XRANGE/XREADGROUP only (it blocks) */
     struct rds_conn writer;          /* every other command, in order */
     struct event *publish_ev;        /* gauges and counters */
@@ -134,7 +136,7 @@ stream_ready(void *arg)
         fatalx("cannot create the checkpoint timer");
     /* State is loaded: waiting escalation levels in the outbox can now be
      * checked against restored clocks. */
-    notify_writer_ready(sw->notify);
+    deliver_writer_ready(sw->deliver);
 }
 
 /* ---- the sinks and their cross-talk ------------------------------------ */
@@ -175,7 +177,40 @@ writer_ready(struct rds_conn *conn, void *arg)
     struct sw *sw = arg;
     (void)conn;
     if (sw->ready)
-        notify_writer_ready(sw->notify);
+        deliver_writer_ready(sw->deliver);
+}
+
+/* deliver.c asks notify.c whether a note's clock (or violation) still holds;
+ * notify.c hands its notes to deliver.c. */
+static bool
+delivery_still_open(void *arg, const struct hook_note *n)
+{
+    struct sw *sw = arg;
+    return notify_still_open(sw->notify, n);
+}
+
+static int
+delivery_submit(void *arg, struct hook_note *n)
+{
+    return deliver_submit(arg, n);
+}
+
+static enum hook_state
+delivery_lookup(void *arg, const char *id)
+{
+    return deliver_lookup(arg, id);
+}
+
+static void
+delivery_cancel(void *arg, const char *id)
+{
+    deliver_cancel(arg, id);
+}
+
+static void
+delivery_poke(void *arg, const char *id)
+{
+    deliver_poke(arg, id);
 }
 
 static void
@@ -200,8 +235,8 @@ publish_cb(evutil_socket_t fd, short what, void *arg)
         .events_per_s = sw->events_per_s,
         .last_checkpoint_ms = snapshot_last_ms(sw->snapshot),
         .checkpoints_failed = snapshot_failed_total(sw->snapshot),
-        .notifications_pending = notify_pending(sw->notify),
-        .deliveries_failed = notify_failed_total(sw->notify),
+        .notifications_pending = deliver_pending(sw->deliver),
+        .deliveries_failed = deliver_failed_total(sw->deliver),
     };
     publish_gauges(sw->publish, &st);
     long open = 0;
@@ -289,6 +324,7 @@ reload(struct sw *sw)
             publish_set_config(sw->publish, cfg);
             core_set_config(sw->core, cfg);
             notify_set_config(sw->notify, cfg);
+            deliver_set_config(sw->deliver, cfg);
             ingest_set_config(sw->ingest, cfg);
             snapshot_set_config(sw->snapshot, cfg);
             sw->cfg = cfg;
@@ -381,7 +417,11 @@ main(int argc, char **argv)
     sw.core = core_new(cfg, wall_clock, NULL, NULL);
     sw.report = sw.core ? report_new(cfg, now_wall_ms()) : NULL;
     sw.publish = publish_new(cfg, sw.core, &sw.writer);
-    sw.notify = notify_new(sw.base, &sw.writer, cfg, sw.core);
+    const struct deliver_hooks dh = { delivery_still_open, &sw };
+    sw.deliver = deliver_new(sw.base, &sw.writer, cfg, &dh);
+    const struct notify_delivery nd = { delivery_submit, delivery_lookup, delivery_cancel,
+                                        delivery_poke, sw.deliver };
+    sw.notify = sw.deliver ? notify_new(cfg, sw.core, &nd) : NULL;
     if (sw.core == NULL || sw.report == NULL || sw.publish == NULL || sw.notify == NULL ||
         report_attach(sw.report, sw.base, &sw.writer, sw.core) < 0)
         fatalx("out of memory");
@@ -446,7 +486,8 @@ main(int argc, char **argv)
              (unsigned long long)pos.rejected_total);
     rds_close(&sw.writer);
     report_set_objective_hook(sw.report, NULL, NULL);
-    notify_free(sw.notify); /* after the writer: its callbacks hold entries */
+    deliver_free(sw.deliver); /* after the writer: its callbacks hold entries */
+    notify_free(sw.notify);
     if (sw.reader.state != RDS_CLOSED)
         rds_close(&sw.reader);
     for (size_t i = 0; i < ARRAY_LEN(sigs); i++)

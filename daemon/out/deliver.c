@@ -425,26 +425,26 @@ deliver_writer_ready(struct deliver *d)
 
 /* ---- the rest of the interface ----------------------------------------- */
 
-enum deliver_state
+enum hook_state
 deliver_lookup(const struct deliver *d, const char *id)
 {
     const struct entry *e = find(d, id);
     if (e == NULL)
-        return DELIVER_NONE;
+        return HOOK_STATE_NONE;
     /* Not yet past its clock check: it has not fired. */
     if ((e->flags & HOOK_F_COND) && !(e->flags & HOOK_F_DELIVERED) &&
         e->attempts == 0 &&
         (e->state == ST_STORING || e->state == ST_WAITING ||
          e->state == ST_READY))
-        return DELIVER_WAITING;
-    return DELIVER_ACTIVE;
+        return HOOK_STATE_WAITING;
+    return HOOK_STATE_ACTIVE;
 }
 
 void
 deliver_cancel(struct deliver *d, const char *id)
 {
     struct entry *e = find(d, id);
-    if (e && deliver_lookup(d, id) == DELIVER_WAITING)
+    if (e && deliver_lookup(d, id) == HOOK_STATE_WAITING)
         dlv_entry_remove(e);
 }
 

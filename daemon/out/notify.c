@@ -28,6 +28,16 @@
  * recovery plays the stopped clock, with the same table as above. Tier
  * CMP_ALL (the `all` series) matches only escalations without a `tiers`
  * list.
+ *
+ * Delivery is injected (struct notify_delivery, see notify.h): notify
+ * submits, looks up, cancels and pokes notes through it, and must not
+ * include deliver.h, Redis or libevent headers nor create, configure or
+ * free the delivery. Its owner (slawatchd.c) does that, and routes the
+ * delivery's still-open question to notify_still_open().
+ *
+ *   notice/outcome/objective --> fire / clock_stopped / objective_* -->
+ *   nt->dlv.submit, .lookup, .cancel, .poke --> (deliver.c: outbox, HTTP)
+ *   deliver_send.c --still_open--> slawatchd.c --> notify_still_open --> core
  */
 #define _GNU_SOURCE
 #include "slawatch/notify.h"
@@ -38,14 +48,13 @@
 #include <string.h>
 
 #include "slawatch/compliance.h"
-#include "slawatch/deliver.h"
 #include "slawatch/hook_format.h"
 #include "slawatch/log.h"
 
 struct notify {
     const struct config *cfg;
     const struct core *core;
-    struct deliver *deliver;
+    struct notify_delivery dlv;                 /* not owned */
     notify_objective_state_fn *objective_state; /* report.c's; may be NULL */
     void *objective_state_arg;
 };
@@ -130,7 +139,7 @@ fire(struct notify *nt, const struct sla_notice *n, enum esc_when when)
              * Alertmanager alert is re-checked at every re-send. */
             if (e->after_ms > 0 || wh->format == HOOK_ALERTMANAGER)
                 note.flags = HOOK_F_COND;
-            if (deliver_submit(nt->deliver, &note) < 0)
+            if (nt->dlv.submit(nt->dlv.arg, &note) < 0)
                 continue; /* logged and counted */
             log_ticket(LOG_LVL_DEBUG, note.ticket, note.tier,
                        cfg_metric_name(note.metric),
@@ -161,15 +170,15 @@ trigger_id(const struct notify *nt, struct hook_note *note, enum hook_kind kind,
 static bool
 settle_id(struct notify *nt, const char *id, const struct cfg_webhook *wh)
 {
-    switch (deliver_lookup(nt->deliver, id)) {
-    case DELIVER_WAITING:
-        deliver_cancel(nt->deliver, id);
+    switch (nt->dlv.lookup(nt->dlv.arg, id)) {
+    case HOOK_STATE_WAITING:
+        nt->dlv.cancel(nt->dlv.arg, id);
         return false;
-    case DELIVER_ACTIVE:
+    case HOOK_STATE_ACTIVE:
         if (wh->format == HOOK_ALERTMANAGER)
-            deliver_poke(nt->deliver, id);
+            nt->dlv.poke(nt->dlv.arg, id);
         return true;
-    case DELIVER_NONE:
+    case HOOK_STATE_NONE:
         break;
     }
     /* Delivered and gone (or never created, which the caller cannot tell
@@ -199,7 +208,7 @@ submit_stop(struct notify *nt, enum hook_kind kind,
     note.at_ms = stop_ms;
     note.late_ms = stop_ms - note.deadline_ms;
     note.due_ms = now_wall_ms();
-    if (deliver_submit(nt->deliver, &note) == 0)
+    if (nt->dlv.submit(nt->dlv.arg, &note) == 0)
         log_ticket(LOG_LVL_DEBUG, note.ticket, note.tier,
                    cfg_metric_name(metric), "%s for ticket %s to webhook %s",
                    hook_kind_name(kind), note.ticket, wh->name);
@@ -283,12 +292,12 @@ retire_warnings(struct notify *nt, const struct ticket *t, int metric)
                 if (trigger_id(nt, &note, HOOK_KIND_WARNING, tier->warn_bp[w],
                                e, wh, t, metric) < 0)
                     continue;
-                enum deliver_state st = deliver_lookup(nt->deliver, note.id);
-                if (st == DELIVER_WAITING)
-                    deliver_cancel(nt->deliver, note.id);
-                else if (st == DELIVER_ACTIVE &&
+                enum hook_state st = nt->dlv.lookup(nt->dlv.arg, note.id);
+                if (st == HOOK_STATE_WAITING)
+                    nt->dlv.cancel(nt->dlv.arg, note.id);
+                else if (st == HOOK_STATE_ACTIVE &&
                          wh->format == HOOK_ALERTMANAGER)
-                    deliver_poke(nt->deliver, note.id);
+                    nt->dlv.poke(nt->dlv.arg, note.id);
             }
         }
     }
@@ -361,7 +370,7 @@ objective_submit(struct notify *nt, struct hook_note *note,
                  const struct cfg_webhook *wh, const char *waiting)
 {
     char about[HOOK_SUBJECT_LEN];
-    if (deliver_submit(nt->deliver, note) < 0)
+    if (nt->dlv.submit(nt->dlv.arg, note) < 0)
         return; /* logged and counted */
     log_ticket(LOG_LVL_DEBUG, NULL, note->tier, cfg_metric_name(note->metric),
                "%s%s%s%s (episode %u) for %s to webhook %s%s",
@@ -481,14 +490,13 @@ objective_still_violated(const struct notify *nt, const struct hook_note *n)
            episode == n->episode;
 }
 
-/* deliver_send.c asks before sending a note with HOOK_F_COND: is its clock
+/* The delivery asks before sending a note with HOOK_F_COND: is its clock
  * (same ticket incarnation, same cycle) still running, and still in the
  * state the note describes? For an objective note: does its violation still
  * hold? */
-static bool
-still_open(void *arg, const struct hook_note *n)
+bool
+notify_still_open(const struct notify *nt, const struct hook_note *n)
 {
-    struct notify *nt = arg;
     if (n->objective)
         return objective_still_violated(nt, n);
     const struct ticket *t = core_find(nt->core, n->ticket, strlen(n->ticket));
@@ -507,53 +515,26 @@ still_open(void *arg, const struct hook_note *n)
 }
 
 struct notify *
-notify_new(struct event_base *base, struct rds_conn *writer,
-           const struct config *cfg, const struct core *core)
+notify_new(const struct config *cfg, const struct core *core,
+           const struct notify_delivery *delivery)
 {
     struct notify *nt = calloc(1, sizeof(*nt));
     if (nt == NULL)
         return NULL;
     nt->cfg = cfg;
     nt->core = core;
-    struct deliver_hooks hooks = {still_open, nt};
-    nt->deliver = deliver_new(base, writer, cfg, &hooks);
-    if (nt->deliver == NULL) {
-        free(nt);
-        return NULL;
-    }
+    nt->dlv = *delivery;
     return nt;
 }
 
 void
 notify_free(struct notify *nt)
 {
-    if (nt == NULL)
-        return;
-    deliver_free(nt->deliver);
-    free(nt);
+    free(nt); /* the delivery is its owner's */
 }
 
 void
 notify_set_config(struct notify *nt, const struct config *cfg)
 {
     nt->cfg = cfg;
-    deliver_set_config(nt->deliver, cfg);
-}
-
-void
-notify_writer_ready(struct notify *nt)
-{
-    deliver_writer_ready(nt->deliver);
-}
-
-size_t
-notify_pending(const struct notify *nt)
-{
-    return deliver_pending(nt->deliver);
-}
-
-uint64_t
-notify_failed_total(const struct notify *nt)
-{
-    return deliver_failed_total(nt->deliver);
 }

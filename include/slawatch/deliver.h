@@ -5,12 +5,19 @@
  * unless still cached from their creation), per-webhook queues with
  * `max_rate` and a bound on concurrent requests, retries with exponential
  * backoff and jitter, and the alertmanager re-send loop. Knows nothing about
- * escalations: notify.c decides what to send and answers still_open().
+ * escalations, nor about notify.c: the wiring (slawatchd.c) creates the
+ * deliver, hands notify.c deliver_submit/lookup/cancel/poke as its struct
+ * notify_delivery, and answers still_open() with notify_still_open().
  *
+ *   notify.c --notify_delivery--> slawatchd.c --> deliver_submit, _lookup,
+ *                                                 _cancel, _poke
  *   deliver_submit -> HSET <prefix>outbox (durable) -> due heap -> webhook
  *   queue -> [HGET record] -> body + signature -> hook_http_post -> 2xx: HDEL
  *                                                 5xx/429/timeout: retry later
  *                                                 other 4xx: give up, count
+ *   HOOK_F_COND note due -> hooks.still_open (slawatchd.c -> notify.c):
+ *                           open: send; over: drop it (a delivered
+ *                           alertmanager alert: send it with endsAt)
  */
 #ifndef SLAWATCH_DELIVER_H
 #define SLAWATCH_DELIVER_H
@@ -39,12 +46,6 @@ struct deliver_hooks {
     void *arg;
 };
 
-enum deliver_state {
-    DELIVER_NONE = 0, /* no such notification in the outbox */
-    DELIVER_WAITING,  /* stored, never attempted, due later (`after`) */
-    DELIVER_ACTIVE,   /* being delivered, retried, or re-sent */
-};
-
 /* Returns NULL on allocation failure. cfg and writer are not owned; cfg
  * must stay valid until replaced with deliver_set_config(). */
 struct deliver *deliver_new(struct event_base *base, struct rds_conn *writer,
@@ -68,8 +69,9 @@ void deliver_writer_ready(struct deliver *d);
  * Returns -1 when it could not be stored (logged and counted as failed). */
 int deliver_submit(struct deliver *d, struct hook_note *n);
 
-enum deliver_state deliver_lookup(const struct deliver *d, const char *id);
-/* Drops a notification that has not been attempted (DELIVER_WAITING). */
+/* HOOK_STATE_NONE, _WAITING or _ACTIVE (hook_format.h). */
+enum hook_state deliver_lookup(const struct deliver *d, const char *id);
+/* Drops a notification that has not been attempted (HOOK_STATE_WAITING). */
 void deliver_cancel(struct deliver *d, const char *id);
 /* Makes a waiting or re-sending notification due now, so that its clock is
  * checked again at once (an alertmanager alert whose clock stopped is then

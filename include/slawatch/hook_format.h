@@ -41,6 +41,15 @@ enum hook_kind {
 #define HOOK_F_DELIVERED 0x02 /* alertmanager: the receiver has the alert */
 #define HOOK_F_RESOLVING 0x04 /* alertmanager: send it with endsAt */
 
+/* Where a stored notification stands: what deliver_lookup() answers and
+ * what notify.c's delivery ops (notify.h) return, defined here so that
+ * neither header needs the other. */
+enum hook_state {
+    HOOK_STATE_NONE = 0, /* no such notification in the outbox */
+    HOOK_STATE_WAITING,  /* stored, never attempted, due later (`after`) */
+    HOOK_STATE_ACTIVE,   /* being delivered, retried, or re-sent */
+};
+
 /*
  * One notification to one webhook: what the outbox stores, and all that is
  * needed to build its body again after a restart. Strings are

@@ -6,14 +6,17 @@
  * (json, slack), a PagerDuty resolve or an Alertmanager endsAt when a clock
  * that was notified stops. Compliance objective transitions (`when:
  * objective`) go the same way, the violation standing for the breach and
- * the series' return to the objective for the stop. Delivery itself is
- * deliver.c's.
+ * the series' return to the objective for the stop. Delivery itself is not
+ * notify's: it is handed in as struct notify_delivery (the daemon wires it
+ * to deliver.c, a unit test to a recording fake), so this header needs no
+ * event loop, Redis or HTTP type, and notify never owns the delivery.
  *
  *   core --notice/outcome (a sink)--> notify_notice / notify_outcome
- *        --> deliver_submit (outbox) --> HTTP
- *   report.c --objective hook--> notify_objective --> deliver_submit
- *   deliver_send.c --still_open(note)--> notify.c --core_find--> core
- *                                          \--objective state--> report.c
+ *        --> notify_delivery.submit/lookup/cancel/poke
+ *   report.c --objective hook--> notify_objective --> notify_delivery
+ *   slawatchd.c: notify_delivery --> deliver_submit (outbox) --> HTTP
+ *   deliver_send.c --still_open(note)--> slawatchd.c --> notify_still_open
+ *        --core_find--> core;  objective notes --objective state--> report.c
  */
 #ifndef SLAWATCH_NOTIFY_H
 #define SLAWATCH_NOTIFY_H
@@ -22,11 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <event2/event.h>
-
 #include "slawatch/config.h"
 #include "slawatch/core.h"
-#include "slawatch/rds.h"
+#include "slawatch/hook_format.h"
 #include "slawatch/util.h"
 
 struct notify;
@@ -38,20 +39,35 @@ struct cmp_objective_change;
 typedef bool notify_objective_state_fn(void *arg, const char *tier, int metric,
                                        const char *window, uint32_t *episode);
 
-/* Returns NULL on allocation failure. cfg, core and writer are not owned;
- * cfg must stay valid until replaced by notify_set_config(). */
-struct notify *notify_new(struct event_base *base, struct rds_conn *writer,
-                          const struct config *cfg,
-                          const struct core *core) MUSTCHECK;
-/* Call after the writer connection is closed. */
+/* Where notify's notes go (deliver.c in the daemon). Every call is
+ * synchronous; `arg` is passed back to each. */
+struct notify_delivery {
+    /* Stores a note (fills n->id; notify sets due_ms and flags) unless one
+     * with the same id is stored already. Returns -1 when it could not be
+     * stored (the delivery logs and counts that). */
+    int (*submit)(void *arg, struct hook_note *n);
+    /* Where the note with this delivery id stands. */
+    enum hook_state (*lookup)(void *arg, const char *id);
+    /* Drops a note that has not been attempted (HOOK_STATE_WAITING). */
+    void (*cancel)(void *arg, const char *id);
+    /* Makes the note due now, so that its clock (or objective) is checked
+     * again at once: an alertmanager alert whose clock stopped is then
+     * sent with endsAt. */
+    void (*poke)(void *arg, const char *id);
+    void *arg;
+};
+
+/* Returns NULL on allocation failure. cfg and core are not owned, nor is
+ * the delivery (*delivery is copied; its arg must outlive the notify); cfg
+ * must stay valid until replaced by notify_set_config(). */
+struct notify *notify_new(const struct config *cfg, const struct core *core,
+                          const struct notify_delivery *delivery) MUSTCHECK;
+/* Frees notify only, never the delivery. */
 void notify_free(struct notify *nt);
 
-/* A reloaded config: escalations apply to notices from now on; webhooks are
- * matched by name. */
+/* A reloaded config: escalations apply to notices from now on. The
+ * delivery gets the new config from its owner, not from here. */
 void notify_set_config(struct notify *nt, const struct config *cfg);
-
-/* The writer (re)connected: re-drives the outbox of an earlier run once. */
-void notify_writer_ready(struct notify *nt);
 
 /* The sink callbacks (registered in slawatchd.c). */
 void notify_notice(struct notify *nt, const struct sla_notice *n);
@@ -71,8 +87,12 @@ void notify_objective(struct notify *nt, const struct cmp_objective_change *ch);
 void notify_set_objective_state(struct notify *nt,
                                 notify_objective_state_fn *fn, void *arg);
 
-/* For <prefix>stats:notifications_pending and deliveries_failed_total. */
-size_t notify_pending(const struct notify *nt);
-uint64_t notify_failed_total(const struct notify *nt);
+/* What the delivery asks before sending a note with HOOK_F_COND (the
+ * daemon passes it to deliver_new() as deliver_hooks.still_open): does the
+ * note's clock (same ticket incarnation, same cycle) still run, in the
+ * state the note describes (a breach: breached; a warning: not breached)?
+ * For an objective note: is its series still violated, in the same
+ * episode (false without an objective state function)? */
+bool notify_still_open(const struct notify *nt, const struct hook_note *n);
 
 #endif
