@@ -3,11 +3,11 @@
  * bookkeeping half: the entries (one per stored notification), their id
  * table and due heap, storing new notifications (outbox.c), reload and
  * re-driving the outbox of an earlier run. The queues, rate limits, HTTP
- * attempts and the retry policy are deliver_send.c's. Must not block the loop, must not log URLs (they may carry
- * tokens), secrets or signatures, and must not free an entry while a Redis
- * callback still holds it (`busy`; a removed busy entry is `dead` and freed
- * by that callback). This file keeps the entries, their index and their
- * lifetime; deliver_send.c sends them (see deliver_int.h).
+ * attempts and the retry policy are deliver_send.c's (see deliver_int.h).
+ * Must not block the loop, must not log URLs (they may carry tokens),
+ * secrets or signatures, and must not free an entry while a Redis callback
+ * still holds it (`busy`; a removed busy entry is `dead` and freed by that
+ * callback).
  *
  * Life of an entry:
  *

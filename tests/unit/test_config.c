@@ -340,8 +340,8 @@ test_defaults(void **state)
         "# only a comment\n",
         "~\n",
         "---\n",
-        "redis:\nevents:\ntiers:\npolicies:\ncalendars:\nescalations:\n"
-        "webhooks:\ncompliance:\nlog:\n",
+        ("redis:\nevents:\ntiers:\npolicies:\ncalendars:\nescalations:\n"
+         "webhooks:\ncompliance:\nlog:\n"),
         "redis: {}\nevents: {}\ncompliance: {}\nlog: {}\n",
         "events: { consumer: \"\" }\nredis: { username: ~ }\n",
     };

@@ -449,7 +449,7 @@ test_hostile_ids(void **state)
 {
     static const char *const tickets[] = {
         "a\"b", "back\\slash\\", "\"},{\"x\":1", "tab\there", "nl\nx\r",
-        "ctl\x01\x1f\x7f", "T\xc3\xaf" "cket-\xe2\x82\xac-\xf0\x9f\x98\x80", "</script>",
+        "ctl\x01\x1f\x7f", ("T\xc3\xaf" "cket-\xe2\x82\xac-\xf0\x9f\x98\x80"), "</script>",
     };
     (void)state;
     for (size_t i = 0; i < sizeof(tickets) / sizeof(tickets[0]); i++) {
