@@ -17,6 +17,7 @@
 #include "slawatch/cal.h"
 #include "slawatch/config.h"
 #include "slawatch/core.h"
+#include "slawatch/ingest.h"
 #include "slawatch/rds_sync.h"
 #include "slawatch/state.h"
 #include "slawatch/util.h"
@@ -295,20 +296,16 @@ replay_after(redisContext *c, const struct config *cfg, struct core *core,
             if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
                 e->element[1]->type != REDIS_REPLY_ARRAY)
                 continue;
-            struct ev_field f[64];
+            struct ev_field f[INGEST_MAX_FIELDS];
             size_t nf = 0;
-            redisReply *kv = e->element[1];
-            for (size_t k = 0; k + 1 < kv->elements && nf < 64; k += 2)
-                f[nf++] = (struct ev_field){ kv->element[k]->str, kv->element[k]->len,
-                                             kv->element[k + 1]->str,
-                                             kv->element[k + 1]->len };
             uint64_t ems, eseq;
             struct sla_event ev;
             const char *reason;
+            /* The daemon's own path (ingest.c): the same checks, the same
+             * arrival times, the same rule. */
             if (stream_id_parse(e->element[0]->str, e->element[0]->len, &ems, &eseq) == 0 &&
-                event_parse(&ev, f, nf, (int64_t)ems, now_wall_ms(),
-                            cfg->events.max_clock_skew_ms, &reason) == 0 &&
-                core_apply(core, &ev, &reason) == 0)
+                ingest_entry_fields(e->element[1], f, INGEST_MAX_FIELDS, &nf, &reason) == 0 &&
+                event_apply(core, cfg, f, nf, ems, now_wall_ms(), &ev, &reason) == 0)
                 applied++;
             snprintf(start, sizeof(start), "(%.*s", (int)e->element[0]->len,
                      e->element[0]->str);

@@ -232,6 +232,7 @@ publish_cb(evutil_socket_t fd, short what, void *arg)
     struct publish_stats st = {
         .events_total = pos.events_total,
         .rejected_total = pos.rejected_total,
+        .future_events = pos.future_total,
         .events_per_s = sw->events_per_s,
         .last_checkpoint_ms = snapshot_last_ms(sw->snapshot),
         .checkpoints_failed = snapshot_failed_total(sw->snapshot),
@@ -409,7 +410,10 @@ main(int argc, char **argv)
     if (strlen(cfg->redis.prefix) > KEY_MAX / 2)
         fatalx("redis.prefix is too long");
     sw.base = event_base_new();
-    if (sw.base == NULL)
+    /* Three priorities, everything at the middle one but the deadline
+     * timer (driver.c), which runs last: a reply already waiting on the
+     * reader is applied before a deadline is decided. */
+    if (sw.base == NULL || event_base_priority_init(sw.base, DRIVER_PRIORITIES) < 0)
         fatalx("cannot create the event loop");
 
     /* The core and its sinks, in the order they hear each notice and

@@ -84,6 +84,7 @@ parse_events(struct cfg_load *ld, const yaml_node_t *sec)
     if (cfg_opt_int(ctx, sec, "events", "batch", 1, 100000, &n))
         e->batch = (int)n;
     cfg_opt_dur(ctx, sec, "events", "max_clock_skew", 0, &e->max_clock_skew_ms);
+    cfg_opt_dur(ctx, sec, "events", "allowed_lateness", 0, &e->allowed_lateness_ms);
     if (cfg_opt_int(ctx, sec, "events", "dead_maxlen", 0, LONG_MAX, &n))
         e->dead_maxlen = (long)n;
 }

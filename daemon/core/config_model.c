@@ -27,6 +27,7 @@ const char *const cfg_known_keys[] = {
     "events.consumer",
     "events.batch",
     "events.max_clock_skew",
+    "events.allowed_lateness",
     "events.dead_maxlen",
     "tiers",
     "tiers.*.response",

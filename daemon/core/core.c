@@ -34,6 +34,11 @@ struct core {
     long open[CFG_MAX_TIERS];
     long overdue[CFG_MAX_TIERS][METRIC_COUNT];
     int track_hold;          /* >0: deadline changes are reported by the caller */
+    int64_t set_ms;          /* K for deadlines set now: the arrival of the
+                                event being applied, else the core's now */
+    const int64_t *keep_k;   /* per metric: K kept through a re-target that
+                                no event caused (reload, restore) */
+    uint64_t late_events;
 };
 
 static inline struct sla_clock *
@@ -166,19 +171,104 @@ clock_target(const struct cfg_tier *tier, const struct sla_clock *c)
     return tier->target_ms[c->metric];
 }
 
+static int64_t
+sat_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b)
+        return INT64_MIN;
+    return a + b;
+}
+
+/* K, the arrival of the event that last set a clock's deadline, is kept
+ * as its distance from the deadline (K - D, signed) in the heap node's spare
+ * 32 bits: in milliseconds while it is within 2^30 ms (12 days), else in
+ * whole seconds, rounded up so that a decision is never earlier, within 34
+ * years. The lowest bit says which. */
+#define K_MS_MAX ((int64_t)1 << 30)
+
+static uint32_t
+k_encode(int64_t k_ms, int64_t deadline_ms)
+{
+    int64_t d;
+    if (k_ms < 0 && deadline_ms > INT64_MAX + k_ms)
+        d = INT64_MIN;
+    else if (k_ms > 0 && deadline_ms < INT64_MIN + k_ms)
+        d = INT64_MAX;
+    else
+        d = k_ms - deadline_ms;
+    if (d > -K_MS_MAX && d < K_MS_MAX)
+        return (uint32_t)(int32_t)(d * 2);
+    int64_t s = d >= 0 ? d / 1000 + (d % 1000 != 0) : d / 1000;
+    if (s >= K_MS_MAX)
+        s = K_MS_MAX - 1;
+    if (s <= -K_MS_MAX)
+        s = -K_MS_MAX + 1;
+    return (uint32_t)(int32_t)(s * 2) | 1u;
+}
+
+/* K - D in milliseconds. */
+static int64_t
+k_offset(uint32_t aux)
+{
+    int32_t v = (int32_t)(aux & ~1u);
+    return aux & 1u ? (int64_t)(v / 2) * 1000 : (int64_t)(v / 2);
+}
+
+/* Records K for a deadline just set; the warnings whose points lie behind
+ * it are skipped: they could only be decided late, and a replay decides
+ * exactly what live processing did. */
+static void
+clock_set_k(const struct cfg_tier *tier, struct sla_clock *c, int64_t k_ms);
+
+/* K as the clock keeps it (exact to the millisecond within 12 days of
+ * the deadline). */
+static int64_t
+clock_k(const struct sla_clock *c)
+{
+    return sat_add(c->deadline_ms, k_offset(c->node.aux));
+}
+
+/* When a running clock's breach is decided: as arrival time passes
+ * max(deadline, K) + events.allowed_lateness. */
+static int64_t
+clock_decide_at(const struct core *core, const struct sla_clock *c)
+{
+    int64_t after = k_offset(c->node.aux);
+    return sat_add(sat_add(c->deadline_ms, after > 0 ? after : 0),
+                   core->cfg->events.allowed_lateness_ms);
+}
+
 /* Key of a running, not yet breached clock: its next warning, else its
  * deadline. */
 static int64_t
-clock_key(const struct cfg_tier *tier, const struct sla_clock *c)
+warn_point(const struct cfg_tier *tier, const struct sla_clock *c)
+{
+    int64_t target = clock_target(tier, c);
+    int64_t warn_at = target / 10000 * tier->warn_bp[c->next_warn] +
+                      target % 10000 * tier->warn_bp[c->next_warn] / 10000;
+    return deadline_from(tier, c->resumed_ms, warn_at - c->consumed_ms);
+}
+
+static int64_t
+clock_key(const struct core *core, const struct cfg_tier *tier,
+          const struct sla_clock *c)
 {
     if (c->next_warn < tier->nwarn) {
-        int64_t target = clock_target(tier, c);
-        int64_t warn_at = target / 10000 * tier->warn_bp[c->next_warn] +
-                          target % 10000 * tier->warn_bp[c->next_warn] / 10000;
-        int64_t key = deadline_from(tier, c->resumed_ms, warn_at - c->consumed_ms);
-        return key < c->deadline_ms ? key : c->deadline_ms;
+        int64_t key = warn_point(tier, c);
+        if (key < c->deadline_ms)
+            return key;
     }
-    return c->deadline_ms;
+    return clock_decide_at(core, c);
+}
+
+static void
+clock_set_k(const struct cfg_tier *tier, struct sla_clock *c, int64_t k_ms)
+{
+    c->node.aux = k_encode(k_ms, c->deadline_ms);
+    while (c->next_warn < tier->nwarn && warn_point(tier, c) < k_ms)
+        c->next_warn++;
 }
 
 /* Puts a clock into the heap when it can still fire, takes it out otherwise.
@@ -187,22 +277,11 @@ static void
 clock_schedule(struct core *core, struct ticket *t, struct sla_clock *c)
 {
     if (c->state == CLOCK_RUNNING && c->outcome != OUTCOME_BREACHED) {
-        if (heap_set(&core->heap, &c->node, clock_key(tier_of(core, t), c)) < 0)
+        if (heap_set(&core->heap, &c->node, clock_key(core, tier_of(core, t), c)) < 0)
             heap_remove(&core->heap, &c->node); /* unreachable: reserved */
     } else {
         heap_remove(&core->heap, &c->node);
     }
-}
-
-/* A clock that is (re)scheduled with its deadline already behind the core's
- * time breaches at once; its warnings would only be noise. Warnings are
- * otherwise never skipped, so a replay fires exactly what live did. */
-static void
-skip_moot_warnings(const struct core *core, const struct cfg_tier *tier,
-                   struct sla_clock *c)
-{
-    if (c->deadline_ms < core->now_ms)
-        c->next_warn = (uint8_t)tier->nwarn;
 }
 
 static void
@@ -218,7 +297,7 @@ clock_start(struct core *core, struct ticket *t, struct sla_clock *c,
     c->outcome = OUTCOME_NONE;
     c->next_warn = 0;
     c->deadline_ms = deadline_from(tier, ts, clock_target(tier, c));
-    skip_moot_warnings(core, tier, c);
+    clock_set_k(tier, c, core->set_ms);
     clock_schedule(core, t, c);
     track_report(core, t, c, was);
 }
@@ -229,6 +308,8 @@ clock_active(const struct sla_clock *c)
     return c->state == CLOCK_RUNNING || c->state == CLOCK_PAUSED;
 }
 
+static void clock_breach(struct core *core, struct ticket *t, struct sla_clock *c);
+
 /* Stops a running or paused clock at ts: met, or the recovery of a breach. */
 static void
 clock_stop(struct core *core, struct ticket *t, struct sla_clock *c,
@@ -236,9 +317,18 @@ clock_stop(struct core *core, struct ticket *t, struct sla_clock *c,
 {
     if (!clock_active(c))
         return;
-    struct track was = track_of(t, c);
+    /* Nothing happened after it arrived: a stamp ahead of the arrival (a
+     * producer clock running fast) must not make an answer late. */
+    if (ts > core->set_ms)
+        ts = core->set_ms;
     if (ts < c->started_ms)
         ts = c->started_ms;
+    if (c->state == CLOCK_RUNNING && c->outcome != OUTCOME_BREACHED &&
+        ts > c->deadline_ms)
+        clock_breach(core, t, c); /* answered after its deadline, before the decision */
+    else if (c->outcome == OUTCOME_BREACHED && ts <= c->deadline_ms)
+        core->late_events++; /* in time, but it arrived after the decision */
+    struct track was = track_of(t, c);
     if (c->state == CLOCK_RUNNING)
         c->consumed_ms += cal_elapsed(tier_of(core, t)->calendar, c->resumed_ms, ts);
     c->state = CLOCK_STOPPED;
@@ -301,7 +391,7 @@ clock_resume(struct core *core, struct ticket *t, struct sla_clock *c,
     if (c->outcome != OUTCOME_BREACHED) {
         const struct cfg_tier *tier = tier_of(core, t);
         c->deadline_ms = deadline_from(tier, ts, clock_target(tier, c) - c->consumed_ms);
-        skip_moot_warnings(core, tier, c);
+        clock_set_k(tier, c, core->set_ms);
     }
     clock_schedule(core, t, c);
     track_report(core, t, c, was);
@@ -320,7 +410,7 @@ clock_retarget(struct core *core, struct ticket *t, struct sla_clock *c)
     int64_t remaining = clock_target(tier, c) - c->consumed_ms;
     if (c->state == CLOCK_RUNNING) {
         c->deadline_ms = deadline_from(tier, c->resumed_ms, remaining);
-        skip_moot_warnings(core, tier, c);
+        clock_set_k(tier, c, core->keep_k ? core->keep_k[c->metric] : core->set_ms);
     } else
         c->deadline_ms = c->resumed_ms + remaining; /* projected; redone on resume */
     clock_schedule(core, t, c);
@@ -328,6 +418,22 @@ clock_retarget(struct core *core, struct ticket *t, struct sla_clock *c)
 }
 
 /* ---- firing ----------------------------------------------------------- */
+
+/* Decides a running clock breached, now (its decision point has passed,
+ * or it is being stopped after its deadline). at_ms is the wall time. */
+static void
+clock_breach(struct core *core, struct ticket *t, struct sla_clock *c)
+{
+    int64_t wall = wall_now(core);
+    struct track was = track_of(t, c);
+    c->outcome = OUTCOME_BREACHED;
+    heap_remove(&core->heap, &c->node);
+    track_report(core, t, c, was);
+    core->overdue[t->tier][c->metric]++;
+    emit_notice(core, NOTICE_BREACH, t, c, wall > c->deadline_ms ? wall : c->deadline_ms,
+                10000);
+    emit_outcome(core, t, c, true, c->deadline_ms, -1);
+}
 
 static void
 fire_clock(struct core *core, struct sla_clock *c)
@@ -337,15 +443,8 @@ fire_clock(struct core *core, struct sla_clock *c)
     int64_t wall = wall_now(core);
 
     if (c->next_warn >= tier->nwarn || c->node.key >= c->deadline_ms) {
-        /* The key is the deadline itself: breach. */
-        struct track was = track_of(t, c);
-        c->outcome = OUTCOME_BREACHED;
-        heap_remove(&core->heap, &c->node);
-        track_report(core, t, c, was);
-        core->overdue[t->tier][c->metric]++;
-        emit_notice(core, NOTICE_BREACH, t, c,
-               wall > c->deadline_ms ? wall : c->deadline_ms, 10000);
-        emit_outcome(core, t, c, true, c->deadline_ms, -1);
+        /* The key is the decision point of the deadline: breach. */
+        clock_breach(core, t, c);
         return;
     }
     uint32_t bp = tier->warn_bp[c->next_warn];
@@ -368,6 +467,7 @@ core_advance(struct core *core, int64_t now_ms)
 {
     if (now_ms > core->now_ms)
         core->now_ms = now_ms;
+    core->set_ms = core->now_ms;
     fire_due(core);
 }
 
@@ -613,8 +713,10 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
         *reason = "out of memory";
         return -1;
     }
-    /* Everything due before the event happened fires first. */
-    core_advance(core, ts);
+    /* Everything decided before the event arrived fires first; deadlines
+     * set by this event count from its arrival (K). */
+    core_advance(core, ev->arrival_ms);
+    core->set_ms = ev->arrival_ms;
 
     switch (ev->type) {
     case EVT_OPENED:
@@ -680,6 +782,7 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
         }
     }
     /* A backdated start or a tightened target may already be past. */
+    core->set_ms = core->now_ms;
     fire_due(core);
     return 0;
 }
@@ -771,7 +874,14 @@ core_set_config(struct core *core, const struct config *cfg)
         for (int m = 0; m < METRIC_COUNT; m++)
             if (clock_active(&t->clk[m]) && t->clk[m].outcome == OUTCOME_BREACHED)
                 core->overdue[t->tier][m]++;
+        /* No event arrived: each deadline keeps the K of the event that
+         * set it, so one already past is decided before this returns. */
+        int64_t k[METRIC_COUNT];
+        for (int m = 0; m < METRIC_COUNT; m++)
+            k[m] = clock_k(&t->clk[m]);
+        core->keep_k = k;
         set_tier_quiet(core, t, choose_tier(core, t), core->now_ms);
+        core->keep_k = NULL;
         track_report_ticket(core, t, was);
     }
     fire_due(core);
@@ -838,8 +948,13 @@ core_restore_ticket(struct core *core, const struct ticket_image *img)
     }
     t->resolved = img->resolved;
     t->paused = img->paused;
+    /* K as the checkpoint knew it; never after the checkpoint's now (a
+     * version 1 checkpoint, which has none, gives K at the deadline). */
+    int64_t k[METRIC_COUNT];
     for (int m = 0; m < METRIC_COUNT; m++) {
-        t->clk[m] = img->clk[m];
+        const struct sla_clock *c = &img->clk[m];
+        k[m] = clock_k(c) < core->now_ms ? clock_k(c) : core->now_ms;
+        t->clk[m] = *c;
         heap_node_init(&t->clk[m].node);
         t->clk[m].metric = (uint8_t)m;
     }
@@ -854,7 +969,9 @@ core_restore_ticket(struct core *core, const struct ticket_image *img)
      * current target (identical when the config is unchanged). The listener
      * has never seen these clocks. */
     const struct track unseen[METRIC_COUNT] = { { -1, 0 }, { -1, 0 } };
+    core->keep_k = k;
     set_tier_quiet(core, t, saved >= 0 ? saved : choose_tier(core, t), core->now_ms);
+    core->keep_k = NULL;
     track_report_ticket(core, t, unseen);
     return 0;
 }
@@ -864,6 +981,7 @@ core_restore_now(struct core *core, int64_t now_ms)
 {
     if (now_ms > core->now_ms)
         core->now_ms = now_ms;
+    core->set_ms = core->now_ms;
 }
 
 const struct ticket *
@@ -884,6 +1002,12 @@ const char *
 core_tier_name(const struct core *core, const struct ticket *t)
 {
     return tier_of(core, t)->name;
+}
+
+uint64_t
+core_late_events(const struct core *core)
+{
+    return core->late_events;
 }
 
 size_t

@@ -6,6 +6,7 @@
  */
 #include "slawatch/core.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static const char *const ev_type_names[EVT_COUNT] = {
@@ -20,6 +21,22 @@ const char *
 event_type_name(enum ev_type type)
 {
     return (unsigned)type < EVT_COUNT ? ev_type_names[type] : "?";
+}
+
+/* A numeric ts below this is seconds since the epoch by mistake (10^11 ms
+ * is March 1973; 10^11 s is the year 5138). */
+#define TS_MIN_MS 100000000000LL
+
+static bool
+is_number(const char *s, size_t len)
+{
+    size_t i = len > 0 && s[0] == '-' ? 1 : 0;
+    if (i == len)
+        return false;
+    for (; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
 }
 
 static bool
@@ -43,9 +60,12 @@ stream_id_parse(const char *id, size_t len, uint64_t *ms, uint64_t *seq)
             digits = 0;
             continue;
         }
-        if (c < '0' || c > '9' || digits >= 19)
+        if (c < '0' || c > '9' || digits >= 20)
             return -1;
-        parts[part] = parts[part] * 10 + (uint64_t)(c - '0');
+        uint64_t d = (uint64_t)(c - '0');
+        if (parts[part] > (UINT64_MAX - d) / 10)
+            return -1; /* past 18446744073709551615 */
+        parts[part] = parts[part] * 10 + d;
         digits++;
     }
     if (part != 1 || digits == 0)
@@ -57,7 +77,7 @@ stream_id_parse(const char *id, size_t len, uint64_t *ms, uint64_t *seq)
 
 int
 event_parse(struct sla_event *ev, const struct ev_field *fields,
-            size_t nfields, int64_t id_ms, int64_t wall_now_ms,
+            size_t nfields, uint64_t id_ms, int64_t wall_now_ms,
             int64_t max_skew_ms, const char **reason)
 {
     const struct ev_field *type = NULL, *ticket = NULL, *ts = NULL;
@@ -124,21 +144,39 @@ event_parse(struct sla_event *ev, const struct ev_field *fields,
         return -1;
     }
 
+    /* Arrival: the entry ID's time, never later than the wall clock (an ID
+     * ahead of it, explicit or from a Redis host whose clock runs fast,
+     * must not move time ahead for everything after it). */
+    ev->arrival_ms = id_ms < (uint64_t)wall_now_ms ? (int64_t)id_ms : wall_now_ms;
     if (ts != NULL) {
-        if (ts_parse(ts->value, ts->value_len, &ev->ts_ms) < 0) {
+        if (ts_parse(ts->value, ts->value_len, &ev->ts_ms) < 0 ||
+            (is_number(ts->value, ts->value_len) && ev->ts_ms < TS_MIN_MS)) {
             *reason = "bad ts";
             return -1;
         }
     } else {
-        ev->ts_ms = id_ms;
+        ev->ts_ms = ev->arrival_ms;
     }
-    if (ev->ts_ms > wall_now_ms + max_skew_ms) {
+    if (ev->ts_ms > wall_now_ms &&
+        (max_skew_ms > INT64_MAX - wall_now_ms || ev->ts_ms - wall_now_ms > max_skew_ms)) {
         *reason = "ts in the future";
         return -1;
     }
+    ev->future = ev->ts_ms > wall_now_ms;
     return 0;
 
 too_long:
     *reason = "field too long";
     return -1;
+}
+
+int
+event_apply(struct core *core, const struct config *cfg, const struct ev_field *fields,
+            size_t nfields, uint64_t id_ms, int64_t wall_now_ms, struct sla_event *ev,
+            const char **reason)
+{
+    if (event_parse(ev, fields, nfields, id_ms, wall_now_ms,
+                    cfg->events.max_clock_skew_ms, reason) < 0)
+        return -1;
+    return core_apply(core, ev, reason);
 }

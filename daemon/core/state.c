@@ -10,7 +10,10 @@
 #include <string.h>
 
 #define STATE_MAGIC "SLAWST01"
-#define STATE_VERSION 1
+/* Version 2 adds each clock's K (the arrival of the event that set its
+ * deadline, as core.c keeps it in node.aux); version 1 is read with K at
+ * the deadline. */
+#define STATE_VERSION 2
 
 uint32_t
 state_crc32(const void *data, size_t len)
@@ -44,6 +47,7 @@ put_clock(struct wire_buf *b, const struct sla_clock *c)
     wire_put_u8(b, c->state);
     wire_put_u8(b, c->outcome);
     wire_put_u8(b, c->next_warn);
+    wire_put_u32(b, c->node.aux);
 }
 
 struct encode_ctx {
@@ -100,7 +104,7 @@ state_encode(const struct core *core, const struct state_meta *meta,
 /* ---- decoding ---------------------------------------------------------- */
 
 static void
-get_clock(struct wire_reader *r, struct sla_clock *c)
+get_clock(struct wire_reader *r, struct sla_clock *c, uint32_t version)
 {
     memset(c, 0, sizeof(*c));
     c->started_ms = wire_get_i64(r);
@@ -111,6 +115,8 @@ get_clock(struct wire_reader *r, struct sla_clock *c)
     c->state = wire_get_u8(r);
     c->outcome = wire_get_u8(r);
     c->next_warn = wire_get_u8(r);
+    if (version >= 2)
+        c->node.aux = wire_get_u32(r);
     if (c->state > CLOCK_STOPPED || c->outcome > OUTCOME_BREACHED ||
         c->next_warn > CFG_MAX_WARN)
         r->bad = 1;
@@ -137,7 +143,7 @@ state_decode(struct core *core, const char *data, size_t len,
     }
     wire_reader_init(&r, data + 8, len - 12); /* after the magic, before the CRC */
     uint32_t version = wire_get_u32(&r);
-    if (version != STATE_VERSION) {
+    if (version < 1 || version > STATE_VERSION) {
         snprintf(err, errlen, "checkpoint version %u not supported", version);
         return -1;
     }
@@ -162,7 +168,7 @@ state_decode(struct core *core, const char *data, size_t len,
         img.resolved = flags & 1;
         img.paused = (flags >> 1) & 1;
         for (int m = 0; m < METRIC_COUNT; m++)
-            get_clock(&r, &img.clk[m]);
+            get_clock(&r, &img.clk[m], version);
         if (r.bad || img.id == NULL || img.tier == NULL)
             break;
         if (core_restore_ticket(core, &img) < 0) {

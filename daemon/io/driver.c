@@ -79,7 +79,9 @@ driver_new(struct event_base *base, struct core *core)
         return NULL;
     d->core = core;
     d->timer = evtimer_new(base, timer_cb, d);
-    if (d->timer == NULL) {
+    if (d->timer == NULL || event_priority_set(d->timer, DRIVER_PRIORITIES - 1) < 0) {
+        if (d->timer)
+            event_free(d->timer);
         free(d);
         return NULL;
     }

@@ -26,7 +26,6 @@
 #define READ_BLOCK_MS "2000"
 #define REPLAY_COUNT "1000"
 #define REPLAY_COUNT_N 1000
-#define MAX_FIELDS 64
 
 enum phase { WAIT_STATE = 0, REPLAY, LIVE };
 
@@ -138,7 +137,7 @@ already_applied(const struct ingest *ing, uint64_t ms, uint64_t seq)
 static void
 apply_entry(struct ingest *ing, const redisReply *entry, int64_t wall_ms)
 {
-    struct ev_field fields[MAX_FIELDS];
+    struct ev_field fields[INGEST_MAX_FIELDS];
     size_t nfields = 0;
     const redisReply *id = entry->element[0];
     const redisReply *kv = entry->element[1];
@@ -154,33 +153,45 @@ apply_entry(struct ingest *ing, const redisReply *entry, int64_t wall_ms)
     ing->pos.last_seq = seq;
     ing->pos.events_total++;
 
-    if (kv == NULL || kv->type != REDIS_REPLY_ARRAY) {
-        /* The entry was deleted or trimmed while pending. */
-        reject(ing, id->str, id->len, NULL, 0, "entry deleted");
+    if (ingest_entry_fields(kv, fields, INGEST_MAX_FIELDS, &nfields, &reason) < 0) {
+        reject(ing, id->str, id->len, fields, nfields, reason);
         return;
     }
-    if (kv->elements % 2 != 0 || kv->elements / 2 > MAX_FIELDS) {
-        reject(ing, id->str, id->len, NULL, 0, "too many fields");
-        return;
+    int rc = event_apply(ing->core, ing->cfg, fields, nfields, ms, wall_ms, &ev, &reason);
+    if (rc == 0 && ev.future)
+        ing->pos.future_total++;
+    if (rc < 0)
+        reject(ing, id->str, id->len, fields, nfields, reason);
+}
+
+int
+ingest_entry_fields(const redisReply *kv, struct ev_field *fields, size_t max,
+                    size_t *nfields, const char **reason)
+{
+    *nfields = 0;
+    if (kv == NULL || kv->type != REDIS_REPLY_ARRAY) {
+        /* The entry was deleted or trimmed while pending. */
+        *reason = "entry deleted";
+        return -1;
+    }
+    if (kv->elements % 2 != 0 || kv->elements / 2 > max) {
+        *reason = "too many fields";
+        return -1;
     }
     for (size_t i = 0; i + 1 < kv->elements; i += 2) {
         const redisReply *f = kv->element[i], *v = kv->element[i + 1];
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-            reject(ing, id->str, id->len, NULL, 0, "malformed entry");
-            return;
+            *nfields = 0;
+            *reason = "malformed entry";
+            return -1;
         }
-        fields[nfields].name = f->str;
-        fields[nfields].name_len = f->len;
-        fields[nfields].value = v->str;
-        fields[nfields].value_len = v->len;
-        nfields++;
+        fields[*nfields].name = f->str;
+        fields[*nfields].name_len = f->len;
+        fields[*nfields].value = v->str;
+        fields[*nfields].value_len = v->len;
+        (*nfields)++;
     }
-    if (ms > (uint64_t)INT64_MAX)
-        ms = 0;
-    if (event_parse(&ev, fields, nfields, (int64_t)ms, wall_ms,
-                    ing->cfg->events.max_clock_skew_ms, &reason) < 0 ||
-        core_apply(ing->core, &ev, &reason) < 0)
-        reject(ing, id->str, id->len, fields, nfields, reason);
+    return 0;
 }
 
 /* XACK for every entry of a batch, after the batch's outputs. */

@@ -151,6 +151,8 @@ publish_gauges(struct publish *pub, const struct publish_stats *st)
         { "checkpoints_failed_total", (long long)st->checkpoints_failed },
         { "notifications_pending", (long long)st->notifications_pending },
         { "deliveries_failed_total", (long long)st->deliveries_failed },
+        { "late_events_total", (long long)core_late_events(pub->core) },
+        { "future_events_total", (long long)st->future_events },
     };
     for (size_t i = 0; i < ARRAY_LEN(stats); i++) {
         argv_addf(&a, "%sstats:%s", prefix, stats[i].name);

@@ -56,6 +56,7 @@ struct cfg_events {
     char *consumer;      /* default: the host name */
     int batch;           /* XREADGROUP COUNT, default 1000 */
     int64_t max_clock_skew_ms; /* default 5m */
+    int64_t allowed_lateness_ms; /* default 0: see SPEC section 3, "Time" */
     long dead_maxlen;    /* approximate cap of <prefix>events:dead; 0 = none */
 };
 

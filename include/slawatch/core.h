@@ -9,11 +9,17 @@
  *   event.c: stream entry -> struct sla_event (validation)
  *   core.c:  sla_event -> ticket + clocks -> heap -> notices/outcomes
  *
- * Time: every clock runs on event time. core_apply() first fires every key
- * strictly earlier than the event's ts, then applies it; core_advance() fires
- * keys strictly earlier than the given instant. A clock stopped at or before
- * its deadline is met; one still running one millisecond after it is
- * breached. The core's own "now" never goes backwards.
+ * Time (SPEC section 3, "Time"): clock arithmetic uses each event's ts;
+ * decisions follow arrival. The core's "now" is arrival time: core_apply()
+ * first fires every key strictly earlier than the event's arrival, then
+ * applies it; core_advance() (the wall clock between events) fires keys
+ * strictly earlier than the given instant; "now" never goes backwards. A
+ * running clock with deadline D is keyed for its breach at
+ * max(D, K) + events.allowed_lateness, K being the arrival of the event that
+ * last set D (reload and restore: the core's now). A stopping event applied
+ * before that, with its ts (at most its arrival) at or before D, makes it
+ * met; after D, breached at once and recovered. Warnings fire as arrival
+ * passes their points; a point already behind K is skipped.
  */
 #ifndef SLAWATCH_CORE_H
 #define SLAWATCH_CORE_H
@@ -48,7 +54,9 @@ struct sla_event {
     enum ev_type type;
     const char *ticket;
     size_t ticket_len;
-    int64_t ts_ms;
+    int64_t ts_ms;           /* when it happened: clock arithmetic */
+    int64_t arrival_ms;      /* when slawatch could know of it: decisions */
+    bool future;             /* ts_ms lies ahead of the wall clock */
     const char *attr[ATTR_COUNT];
     size_t attr_len[ATTR_COUNT];
     const char *tier;
@@ -64,16 +72,30 @@ struct ev_field {
 };
 
 /* Validates one stream entry (SPEC section 3). `id_ms` is the time part of
- * the entry ID (the default ts); events stamped later than wall_now_ms +
- * max_skew_ms are rejected. Returns 0, or -1 with a static reason string such
- * as "missing type" in *reason. Never reads past the given lengths. */
+ * the entry ID: its arrival is that, but never later than wall_now_ms, and
+ * its ts defaults to its arrival. Events stamped later than wall_now_ms +
+ * max_skew_ms are rejected, and so is a numeric ts below 10^11 (seconds,
+ * not milliseconds). Returns 0, or -1 with a static reason string such as
+ * "missing type" in *reason. Never reads past the given lengths. */
 int event_parse(struct sla_event *ev, const struct ev_field *fields,
-                size_t nfields, int64_t id_ms, int64_t wall_now_ms,
+                size_t nfields, uint64_t id_ms, int64_t wall_now_ms,
                 int64_t max_skew_ms, const char **reason) MUSTCHECK;
+
+struct core;
+
+/* One stream entry into the core, the one path the daemon (ingest.c) and
+ * slawatchctl status share: event_parse with the config's max_clock_skew,
+ * then core_apply. *ev gets the parsed event (valid while fields are).
+ * Returns 0, or -1 with the reason it was rejected. */
+int event_apply(struct core *core, const struct config *cfg,
+                const struct ev_field *fields, size_t nfields, uint64_t id_ms,
+                int64_t wall_now_ms, struct sla_event *ev,
+                const char **reason) MUSTCHECK;
 
 const char *event_type_name(enum ev_type type);
 
-/* Parses the "<ms>-<seq>" of a stream ID. Returns 0 or -1. */
+/* Parses the "<ms>-<seq>" of a stream ID, each part the full range of an
+ * unsigned 64-bit number as Redis allows. Returns 0 or -1. */
 int stream_id_parse(const char *id, size_t len, uint64_t *ms,
                     uint64_t *seq) MUSTCHECK;
 
@@ -215,6 +237,11 @@ const struct ticket *core_find(const struct core *core, const char *id,
 const char *core_ticket_attr(const struct core *core, const struct ticket *t,
                              int attr);
 const char *core_tier_name(const struct core *core, const struct ticket *t);
+
+/* Stopping events that reached a clock already decided breached although
+ * their ts was at or before its deadline (they arrived too late: see
+ * events.allowed_lateness). */
+uint64_t core_late_events(const struct core *core);
 
 /* Gauges kept incrementally. */
 size_t core_ticket_count(const struct core *core);

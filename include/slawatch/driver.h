@@ -16,6 +16,12 @@
 
 struct driver;
 
+/* The loop's priority queues (event_base_priority_init): the driver's
+ * timer takes the lowest, so that every other ready event (a reply on the
+ * reader, a batch to apply) runs before a deadline is decided by the wall
+ * clock. */
+#define DRIVER_PRIORITIES 3
+
 /* core is not owned. Returns NULL on allocation failure. Starts with the
  * wall clock not driving (nothing is read yet). */
 struct driver *driver_new(struct event_base *base, struct core *core) MUSTCHECK;

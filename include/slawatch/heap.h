@@ -17,6 +17,8 @@
 struct heap_node {
     int64_t key;        /* when the node is due */
     uint32_t idx;       /* position in the heap, HEAP_NONE when not queued */
+    uint32_t aux;       /* the owner's (it fills the struct's padding); the
+                           heap never reads or writes it */
 };
 
 struct heap {
@@ -30,6 +32,7 @@ heap_node_init(struct heap_node *node)
 {
     node->key = 0;
     node->idx = HEAP_NONE;
+    node->aux = 0;
 }
 
 static inline bool

@@ -35,6 +35,7 @@ struct ingest_position {
     uint64_t last_ms, last_seq;
     uint64_t events_total;
     uint64_t rejected_total;
+    uint64_t future_total;           /* applied, stamped ahead of the wall clock */
 };
 
 struct ingest_hooks {
@@ -76,5 +77,15 @@ void ingest_replay(struct ingest *ing, const struct ingest_position *pos);
 void ingest_stop(struct ingest *ing);
 
 void ingest_position(const struct ingest *ing, struct ingest_position *pos);
+
+/* The fields of one stream entry (element [1] of an XRANGE/XREADGROUP
+ * entry), pointing into the reply, at most `max` of them. Returns 0, or -1
+ * with the reason to dead-letter it ("entry deleted", "too many fields",
+ * "malformed entry"). With stream_id_parse and event_apply, the one path
+ * from the stream to the core: the daemon and slawatchctl status both take
+ * it, so they decide alike. */
+#define INGEST_MAX_FIELDS 64
+int ingest_entry_fields(const redisReply *kv, struct ev_field *fields, size_t max,
+                        size_t *nfields, const char **reason) MUSTCHECK;
 
 #endif

@@ -21,6 +21,7 @@ struct publish;
 /* The figures other modules own, for <prefix>stats:*. */
 struct publish_stats {
     uint64_t events_total, rejected_total;
+    uint64_t future_events;          /* stamped ahead of the wall clock */
     double events_per_s;
     int64_t last_checkpoint_ms;      /* 0: none yet (age -1) */
     uint64_t checkpoints_failed;

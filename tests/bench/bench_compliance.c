@@ -95,6 +95,7 @@ apply(enum ev_type type, const char *id, const char *priority, const char *queue
     ev.ticket = id;
     ev.ticket_len = strlen(id);
     ev.ts_ms = fake_now;
+    ev.arrival_ms = fake_now;
     if (priority) {
         ev.attr[ATTR_PRIORITY] = priority;
         ev.attr_len[ATTR_PRIORITY] = strlen(priority);

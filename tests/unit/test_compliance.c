@@ -867,6 +867,7 @@ apply(struct core *core, enum ev_type type, const char *id, int64_t ts,
     ev.ticket = id;
     ev.ticket_len = strlen(id);
     ev.ts_ms = ts;
+    ev.arrival_ms = ts;
     if (priority) {
         ev.attr[ATTR_PRIORITY] = priority;
         ev.attr_len[ATTR_PRIORITY] = strlen(priority);

@@ -153,10 +153,11 @@ apply(struct fixture *f, enum ev_type type, const char *ticket, int64_t ts,
         *eq = '\0';
         fields[n++] = (struct ev_field){ kv, strlen(kv), eq + 1, strlen(eq + 1) };
     }
-    /* Wall time never lags event time in these tests. */
+    /* Wall time never lags event time in these tests, and every event
+     * arrives (is appended to the stream) at the wall time it is applied. */
     if (f->wall < ts)
         f->wall = ts;
-    if (event_parse(&ev, fields, n, ts, f->wall, 5 * MIN, &reason) < 0)
+    if (event_parse(&ev, fields, n, (uint64_t)f->wall, f->wall, 5 * MIN, &reason) < 0)
         return -1;
     return core_apply(f->core, &ev, &reason);
 }
@@ -380,13 +381,18 @@ test_backdated_open_breaches_at_once_without_warnings(void **state)
     struct fixture *f = *state;
     advance(f, T0 + 2 * HOUR);
     assert_int_equal(apply(f, EVT_OPENED, "old", T0, "priority=urgent"), 0);
+    /* Decided once arrival time passes the arrival of the event that set
+     * the deadline (an answer arriving in the same millisecond still
+     * counts): at the next tick. */
+    assert_int_equal(count(f, "old", NOTICE_BREACH, METRIC_RESPONSE), 0);
+    advance(f, T0 + 2 * HOUR + 1);
     assert_int_equal(count(f, "old", NOTICE_BREACH, METRIC_RESPONSE), 1);
     assert_int_equal(count(f, "old", NOTICE_BREACH, METRIC_RESOLUTION), 1);
     assert_int_equal(count(f, "old", NOTICE_WARNING, -1), 0);
     const struct rec *r = find(f, "old", NOTICE_BREACH, METRIC_RESPONSE);
     assert_int_equal(r->deadline, T0 + 10 * MIN);
-    assert_int_equal(r->at, T0 + 2 * HOUR);           /* detected now */
-    assert_int_equal(r->late, 2 * HOUR - 10 * MIN);   /* its true lateness */
+    assert_int_equal(r->at, T0 + 2 * HOUR + 1);           /* detected now */
+    assert_int_equal(r->late, 2 * HOUR + 1 - 10 * MIN);   /* its true lateness */
 }
 
 static void
@@ -552,6 +558,7 @@ test_priority_change_retargets(void **state)
     assert_int_equal(core_open_count(f->core, tier_index(f, "mid")), 1);
     /* Escalating to urgent at T0+20m: the 10m deadline is already past. */
     assert_int_equal(apply(f, EVT_UPDATED, "A", T0 + 20 * MIN, "priority=urgent"), 0);
+    advance(f, T0 + 20 * MIN + 1);
     assert_string_equal(core_tier_name(f->core, t), "fast");
     const struct rec *r = find(f, "A", NOTICE_BREACH, METRIC_RESPONSE);
     assert_non_null(r);
@@ -784,6 +791,7 @@ test_calendar_priority_change_during_pause(void **state)
      * Friday 17:00 deadline: breached at once. The paused resolution clock
      * keeps its 1 h and takes the 8 h target. */
     assert_int_equal(apply(f, EVT_UPDATED, "A", fri16 + 18 * HOUR, "priority=high"), 0);
+    advance(f, fri16 + 18 * HOUR + 1);
     const struct rec *r = find(f, "A", NOTICE_BREACH, METRIC_RESPONSE);
     assert_non_null(r);
     assert_int_equal(r->deadline, fri16 + HOUR);

@@ -370,8 +370,25 @@ test_golden_checkpoint(void **state)
     wire_init(&buf);
     struct state_section sec = { STATE_SECTION_WRITES, "queued", 6 };
     assert_int_equal(state_encode(b.core, &got, &sec, 1, &buf), 0);
-    assert_int_equal(buf.len, sizeof(golden_checkpoint));
-    assert_memory_equal(buf.data, golden_checkpoint, sizeof(golden_checkpoint));
+    /* Written back as version 2: the same blob plus each clock's K (4
+     * bytes per clock). */
+    assert_int_equal(buf.len, sizeof(golden_checkpoint) + 2 * 4);
+    assert_int_equal((unsigned char)buf.data[8], 2);
+    assert_memory_equal(buf.data, golden_checkpoint, 8);
+    assert_memory_equal(buf.data + 12, golden_checkpoint + 12, 8 * 6);
+    /* ... and it decodes to the same ticket. */
+    struct state_meta again;
+    struct core *c2 = core_new(cfg, wall, &b, NULL);
+    assert_non_null(c2);
+    assert_int_equal(state_decode(c2, buf.data, buf.len, &again, NULL, NULL, err,
+                                  sizeof(err)), 1);
+    const struct ticket *t2 = core_find(c2, "golden-1", 8);
+    assert_non_null(t2);
+    assert_int_equal(t2->clk[METRIC_RESOLUTION].state, CLOCK_PAUSED);
+    assert_int_equal(t2->clk[METRIC_RESOLUTION].deadline_ms,
+                     t->clk[METRIC_RESOLUTION].deadline_ms);
+    assert_int_equal(again.last_seq, 7);
+    core_free(c2);
     wire_free(&buf);
     core_free(b.core);
 }
