@@ -171,7 +171,7 @@ integration: deps test-deps
 
 bench: deps test-deps
 	@$(MAKE) --no-print-directory NODEPS=1 $(BUILD)/slawatchd $(BUILD)/slawatchctl $(BENCH_BINS)
-	@BUILD=$(BUILD) tests/bench/run.sh $(BENCH_BINS)
+	@BUILD=$(BUILD) tests/bench/run.sh $(BENCH_BINS) tests/bench/lateness.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin

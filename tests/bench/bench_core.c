@@ -523,6 +523,17 @@ out:
 
 /* ---- configuration ----------------------------------------------------------- */
 
+/* events.allowed_lateness of the daemons (BENCH_LATENESS_MS, default 0): a
+ * breach is then decided that long after its deadline, and the lateness
+ * figure is measured beyond it. */
+static long
+allowed_lateness_ms(void)
+{
+    const char *s = getenv("BENCH_LATENESS_MS");
+    long v = s && *s ? strtol(s, NULL, 10) : 0;
+    return v > 0 ? v : 0;
+}
+
 static char *
 write_config(const char *dir, const char *name, int port, const char *prefix,
              long batch)
@@ -531,6 +542,7 @@ write_config(const char *dir, const char *name, int port, const char *prefix,
     const char *level = getenv("BENCH_LOG_LEVEL");
     const char *every = getenv("BENCH_CHECKPOINT_EVERY");
     char extra[160] = "";
+    long lateness = allowed_lateness_ms();
     if (level && *level)
         snprintf(extra, sizeof(extra), "log: { level: %s }\n", level);
     if (every && *every)
@@ -538,14 +550,14 @@ write_config(const char *dir, const char *name, int port, const char *prefix,
                  "state: { checkpoint_every: %s }\n", every);
     snprintf(text, sizeof(text),
              "redis: { host: 127.0.0.1, port: %d, prefix: \"%s\" }\n"
-             "events: { batch: %ld, group: " GROUP " }\n"
+             "events: { batch: %ld, group: " GROUP ", allowed_lateness: %ldms }\n"
              "tiers:\n"
              "  day:   { response: 1d }\n"
              "  burst: { response: 5s }\n"
              "policies:\n"
              "  - { tier: day }\n"
              "%s",
-             port, prefix, batch, extra);
+             port, prefix, batch, lateness, extra);
     return h_write_file(dir, name, text);
 }
 
@@ -740,13 +752,19 @@ bench_lateness(redisContext *c, long open, long burst, long window_ms,
     qsort(res.late, (size_t)res.nlate, sizeof(*res.late), cmp_i64);
     qsort(res.visible, (size_t)res.nlate, sizeof(*res.visible), cmp_i64);
     int64_t p99 = percentile(res.late, (size_t)res.nlate, 99);
+    long allowed = allowed_lateness_ms();
+    int64_t early = res.nlate ? res.late[0] : 0;
+    if (allowed)
+        printf("  with events.allowed_lateness %ld ms: every breach is decided after "
+               "deadline + %ld ms, so late_ms is at least that (min %" PRId64 " ms)%s\n",
+               allowed, allowed, early, verdict(res.nlate > 0 && early > allowed));
     printf("lateness: p50 %" PRId64 " ms, p99 %" PRId64 " ms, max %" PRId64
            " ms over %ld deadlines in %.3g s on top of %ld open "
-           "(target p99 <= %d ms)%s\n",
+           "(target p99 <= %ld + %d ms)%s\n",
            percentile(res.late, (size_t)res.nlate, 50), p99,
            res.nlate ? res.late[res.nlate - 1] : 0, res.nlate,
-           (double)window_ms / 1000.0, open, TARGET_P99_MS,
-           verdict(res.nlate > 0 && p99 <= TARGET_P99_MS));
+           (double)window_ms / 1000.0, open, allowed, TARGET_P99_MS,
+           verdict(res.nlate > 0 && p99 <= allowed + TARGET_P99_MS));
     printf("  in Redis (breach entry ID - deadline): p50 %" PRId64 " ms, p99 %"
            PRId64 " ms, max %" PRId64 " ms\n",
            percentile(res.visible, (size_t)res.nlate, 50),
