@@ -304,6 +304,52 @@ test_ctl_status_agrees_before_and_after_checkpoint(void **state)
     free(cfg);
 }
 
+/* An entry with the largest ID Redis allows (20 digits) makes every later
+ * `XADD *` inherit its time part: none of them may be dropped, and none
+ * may be taken as "ts in the future" or as 1970. */
+static void
+test_largest_stream_id_poisons_nothing(void **state)
+{
+    struct env *e = *state;
+    char *cfg = write_cfg(e, "big.yaml", "big:", "0s", "30s");
+    pid_t d = h_daemon_start(cfg, e->redis.dir);
+    assert_true(h_wait_group(e->c, "big:events", "slawatch", 5000));
+    redisReply *r = redisCommand(e->c, "XADD big:events 18446744073709551615-0 type opened "
+                                       "ticket MAX priority high");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    char id[48];
+    assert_int_equal(h_xadd(e->c, "big:events", id, sizeof(id), "type", "opened", "ticket",
+                            "AFTER", "priority", "high", NULL), 0);
+    assert_string_equal(id, "18446744073709551615-1");
+    assert_int_equal(h_xadd(e->c, "big:events", NULL, 0, "type", "responded", "ticket",
+                            "AFTER", NULL), 0);
+    assert_true(h_wait_int(e->c, "big:stats:events_total", 3, 5000));
+    long long rejected = -1;
+    assert_true(h_get_int(e->c, "big:stats:rejected_total", &rejected));
+    assert_int_equal(rejected, 0);
+    assert_int_equal(h_xpending_count(e->c, "big:events", "slawatch"), 0);
+    /* MAX was taken at the wall clock: it breaches 2 s later, not in 1970
+     * (late_ms small) and not never. */
+    assert_true(h_wait_xlen(e->c, "big:breaches", 2, 6000)); /* warning, breach */
+    struct h_entry *ents;
+    int n = h_xrange(e->c, "big:breaches", &ents);
+    bool breach = false;
+    for (int i = 0; i < n; i++) {
+        assert_string_equal(h_field(&ents[i], "ticket"), "MAX");
+        if (strcmp(h_field(&ents[i], "kind"), "breach") == 0) {
+            breach = true;
+            long long late = atoll(h_field(&ents[i], "late_ms"));
+            assert_true(late > 0 && late < 5000);
+        }
+    }
+    h_entries_free(ents, n);
+    assert_true(breach);
+    assert_int_equal(h_daemon_stop(d, SIGTERM, 5000), 0);
+    free(cfg);
+}
+
 int
 main(void)
 {
@@ -311,6 +357,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_live_equals_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ctl_status_agrees_before_and_after_checkpoint,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_largest_stream_id_poisons_nothing, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
