@@ -27,6 +27,7 @@
 #include "slawatch/driver.h"
 #include "slawatch/hook_http.h"
 #include "slawatch/ingest.h"
+#include "slawatch/lease.h"
 #include "slawatch/log.h"
 #include "slawatch/notify.h"
 #include "slawatch/publish.h"
@@ -54,6 +55,9 @@ struct sw {
     struct report *report;           /* sink: compliance, at-risk */
     struct notify *notify;           /* sink: escalation webhooks */
     struct deliver *deliver;         /* the outbox and its webhooks */
+    struct lease *lease;             /* who leads (SPEC section 7) */
+    bool leading;
+    char **argv;                     /* for the re-exec of a deposed leader */
     struct rds_conn reader;          /* XRANGE/XREADGROUP only (it blocks) */
     struct rds_conn writer;          /* every other command, in order */
     struct event *publish_ev;        /* gauges and counters */
@@ -213,6 +217,60 @@ delivery_poke(void *arg, const char *id)
     deliver_poke(arg, id);
 }
 
+/* ---- leading and standing by ------------------------------------------- */
+
+static void
+lease_acquired(void *arg, uint64_t token, const char *previous)
+{
+    struct sw *sw = arg;
+    const char **fence;
+    const size_t *lens;
+    int n;
+    if (*previous && strcmp(previous, sw->cfg->events.consumer) != 0)
+        log_notice("leader %s (token %llu): took over from %s, whose lease ran out or "
+                   "was given up", sw->cfg->events.consumer, (unsigned long long)token,
+                   previous);
+    else
+        log_notice("leader %s (token %llu)", sw->cfg->events.consumer,
+                   (unsigned long long)token);
+    sw->leading = true;
+    /* From now on Redis runs this instance's writes only while it holds
+     * the lease. */
+    lease_fence_argv(sw->lease, &fence, &lens, &n);
+    rds_set_prefix(&sw->writer, fence, lens, n);
+    snapshot_set_fence(sw->snapshot, fence + 3, lens + 3);
+    service_status("leader: loading the checkpoint");
+    rds_start(&sw->writer);
+    rds_start(&sw->reader);
+}
+
+static void
+lease_standby(void *arg, const char *leader)
+{
+    struct sw *sw = arg;
+    if (strcmp(leader, sw->cfg->events.consumer) == 0)
+        log_warnx("standby: the leader's events.consumer is \"%s\", this instance's "
+                  "own: give every instance a name of its own", leader);
+    else
+        log_info("standby: leader %s", *leader ? leader : "(none)");
+    service_ready();
+    service_status("standby, leader %s", *leader ? leader : "(none)");
+}
+
+/* A deposed leader starts afresh as a standby: the same process (systemd
+ * keeps its PID), nothing of the old state, nothing more written. */
+static void
+lease_lost(void *arg, const char *why)
+{
+    struct sw *sw = arg;
+    (void)why;
+    service_status("deposed: restarting as a standby");
+    log_notice("restarting as a standby");
+    close_range(3, ~0U, 0);
+    execv("/proc/self/exe", sw->argv);
+    fatal("cannot restart as a standby: exec");
+}
+
 static void
 publish_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -257,8 +315,10 @@ shutdown_poll_cb(evutil_socket_t fd, short what, void *arg)
         if (rds_pending(&sw->writer))
             log_warnx("%zu Redis writes unanswered: kept in the final checkpoint",
                       rds_pending(&sw->writer));
-        /* Nothing to replay at the next start. */
-        (void)snapshot_save_sync(sw->snapshot);
+        /* Nothing to replay at the next start; then a standby may take
+         * over at once. */
+        if (sw->leading && snapshot_save_sync(sw->snapshot) == 0)
+            lease_release(sw->lease);
         event_base_loopbreak(sw->base);
         return;
     }
@@ -375,6 +435,7 @@ main(int argc, char **argv)
     const char *path = DEFAULT_CONFIG;
     int check = 0, ch;
     static struct sw sw;
+    sw.argv = argv;
 
     while ((ch = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
         switch (ch) {
@@ -475,8 +536,11 @@ main(int argc, char **argv)
                cfg->redis.unix_path ? cfg->redis.unix_path : cfg->redis.host,
                cfg->redis.unix_path ? "" : ":",
                cfg->redis.unix_path ? 0 : cfg->redis.port, cfg->redis.prefix);
-    rds_start(&sw.writer);
-    rds_start(&sw.reader);
+    /* Reading, deciding and writing start once this instance leads. */
+    const struct lease_hooks lh = { lease_acquired, lease_lost, lease_standby, &sw };
+    if ((sw.lease = lease_new(sw.base, cfg, &lh)) == NULL)
+        fatalx("out of memory");
+    lease_start(sw.lease);
     struct timeval pub = { PUBLISH_MS / 1000, (PUBLISH_MS % 1000) * 1000 };
     event_add(sw.publish_ev, &pub);
     driver_arm(sw.driver);
@@ -489,6 +553,7 @@ main(int argc, char **argv)
              (unsigned long long)pos.events_total,
              (unsigned long long)pos.rejected_total);
     rds_close(&sw.writer);
+    lease_free(sw.lease);
     report_set_objective_hook(sw.report, NULL, NULL);
     deliver_free(sw.deliver); /* after the writer: its callbacks hold entries */
     notify_free(sw.notify);

@@ -101,6 +101,18 @@ parse_state(struct cfg_load *ld, const yaml_node_t *sec)
 }
 
 static void
+parse_ha(struct cfg_load *ld, const yaml_node_t *sec)
+{
+    struct cfg_ctx *ctx = ld->ctx;
+
+    if (cfg_check_map(ctx, sec, "ha", "ha") < 0)
+        return;
+    /* Renewed every third of it, with a fifth kept as margin: below 1 s
+     * a loaded machine could lose it between two renewals. */
+    cfg_opt_dur(ctx, sec, "ha", "lease", 1000, &ld->cfg->ha.lease_ms);
+}
+
+static void
 parse_log(struct cfg_load *ld, const yaml_node_t *sec)
 {
     struct cfg_ctx *ctx = ld->ctx;
@@ -236,6 +248,7 @@ set_defaults(struct config *cfg)
     cfg->compliance.publish_every_ms = 10000;
     cfg->compliance.objective = 0.90;
     cfg->state.checkpoint_every_ms = 30000;
+    cfg->ha.lease_ms = 10000;
     cfg->log_level = LOG_LVL_INFO;
     if ((cfg->redis.prefix = strdup("sla:")) == NULL ||
         (cfg->events.group = strdup("slawatch")) == NULL)
@@ -299,6 +312,7 @@ parse_root(struct cfg_ctx *ctx, const yaml_node_t *root, struct config *cfg)
     cfg_parse_escalations(&ld, cfg_get_set(ctx, root, "escalations"));
     parse_compliance(&ld, cfg_get_set(ctx, root, "compliance"));
     parse_state(&ld, cfg_get_set(ctx, root, "state"));
+    parse_ha(&ld, cfg_get_set(ctx, root, "ha"));
     parse_log(&ld, cfg_get_set(ctx, root, "log"));
     if (finish_defaults(cfg) < 0)
         cfg_oom(ctx);

@@ -74,6 +74,8 @@ const char *const cfg_known_keys[] = {
     "compliance.max_values",
     "compliance.publish_every",
     "compliance.objective",
+    "ha",
+    "ha.lease",
     "state",
     "state.checkpoint_every",
     "log",

@@ -51,6 +51,7 @@ struct ingest {
     char replay_after[48];           /* "(<id>" for XRANGE */
     long replayed;
     bool group_ready;
+    long claimed;                    /* XAUTOCLAIM: entries taken over */
     bool ready_told;
     bool reading;                    /* an XREADGROUP is in flight */
     bool pending_mode;               /* re-reading our own pending entries */
@@ -374,6 +375,68 @@ ingest_replay(struct ingest *ing, const struct ingest_position *pos)
 
 /* ---- the consumer group ------------------------------------------------- */
 
+static void claim_next(struct ingest *ing, const char *cursor);
+
+/* The group exists and holds nothing pending for others: read our own
+ * pending entries, then new ones. */
+static void
+group_joined(struct ingest *ing)
+{
+    ing->group_ready = true;
+    ing->pending_mode = true;
+    snprintf(ing->pending_after, sizeof(ing->pending_after), "0");
+    if (!ing->ready_told) {
+        ing->ready_told = true;
+        log_info("consuming %s as %s/%s", ing->key_events, ing->cfg->events.group,
+                 ing->cfg->events.consumer);
+        if (ing->hooks.ready)
+            ing->hooks.ready(ing->hooks.arg);
+    }
+    ingest_read(ing);
+}
+
+/* The group's pending entries of every other consumer (an earlier leader,
+ * a renamed host) become this consumer's, so that nothing stays pending:
+ * the pending read that follows acknowledges those already applied. */
+static void
+claim_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
+{
+    struct ingest *ing = privdata;
+    (void)conn;
+    if (reply == NULL)
+        return; /* connection lost: on_ready starts over */
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING) {
+        log_err("XAUTOCLAIM on %s: %s", ing->key_events,
+                reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        rds_reset(ing->reader);
+        return;
+    }
+    const redisReply *ids = reply->element[1];
+    if (ids->type == REDIS_REPLY_ARRAY)
+        ing->claimed += (long)ids->elements;
+    if (strcmp(reply->element[0]->str, "0-0") != 0) {
+        claim_next(ing, reply->element[0]->str);
+        return;
+    }
+    if (ing->claimed)
+        log_notice("took over %ld pending entries of other consumers", ing->claimed);
+    ing->claimed = 0;
+    group_joined(ing);
+}
+
+static void
+claim_next(struct ingest *ing, const char *cursor)
+{
+    char start[48];
+    snprintf(start, sizeof(start), "%s", cursor);
+    const char *argv[] = { "XAUTOCLAIM", ing->key_events, ing->cfg->events.group,
+                           ing->cfg->events.consumer, "0", start, "COUNT", "1000",
+                           "JUSTID" };
+    if (rds_send(ing->reader, claim_cb, ing, (int)ARRAY_LEN(argv), argv, NULL) < 0)
+        rds_reset(ing->reader);
+}
+
 static void
 group_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
 {
@@ -387,17 +450,8 @@ group_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
         rds_reset(ing->reader);
         return;
     }
-    ing->group_ready = true;
-    ing->pending_mode = true;
-    snprintf(ing->pending_after, sizeof(ing->pending_after), "0");
-    if (!ing->ready_told) {
-        ing->ready_told = true;
-        log_info("consuming %s as %s/%s", ing->key_events, ing->cfg->events.group,
-                 ing->cfg->events.consumer);
-        if (ing->hooks.ready)
-            ing->hooks.ready(ing->hooks.arg);
-    }
-    ingest_read(ing);
+    ing->claimed = 0;
+    claim_next(ing, "0-0");
 }
 
 /* Creates the consumer group (an existing one is fine), then reads. */

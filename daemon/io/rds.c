@@ -362,7 +362,31 @@ rds_queue(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc,
     cmd = malloc(sizeof(*cmd));
     if (cmd == NULL)
         return -1;
-    int len = redisFormatCommandArgv(&cmd->buf, argc, argv, argvlen);
+    int len;
+    if (conn->prefix_n > 0) {
+        int n = conn->prefix_n + argc;
+        const char **av = malloc((size_t)n * sizeof(*av));
+        size_t *al = malloc((size_t)n * sizeof(*al));
+        if (av == NULL || al == NULL) {
+            free(av);
+            free(al);
+            free(cmd);
+            return -1;
+        }
+        for (int i = 0; i < conn->prefix_n; i++) {
+            av[i] = conn->prefix_argv[i];
+            al[i] = conn->prefix_lens[i];
+        }
+        for (int i = 0; i < argc; i++) {
+            av[conn->prefix_n + i] = argv[i];
+            al[conn->prefix_n + i] = argvlen ? argvlen[i] : strlen(argv[i]);
+        }
+        len = redisFormatCommandArgv(&cmd->buf, n, av, al);
+        free(av);
+        free(al);
+    } else {
+        len = redisFormatCommandArgv(&cmd->buf, argc, argv, argvlen);
+    }
     if (len < 0) {
         free(cmd);
         return -1;
@@ -372,6 +396,14 @@ rds_queue(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc,
     cmd->privdata = privdata;
     queue_append(conn, cmd);
     return 0;
+}
+
+void
+rds_set_prefix(struct rds_conn *conn, const char **argv, const size_t *lens, int n)
+{
+    conn->prefix_argv = argv;
+    conn->prefix_lens = lens;
+    conn->prefix_n = n;
 }
 
 int

@@ -31,6 +31,7 @@ struct snapshot {
     size_t nsec;
     char key[KEY_MAX];               /* <prefix>state */
     bool started;                    /* the state is complete */
+    const char **fence;              /* leader key, epoch key, name, token */
     struct event *timer;
     struct event *sigchld_ev;
     pid_t child;
@@ -101,13 +102,57 @@ save_now(struct snapshot *s, char *err, size_t errlen)
         wire_free(&b);
         return -1;
     }
-    const char *argv[] = { "SET", s->key, b.data };
-    size_t lens[] = { 3, strlen(s->key), b.len };
-    redisReply *rep = redisCommandArgv(c, 3, argv, lens);
-    int rc = rep && rep->type == REDIS_REPLY_STATUS ? 0 : -1;
-    if (rc < 0)
-        snprintf(err, errlen, "SET %s: %s", s->key,
-                 rep ? (rep->str ? rep->str : "unexpected reply") : c->errstr);
+    int rc = 0;
+    redisReply *rep = NULL;
+    if (s->fence) {
+        /* Only while this instance holds the lease, atomically. */
+        const char *watch[] = { "WATCH", s->fence[0], s->fence[1] };
+        const char *mget[] = { "MGET", s->fence[0], s->fence[1] };
+        rep = redisCommandArgv(c, 3, watch, NULL);
+        if (rep)
+            freeReplyObject(rep);
+        rep = redisCommandArgv(c, 3, mget, NULL);
+        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+            rep->element[0]->type != REDIS_REPLY_STRING ||
+            rep->element[1]->type != REDIS_REPLY_STRING ||
+            strcmp(rep->element[0]->str, s->fence[2]) != 0 ||
+            strcmp(rep->element[1]->str, s->fence[3]) != 0) {
+            snprintf(err, errlen, "checkpoint not written: this instance no longer holds the lease");
+            rc = -1;
+        }
+        if (rep)
+            freeReplyObject(rep);
+        rep = NULL;
+        if (rc == 0) {
+            rep = redisCommand(c, "MULTI");
+            if (rep)
+                freeReplyObject(rep);
+        }
+    }
+    if (rc == 0) {
+        const char *argv[] = { "SET", s->key, b.data };
+        size_t lens[] = { 3, strlen(s->key), b.len };
+        rep = redisCommandArgv(c, 3, argv, lens);
+        if (s->fence && rep && rep->type == REDIS_REPLY_STATUS) { /* QUEUED */
+            freeReplyObject(rep);
+            rep = redisCommand(c, "EXEC");
+            if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+                rep->element[0]->type == REDIS_REPLY_STATUS) {
+                freeReplyObject(rep);
+                rep = NULL;
+            } else {
+                snprintf(err, errlen, "checkpoint not written: the lease changed hands");
+                rc = -1;
+            }
+        } else if (!s->fence && rep && rep->type == REDIS_REPLY_STATUS) {
+            freeReplyObject(rep);
+            rep = NULL;
+        } else {
+            snprintf(err, errlen, "SET %s: %s", s->key,
+                     rep ? (rep->str ? rep->str : "unexpected reply") : c->errstr);
+            rc = -1;
+        }
+    }
     if (rep)
         freeReplyObject(rep);
     redisFree(c);
@@ -333,6 +378,13 @@ void
 snapshot_set_config(struct snapshot *s, const struct config *cfg)
 {
     s->cfg = cfg;
+}
+
+void
+snapshot_set_fence(struct snapshot *s, const char **argv, const size_t *lens)
+{
+    (void)lens;
+    s->fence = argv;
 }
 
 void

@@ -125,6 +125,10 @@ struct cfg_compliance {
     double objective;                /* default 0.90 */
 };
 
+struct cfg_ha {
+    int64_t lease_ms;        /* default 10s (SPEC section 7) */
+};
+
 struct cfg_state {
     int64_t checkpoint_every_ms;     /* default 30s */
 };
@@ -145,6 +149,7 @@ struct config {
     struct cfg_webhook *webhooks;
     struct cfg_compliance compliance;
     struct cfg_state state;
+    struct cfg_ha ha;
     enum log_level log_level;        /* default info */
 };
 

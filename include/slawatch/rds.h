@@ -50,6 +50,10 @@ struct rds_conn {
     size_t queued_bytes;
     size_t max_queued_bytes;
     long dropped;                    /* refused because the queue was full */
+    /* Put before every durable command (rds_set_prefix): fencing. */
+    const char **prefix_argv;
+    const size_t *prefix_lens;
+    int prefix_n;
     long inflight;                   /* rds_send replies outstanding */
 };
 
@@ -85,6 +89,12 @@ int rds_send(struct rds_conn *conn, rds_reply_fn *fn, void *privdata,
  * limit or allocation fails; the command is then not queued. */
 int rds_queue(struct rds_conn *conn, rds_reply_fn *fn, void *privdata,
               int argc, const char **argv, const size_t *argvlen) MUSTCHECK;
+
+/* From now on, every durable command queued is sent with these arguments
+ * before its own (the lease's fence: EVAL <script> ... <command> <args>).
+ * The arrays are not copied: they must outlive the connection or the next
+ * call; n 0 removes the prefix. */
+void rds_set_prefix(struct rds_conn *conn, const char **argv, const size_t *lens, int n);
 
 /* Queues an already RESP-formatted durable command (from a checkpoint). */
 int rds_queue_formatted(struct rds_conn *conn, const char *buf,

@@ -62,6 +62,13 @@ void snapshot_free(struct snapshot *s);
 /* A reloaded config (its redis section is the running one's). */
 void snapshot_set_config(struct snapshot *s, const struct config *cfg);
 
+/* Checkpoints are written only while <prefix>leader and
+ * <prefix>leader:epoch hold these values (argv[0], argv[1]: the keys;
+ * argv[2], argv[3]: this instance's name and token; not copied), checked
+ * atomically with the write (WATCH, MULTI/EXEC): a deposed leader's
+ * checkpoint never replaces a newer one. */
+void snapshot_set_fence(struct snapshot *s, const char **argv, const size_t *lens);
+
 /* No periodic checkpoint from now on (shutdown). */
 void snapshot_stop(struct snapshot *s);
 

@@ -363,7 +363,7 @@ emit_opened(struct env *e, const char *ticket, int64_t ts)
                      0);
     for (int waited = 0; !group_applied(e, id); waited += 5) {
         if (waited > 3000)
-            fail_msg("event %s not applied within 3 s", id);
+            { h_dump_file(e->redis.dir, "daemon.log"); fail_msg("event %s not applied within 3 s", id); }
         h_sleep_ms(5);
     }
 }
