@@ -237,11 +237,22 @@ lease_acquired(void *arg, uint64_t token, const char *previous)
     /* From now on Redis runs this instance's writes only while it holds
      * the lease. */
     lease_fence_argv(sw->lease, &fence, &lens, &n);
-    rds_set_prefix(&sw->writer, fence, lens, n);
+    if (rds_set_prefix(&sw->writer, fence, lens, n) < 0)
+        fatalx("out of memory");
     snapshot_set_fence(sw->snapshot, fence + 3, lens + 3);
     service_status("leader: loading the checkpoint");
     rds_start(&sw->writer);
     rds_start(&sw->reader);
+}
+
+/* Redis refused one of our writes as fenced: another instance leads. */
+static void
+writer_error(struct rds_conn *conn, const redisReply *reply, void *arg)
+{
+    struct sw *sw = arg;
+    (void)conn;
+    if (strncmp(reply->str, "FENCED", 6) == 0)
+        lease_refused(sw->lease);
 }
 
 static void
@@ -249,8 +260,9 @@ lease_standby(void *arg, const char *leader)
 {
     struct sw *sw = arg;
     if (strcmp(leader, sw->cfg->events.consumer) == 0)
-        log_warnx("standby: the leader's events.consumer is \"%s\", this instance's "
-                  "own: give every instance a name of its own", leader);
+        log_warnx("standby: a lease under this instance's own name (%s) is still running: "
+                  "its previous run's, or another instance's with the same "
+                  "events.consumer; waiting for it to run out", leader);
     else
         log_info("standby: leader %s", *leader ? leader : "(none)");
     service_ready();
@@ -540,6 +552,7 @@ main(int argc, char **argv)
     const struct lease_hooks lh = { lease_acquired, lease_lost, lease_standby, &sw };
     if ((sw.lease = lease_new(sw.base, cfg, &lh)) == NULL)
         fatalx("out of memory");
+    sw.writer.on_error = writer_error;
     lease_start(sw.lease);
     struct timeval pub = { PUBLISH_MS / 1000, (PUBLISH_MS % 1000) * 1000 };
     event_add(sw.publish_ev, &pub);

@@ -7,7 +7,7 @@ build_pkgs="gcc make pkg-config libevent-dev libhiredis-dev libyaml-dev
 libsystemd-dev libcurl4-openssl-dev libssl-dev libjansson-dev redis-server
 redis-tools tzdata"
 test_pkgs="libcmocka-dev prometheus-redis-exporter prometheus-alertmanager
-prometheus systemd curl valgrind groff-base"
+prometheus systemd curl valgrind groff-base redis-sentinel"
 case "${1:-build}" in
 build) want=$build_pkgs ;;
 test) want="$build_pkgs $test_pkgs" ;;

@@ -43,6 +43,63 @@ static const char *const level_names[] = {"debug", "info", "notice", "warning",
 
 /* ---- redis, events, log ------------------------------------------------ */
 
+/* redis.sentinels ("host:port" each) and redis.master_name: both or
+ * neither, and then no host, port or unix. */
+static void
+parse_sentinels(struct cfg_ctx *ctx, const yaml_node_t *sec, struct cfg_redis *r)
+{
+    const char *path = "redis.sentinels";
+    const yaml_node_t *list = cfg_get_set(ctx, sec, "sentinels");
+    cfg_opt_str(ctx, sec, "redis", "master_name", false, &r->master_name);
+    if (list == NULL) {
+        if (r->master_name)
+            cfg_err(ctx, cfg_key_node(ctx, sec, "master_name"),
+                    "redis.master_name needs redis.sentinels");
+        return;
+    }
+    if (cfg_check_seq(ctx, list, path) < 0)
+        return;
+    size_t n = cfg_seq_len(list);
+    if (n == 0 || n > CFG_MAX_SENTINELS) {
+        cfg_err(ctx, list, "%s: list 1 to %d sentinels as \"host:port\"", path,
+                CFG_MAX_SENTINELS);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = cfg_seq_item(ctx, list, i);
+        const char *text;
+        if (item == NULL || cfg_get_text(ctx, item, path, &text) < 0)
+            continue;
+        const char *colon = strrchr(text, ':');
+        char *end = NULL;
+        long port = colon ? strtol(colon + 1, &end, 10) : 0;
+        if (colon == NULL || colon == text || end == colon + 1 || *end != '\0' ||
+            port < 1 || port > 65535) {
+            cfg_err(ctx, item, "%s: \"%s\" is not host:port", path, text);
+            continue;
+        }
+        size_t hl = (size_t)(colon - text);
+        if (hl > 2 && text[0] == '[' && text[hl - 1] == ']') /* [v6]:port */
+            r->sentinel_host[r->nsentinels] = strndup(text + 1, hl - 2);
+        else
+            r->sentinel_host[r->nsentinels] = strndup(text, hl);
+        if (r->sentinel_host[r->nsentinels] == NULL) {
+            cfg_oom(ctx);
+            return;
+        }
+        r->sentinel_port[r->nsentinels++] = (int)port;
+    }
+    if (r->master_name == NULL)
+        cfg_err(ctx, cfg_key_node(ctx, sec, "sentinels"),
+                "redis.sentinels needs redis.master_name (the name the sentinels monitor)");
+    static const char *const direct[] = { "host", "port", "unix" };
+    for (size_t i = 0; i < ARRAY_LEN(direct); i++)
+        if (cfg_get_set(ctx, sec, direct[i]) != NULL)
+            cfg_err(ctx, cfg_key_node(ctx, sec, direct[i]),
+                    "redis.%s and redis.sentinels exclude each other: the sentinels "
+                    "name the master", direct[i]);
+}
+
 static void
 parse_redis(struct cfg_load *ld, const yaml_node_t *sec)
 {
@@ -64,6 +121,7 @@ parse_redis(struct cfg_load *ld, const yaml_node_t *sec)
     if (cfg_opt_int(ctx, sec, "redis", "db", 0, INT_MAX, &n))
         r->db = (int)n;
     cfg_opt_str(ctx, sec, "redis", "username", false, &r->username);
+    parse_sentinels(ctx, sec, r);
     cfg_opt_secret(ctx, sec, "redis", "password_file", &r->password);
     /* An empty prefix is allowed: the keys are then bare. */
     cfg_opt_str(ctx, sec, "redis", "prefix", true, &r->prefix);

@@ -22,6 +22,8 @@ const char *const cfg_known_keys[] = {
     "redis.username",
     "redis.password_file",
     "redis.prefix",
+    "redis.sentinels",
+    "redis.master_name",
     "events",
     "events.group",
     "events.consumer",
@@ -106,6 +108,9 @@ cfg_free(struct config *cfg)
     free(cfg->redis.username);
     free_secret(cfg->redis.password);
     free(cfg->redis.prefix);
+    for (size_t i = 0; i < cfg->redis.nsentinels; i++)
+        free(cfg->redis.sentinel_host[i]);
+    free(cfg->redis.master_name);
     free(cfg->events.group);
     free(cfg->events.consumer);
     for (size_t i = 0; i < cfg->ntiers; i++) {

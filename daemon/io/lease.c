@@ -37,11 +37,21 @@ static const char claim_script[] =
     "redis.call('INCR', KEYS[4])\n"
     "return {1, tostring(token), prev}\n";
 
-/* KEYS: leader, epoch, instances; ARGV: name, token, lease ms, now ms. */
+/* KEYS: leader, epoch, instances; ARGV: name, token, lease ms, now ms.
+ * Renews the holder's lease. When Redis itself lost it (restarted without
+ * persistence, or a failover to a replica that had not received it) and
+ * nobody claimed it since, the holder takes it again with its own token,
+ * which also puts the epoch back: tokens never go backwards. */
 static const char renew_script[] =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then\n"
-    "  return 0 end\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "local epoch = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+    "local mine = tonumber(ARGV[2])\n"
+    "if cur == ARGV[1] and epoch == mine then\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+    "elseif cur == false and epoch <= mine then\n"
+    "  redis.call('SET', KEYS[2], ARGV[2])\n"
+    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])\n"
+    "else return 0 end\n"
     "redis.call('ZADD', KEYS[3], tonumber(ARGV[4]) + tonumber(ARGV[3]), ARGV[1])\n"
     "return 1\n";
 
@@ -52,11 +62,16 @@ static const char release_script[] =
     "return 0\n";
 
 /* KEYS: leader, epoch; ARGV: name, token, command, arguments. Runs the
- * command only for the holder of the lease. Lua takes at most about 8000
+ * command unless another instance holds the lease or has claimed it since
+ * this token was issued (a lease Redis lost, which nobody claimed since,
+ * still belongs to its holder: its renewal restores it). Lua takes at most about 8000
  * values at once, so the long variadic commands the daemon sends (a
  * compliance round's MSET and DEL) are run in slices. */
 const char lease_fence_script[] =
-    "if redis.call('GET', KEYS[2]) ~= ARGV[2] or redis.call('GET', KEYS[1]) ~= ARGV[1] then\n"
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "local epoch = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+    "if not ((cur == ARGV[1] and epoch == tonumber(ARGV[2])) or\n"
+    "        (cur == false and epoch <= tonumber(ARGV[2]))) then\n"
     "  return redis.error_reply('FENCED this instance no longer holds the lease') end\n"
     "local n = #ARGV\n"
     "if n <= 6002 then return redis.call(unpack(ARGV, 3, n)) end\n"
@@ -343,6 +358,12 @@ lease_release(struct lease *l)
     if (r)
         freeReplyObject(r);
     redisFree(c);
+}
+
+void
+lease_refused(struct lease *l)
+{
+    lose(l, "Redis refused a write (fenced: another instance holds the lease)");
 }
 
 bool

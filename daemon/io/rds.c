@@ -18,6 +18,9 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "slawatch/log.h"
+#include "slawatch/sentinel.h"
+
+#define SENTINEL_TIMEOUT_MS 300
 
 #define RDS_BACKOFF_MIN_MS 100
 #define RDS_BACKOFF_MAX_MS 5000
@@ -54,6 +57,10 @@ rds_init(struct rds_conn *conn, struct event_base *base,
     conn->cfg.username = dup_or_null(cfg->username);
     conn->cfg.password = dup_or_null(cfg->password);
     conn->cfg.prefix = dup_or_null(cfg->prefix);
+    conn->cfg.master_name = dup_or_null(cfg->master_name);
+    for (size_t i = 0; i < cfg->nsentinels; i++)
+        if ((conn->cfg.sentinel_host[i] = dup_or_null(cfg->sentinel_host[i])) == NULL)
+            return -1;
     conn->on_ready = on_ready;
     conn->on_down = on_down;
     conn->arg = arg;
@@ -193,7 +200,24 @@ rds_connect(struct rds_conn *conn)
     if (conn->state == RDS_CLOSED)
         return;
     conn->state = RDS_CONNECTING;
-    if (conn->cfg.unix_path)
+    if (conn->cfg.nsentinels) {
+        /* Every attempt asks the sentinels again: after a failover the
+         * master is elsewhere. */
+        char host[256], err[1024];
+        int port;
+        if (sentinel_find_master(&conn->cfg, SENTINEL_TIMEOUT_MS, host, sizeof(host), &port,
+                                 err, sizeof(err)) < 0) {
+            conn->ac = NULL;
+            conn_lost(conn, err);
+            return;
+        }
+        if (conn->master_port != port || strcmp(conn->master_host, host) != 0)
+            log_notice("redis %s: master %s is %s:%d (Sentinel)", conn->name,
+                       conn->cfg.master_name, host, port);
+        snprintf(conn->master_host, sizeof(conn->master_host), "%s", host);
+        conn->master_port = port;
+        ac = redisAsyncConnect(conn->master_host, conn->master_port);
+    } else if (conn->cfg.unix_path)
         ac = redisAsyncConnectUnix(conn->cfg.unix_path);
     else
         ac = redisAsyncConnect(conn->cfg.host, conn->cfg.port);
@@ -261,6 +285,13 @@ rds_close(struct rds_conn *conn)
     free(conn->cfg.username);
     free(conn->cfg.password);
     free(conn->cfg.prefix);
+    free(conn->cfg.master_name);
+    free(conn->prefix_fmt);
+    conn->prefix_fmt = NULL;
+    conn->prefix_n = 0;
+    conn->prefix_len = 0;
+    for (size_t i = 0; i < conn->cfg.nsentinels; i++)
+        free(conn->cfg.sentinel_host[i]);
     memset(&conn->cfg, 0, sizeof(conn->cfg));
 }
 
@@ -284,9 +315,14 @@ send_cb(redisAsyncContext *ac, void *r, void *privdata)
     (void)ac;
     if (ctx->conn->inflight > 0)
         ctx->conn->inflight--;
+    struct rds_conn *conn = ctx->conn;
+    redisReply *reply = r;
     if (ctx->fn)
-        ctx->fn(ctx->conn, r, ctx->privdata);
+        ctx->fn(conn, r, ctx->privdata);
     free(ctx);
+    /* A master demoted by a failover: find the new one. */
+    if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "READONLY", 8) == 0)
+        rds_reset(conn);
 }
 
 int
@@ -318,6 +354,13 @@ queue_cb(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
     if (reply == NULL || conn->ac != ac || conn->head == NULL)
         return;
+    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "READONLY", 8) == 0) {
+        /* Sent to a master a failover demoted: kept, and sent again to the
+         * new master once the connection finds it. */
+        log_warnx("redis %s: %s; finding the master again", conn->name, reply->str);
+        rds_reset(conn);
+        return;
+    }
     struct rds_cmd *cmd = conn->head;
     conn->head = cmd->next;
     if (conn->head == NULL)
@@ -328,6 +371,8 @@ queue_cb(redisAsyncContext *ac, void *r, void *privdata)
     conn->queued_bytes -= cmd->len;
     if (reply->type == REDIS_REPLY_ERROR && cmd->fn == NULL)
         log_warnx("redis %s: command failed: %s", conn->name, reply->str);
+    if (reply->type == REDIS_REPLY_ERROR && conn->on_error)
+        conn->on_error(conn, reply, conn->arg);
     if (cmd->fn)
         cmd->fn(conn, reply, cmd->privdata);
     free_cmd(cmd);
@@ -338,8 +383,28 @@ flush_queue(struct rds_conn *conn)
 {
     while (conn->unsent && conn->state == RDS_READY) {
         struct rds_cmd *cmd = conn->unsent;
-        if (redisAsyncFormattedCommand(conn->ac, queue_cb, conn, cmd->buf,
-                                       cmd->len) != REDIS_OK)
+        int rc;
+        if (conn->prefix_len > 0) {
+            /* The command as queued, with the prefix's arguments put in
+             * after its array header: "*<n + prefix>\r\n" prefix args. */
+            const char *body = memchr(cmd->buf, '\n', cmd->len);
+            long argc = strtol(cmd->buf + 1, NULL, 10);
+            size_t head = body ? (size_t)(body + 1 - cmd->buf) : 0;
+            char hdr[32];
+            int hl = snprintf(hdr, sizeof(hdr), "*%ld\r\n", argc + conn->prefix_n);
+            size_t total = (size_t)hl + conn->prefix_len + cmd->len - head;
+            char *buf = body ? malloc(total) : NULL;
+            if (buf == NULL)
+                break; /* tried again at the next flush */
+            memcpy(buf, hdr, (size_t)hl);
+            memcpy(buf + hl, conn->prefix_fmt, conn->prefix_len);
+            memcpy(buf + hl + conn->prefix_len, cmd->buf + head, cmd->len - head);
+            rc = redisAsyncFormattedCommand(conn->ac, queue_cb, conn, buf, total);
+            free(buf);
+        } else {
+            rc = redisAsyncFormattedCommand(conn->ac, queue_cb, conn, cmd->buf, cmd->len);
+        }
+        if (rc != REDIS_OK)
             break; /* the context is going away; sent again on reconnect */
         conn->unsent = cmd->next;
     }
@@ -362,31 +427,7 @@ rds_queue(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc,
     cmd = malloc(sizeof(*cmd));
     if (cmd == NULL)
         return -1;
-    int len;
-    if (conn->prefix_n > 0) {
-        int n = conn->prefix_n + argc;
-        const char **av = malloc((size_t)n * sizeof(*av));
-        size_t *al = malloc((size_t)n * sizeof(*al));
-        if (av == NULL || al == NULL) {
-            free(av);
-            free(al);
-            free(cmd);
-            return -1;
-        }
-        for (int i = 0; i < conn->prefix_n; i++) {
-            av[i] = conn->prefix_argv[i];
-            al[i] = conn->prefix_lens[i];
-        }
-        for (int i = 0; i < argc; i++) {
-            av[conn->prefix_n + i] = argv[i];
-            al[conn->prefix_n + i] = argvlen ? argvlen[i] : strlen(argv[i]);
-        }
-        len = redisFormatCommandArgv(&cmd->buf, n, av, al);
-        free(av);
-        free(al);
-    } else {
-        len = redisFormatCommandArgv(&cmd->buf, argc, argv, argvlen);
-    }
+    int len = redisFormatCommandArgv(&cmd->buf, argc, argv, argvlen);
     if (len < 0) {
         free(cmd);
         return -1;
@@ -398,12 +439,30 @@ rds_queue(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc,
     return 0;
 }
 
-void
+int
 rds_set_prefix(struct rds_conn *conn, const char **argv, const size_t *lens, int n)
 {
-    conn->prefix_argv = argv;
-    conn->prefix_lens = lens;
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += 32 + lens[i];
+    free(conn->prefix_fmt);
+    conn->prefix_fmt = NULL;
+    conn->prefix_len = 0;
+    conn->prefix_n = 0;
+    if (n == 0)
+        return 0;
+    if ((conn->prefix_fmt = malloc(len)) == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        int w = snprintf(conn->prefix_fmt + conn->prefix_len, 32, "$%zu\r\n", lens[i]);
+        conn->prefix_len += (size_t)w;
+        memcpy(conn->prefix_fmt + conn->prefix_len, argv[i], lens[i]);
+        conn->prefix_len += lens[i];
+        memcpy(conn->prefix_fmt + conn->prefix_len, "\r\n", 2);
+        conn->prefix_len += 2;
+    }
     conn->prefix_n = n;
+    return 0;
 }
 
 int

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <sys/time.h>
 
+#include "slawatch/sentinel.h"
+
 static struct timeval
 tv_of(int ms)
 {
@@ -18,9 +20,17 @@ redisContext *
 rds_connect_sync(const struct cfg_redis *r, int timeout_ms, int command_ms,
                  char *err, size_t errlen)
 {
-    redisContext *c = r->unix_path
-                          ? redisConnectUnixWithTimeout(r->unix_path, tv_of(timeout_ms))
-                          : redisConnectWithTimeout(r->host, r->port, tv_of(timeout_ms));
+    char host[256];
+    int port = r->port;
+    redisContext *c;
+    if (r->nsentinels) {
+        if (sentinel_find_master(r, timeout_ms, host, sizeof(host), &port, err, errlen) < 0)
+            return NULL;
+        c = redisConnectWithTimeout(host, port, tv_of(timeout_ms));
+    } else {
+        c = r->unix_path ? redisConnectUnixWithTimeout(r->unix_path, tv_of(timeout_ms))
+                         : redisConnectWithTimeout(r->host, r->port, tv_of(timeout_ms));
+    }
     if (c == NULL || c->err) {
         snprintf(err, errlen, "cannot connect to redis: %s",
                  c ? c->errstr : "out of memory");

@@ -49,6 +49,12 @@ struct cfg_redis {
     char *username;      /* NULL: no ACL user */
     char *password;      /* read from password_file; NULL: no AUTH */
     char *prefix;        /* default "sla:" */
+    /* Redis Sentinel (SPEC section 7), instead of host/port: */
+#define CFG_MAX_SENTINELS 16
+    char *sentinel_host[CFG_MAX_SENTINELS];
+    int sentinel_port[CFG_MAX_SENTINELS];
+    size_t nsentinels;   /* 0: no Sentinel */
+    char *master_name;
 };
 
 struct cfg_events {

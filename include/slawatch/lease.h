@@ -60,6 +60,9 @@ void lease_start(struct lease *l);
  * once. */
 void lease_release(struct lease *l);
 
+/* Redis answered a fenced write "FENCED": another instance leads. */
+void lease_refused(struct lease *l);
+
 bool lease_held(const struct lease *l);
 uint64_t lease_token(const struct lease *l);
 const char *lease_leader(const struct lease *l); /* as last seen; "" if none */

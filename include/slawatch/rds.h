@@ -35,6 +35,8 @@ struct rds_conn {
     const char *name;                /* "reader", "writer": for logs */
     struct event_base *base;
     struct cfg_redis cfg;            /* copied strings, owned */
+    char master_host[256];           /* with Sentinel: the master found */
+    int master_port;
     redisAsyncContext *ac;
     enum rds_state state;
     struct event *retry_ev;
@@ -50,9 +52,12 @@ struct rds_conn {
     size_t queued_bytes;
     size_t max_queued_bytes;
     long dropped;                    /* refused because the queue was full */
-    /* Put before every durable command (rds_set_prefix): fencing. */
-    const char **prefix_argv;
-    const size_t *prefix_lens;
+    /* Told of every error reply to a durable command (may be NULL). */
+    void (*on_error)(struct rds_conn *conn, const redisReply *reply, void *arg);
+    /* Put before every durable command as it is sent (rds_set_prefix):
+     * fencing. The queue and the checkpoint keep commands without it. */
+    char *prefix_fmt;                /* the arguments, RESP-formatted */
+    size_t prefix_len;
     int prefix_n;
     long inflight;                   /* rds_send replies outstanding */
 };
@@ -90,11 +95,12 @@ int rds_send(struct rds_conn *conn, rds_reply_fn *fn, void *privdata,
 int rds_queue(struct rds_conn *conn, rds_reply_fn *fn, void *privdata,
               int argc, const char **argv, const size_t *argvlen) MUSTCHECK;
 
-/* From now on, every durable command queued is sent with these arguments
- * before its own (the lease's fence: EVAL <script> ... <command> <args>).
- * The arrays are not copied: they must outlive the connection or the next
- * call; n 0 removes the prefix. */
-void rds_set_prefix(struct rds_conn *conn, const char **argv, const size_t *lens, int n);
+/* From now on, every durable command is sent with these arguments before
+ * its own (the lease's fence: EVAL <script> ... <command> <args>); the
+ * queue, and so the checkpoint, keep each command without them. Copied;
+ * n 0 removes the prefix. Returns -1 on allocation failure. */
+int rds_set_prefix(struct rds_conn *conn, const char **argv, const size_t *lens,
+                   int n) MUSTCHECK;
 
 /* Queues an already RESP-formatted durable command (from a checkpoint). */
 int rds_queue_formatted(struct rds_conn *conn, const char *buf,

@@ -256,7 +256,10 @@ test_kill_leader_standby_decides(void **state)
     waitpid(e->pid[0], NULL, 0);
     e->pid[0] = 0;
     assert_true(wait_leader_is(e, 1, 3 * LEASE_MS));
-    assert_true(h_wait_xlen(e->c, "ha:breaches", 20, 10000));
+    if (!h_wait_xlen(e->c, "ha:breaches", 20, 10000)) {
+        h_dump_file(e->dir[1], "daemon.log");
+        fail();
+    }
     h_sleep_ms(500);
     assert_breached_once(e, "K", 20);
     assert_int_equal(h_xpending_count(e->c, "ha:events", "slawatch"), 0);
