@@ -33,7 +33,8 @@ usage(FILE *out)
     fprintf(out,
             "usage: slawatchctl [-c FILE] COMMAND [ARGS]\n"
             "  emit TYPE TICKET [field=value ...]   append one event, print its ID\n"
-            "  status [--json] TICKET               tier, clocks, deadlines, outcomes\n"
+            "  status [--json] [TICKET]             a ticket's tier, clocks, deadlines, outcomes;\n"
+            "                                       without one: the leader and the standbys\n"
             "  report [--json]                      print the published gauges\n"
             "options:\n"
             "  -c, --config FILE   configuration (default " DEFAULT_CONFIG ")\n"
@@ -341,6 +342,71 @@ clock_json(const struct cfg_tier *tier, const struct sla_clock *c)
     return o;
 }
 
+/* status with no ticket: who leads and who stands by (SPEC section 7). */
+static int
+cmd_status_instances(const struct config *cfg, int json)
+{
+    redisContext *c = connect_redis(cfg);
+    if (c == NULL)
+        return EX_UNAVAILABLE;
+    const char *p = cfg->redis.prefix;
+    redisReply *leader = redisCommand(c, "GET %sleader", p);
+    redisReply *pttl = redisCommand(c, "PTTL %sleader", p);
+    redisReply *epoch = redisCommand(c, "GET %sleader:epoch", p);
+    redisReply *inst = redisCommand(c, "ZRANGEBYSCORE %sinstances %lld +inf WITHSCORES", p,
+                                    (long long)now_wall_ms());
+    int rc = 0;
+    if (leader == NULL || pttl == NULL || epoch == NULL || inst == NULL ||
+        inst->type != REDIS_REPLY_ARRAY) {
+        fprintf(stderr, "slawatchctl: cannot read %sleader and %sinstances\n", p, p);
+        rc = EX_UNAVAILABLE;
+        goto out;
+    }
+    const char *name = leader->type == REDIS_REPLY_STRING ? leader->str : NULL;
+    json_t *o = json_object();
+    json_object_set_new(o, "leader", name ? json_string(name) : json_null());
+    json_object_set_new(o, "token", epoch->type == REDIS_REPLY_STRING
+                                        ? json_integer(atoll(epoch->str)) : json_null());
+    json_object_set_new(o, "lease_left_ms",
+                        name && pttl->type == REDIS_REPLY_INTEGER ? json_integer(pttl->integer)
+                                                                  : json_null());
+    json_t *standbys = json_array();
+    for (size_t i = 0; i + 1 < inst->elements; i += 2)
+        if (inst->element[i]->type == REDIS_REPLY_STRING &&
+            (name == NULL || strcmp(inst->element[i]->str, name) != 0))
+            json_array_append_new(standbys, json_string(inst->element[i]->str));
+    json_object_set_new(o, "standbys", standbys);
+    if (json) {
+        char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (text)
+            printf("%s\n", text);
+        free(text);
+    } else {
+        if (name)
+            printf("leader      %s (token %s, lease %lld ms left)\n", name,
+                   epoch->type == REDIS_REPLY_STRING ? epoch->str : "?",
+                   pttl->type == REDIS_REPLY_INTEGER ? pttl->integer : -1LL);
+        else
+            printf("leader      none (no instance holds %sleader)\n", p);
+        for (size_t i = 0; i < json_array_size(standbys); i++)
+            printf("standby     %s\n", json_string_value(json_array_get(standbys, i)));
+        if (json_array_size(standbys) == 0)
+            printf("standby     none\n");
+    }
+    json_decref(o);
+out:
+    if (leader)
+        freeReplyObject(leader);
+    if (pttl)
+        freeReplyObject(pttl);
+    if (epoch)
+        freeReplyObject(epoch);
+    if (inst)
+        freeReplyObject(inst);
+    redisFree(c);
+    return rc;
+}
+
 static int
 cmd_status(const struct config *cfg, int argc, char **argv)
 {
@@ -354,8 +420,10 @@ cmd_status(const struct config *cfg, int argc, char **argv)
         else
             id = "";
     }
-    if (id == NULL || *id == '\0') {
-        fprintf(stderr, "slawatchctl: status needs exactly one TICKET\n");
+    if (id == NULL)
+        return cmd_status_instances(cfg, json);
+    if (*id == '\0') {
+        fprintf(stderr, "slawatchctl: status takes at most one TICKET\n");
         return EX_USAGE;
     }
     redisContext *c = connect_redis(cfg);

@@ -221,6 +221,22 @@ run_no_split(struct env *e, int ndaemons)
     r = redisCommand(e->c, "ZCARD ha:instances");
     assert_int_equal(r->integer, ndaemons);
     freeReplyObject(r);
+    /* slawatchctl status, without a ticket, names them. */
+    char cmd[1024], out[4096], want[64];
+    snprintf(cmd, sizeof(cmd), "%s/slawatchctl -c %s status 2>&1", h_build_dir(), e->cfg[0]);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    snprintf(want, sizeof(want), "leader      node%d (token ", lead);
+    assert_non_null(strstr(out, want));
+    for (int i = 0; i < ndaemons; i++) {
+        snprintf(want, sizeof(want), "standby     node%d\n", i);
+        if (i == lead)
+            assert_null(strstr(out, want));
+        else
+            assert_non_null(strstr(out, want));
+    }
 }
 
 static void
