@@ -269,6 +269,14 @@ lease_standby(void *arg, const char *leader)
     service_status("standby, leader %s", *leader ? leader : "(none)");
 }
 
+static void
+restart_self(struct sw *sw)
+{
+    close_range(3, ~0U, 0);
+    execv("/proc/self/exe", sw->argv);
+    fatal("cannot restart: exec");
+}
+
 /* A deposed leader starts afresh as a standby: the same process (systemd
  * keeps its PID), nothing of the old state, nothing more written. */
 static void
@@ -278,9 +286,24 @@ lease_lost(void *arg, const char *why)
     (void)why;
     service_status("deposed: restarting as a standby");
     log_notice("restarting as a standby");
-    close_range(3, ~0U, 0);
-    execv("/proc/self/exe", sw->argv);
-    fatal("cannot restart as a standby: exec");
+    restart_self(sw);
+}
+
+/* A Sentinel failover: writes the old master took after its replica was
+ * promoted are lost with it. Starting afresh from the new master's
+ * checkpoint and stream produces them again (outputs follow from the
+ * stream; what repeats, repeats with the same content), keeping the lease. */
+static void
+master_changed(struct rds_conn *conn, void *arg)
+{
+    struct sw *sw = arg;
+    if (!sw->leading)
+        return;
+    log_notice("redis %s: the master changed: restarting from its checkpoint and stream, "
+               "keeping the lease", conn->name);
+    service_status("the Redis master changed: restarting");
+    lease_resume_env(sw->lease);
+    restart_self(sw);
 }
 
 static void
@@ -553,6 +576,7 @@ main(int argc, char **argv)
     if ((sw.lease = lease_new(sw.base, cfg, &lh)) == NULL)
         fatalx("out of memory");
     sw.writer.on_error = writer_error;
+    sw.writer.on_master_change = master_changed;
     lease_start(sw.lease);
     struct timeval pub = { PUBLISH_MS / 1000, (PUBLISH_MS % 1000) * 1000 };
     event_add(sw.publish_ev, &pub);

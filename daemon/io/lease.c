@@ -23,12 +23,17 @@
 #define WATCH_MS 50
 
 /* KEYS: leader, epoch, holder, changes, instances; ARGV: name, lease ms,
- * now ms (for the roll call). Claims a free lease: the next token, the
- * previous holder. Returns {1, token, previous} or {0, holder, pttl}. */
+ * now ms (for the roll call), the token this process held before it
+ * re-executed itself ("0": none). Claims a free lease: the next token, the
+ * previous holder; or keeps the lease this very instance still holds under
+ * that token. Returns {1, token, previous} or {0, holder, pttl}. */
 static const char claim_script[] =
     "redis.call('ZADD', KEYS[5], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[1])\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[3])\n"
     "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur == ARGV[1] and ARGV[4] ~= '0' and redis.call('GET', KEYS[2]) == ARGV[4] then\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "  return {1, ARGV[4], ARGV[1]} end\n"
     "if cur then return {0, cur, redis.call('PTTL', KEYS[1])} end\n"
     "local token = redis.call('INCR', KEYS[2])\n"
     "local prev = redis.call('GET', KEYS[3]) or ''\n"
@@ -97,6 +102,7 @@ struct lease {
     bool told_standby;
     uint64_t token;
     char token_s[24];
+    char resume_s[24];               /* the token before a re-exec, or "0" */
     char leader[256];                /* as last seen */
     int64_t valid_until_us;          /* monotonic: act no longer than this */
     int64_t asked_us;                /* when the renewal in flight was sent */
@@ -189,6 +195,7 @@ claim_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
         struct timeval w = { 0, WATCH_MS * 1000 };
         event_add(l->watch_ev, &w);
         arm_tick(l, lease_ms / 3);
+        snprintf(l->resume_s, sizeof(l->resume_s), "0");
         l->hooks.acquired(l->hooks.arg, l->token, prev);
         return;
     }
@@ -245,7 +252,7 @@ ask(struct lease *l)
     } else {
         const char *argv[] = { "EVAL", claim_script, "5", l->key_leader, l->key_epoch,
                                l->key_holder, l->key_changes, l->key_instances,
-                               l->name, lease_ms, now_ms };
+                               l->name, lease_ms, now_ms, l->resume_s };
         rc = rds_send(&l->conn, claim_cb, l, (int)ARRAY_LEN(argv), argv, NULL);
     }
     if (rc == 0)
@@ -295,6 +302,13 @@ lease_new(struct event_base *base, const struct config *cfg, const struct lease_
         return NULL;
     l->base = base;
     snprintf(l->name, sizeof(l->name), "%s", cfg->events.consumer);
+    /* A leader that re-executed itself to start afresh (the Redis master
+     * changed) keeps its lease: lease_resume_env() passed the token. */
+    const char *resume = getenv(LEASE_RESUME_ENV);
+    snprintf(l->resume_s, sizeof(l->resume_s), "%s",
+             resume && strspn(resume, "0123456789") == strlen(resume) && *resume ? resume
+                                                                                  : "0");
+    unsetenv(LEASE_RESUME_ENV);
     l->lease_ms = cfg->ha.lease_ms;
     l->hooks = *hooks;
     const char *p = cfg->redis.prefix;
@@ -364,6 +378,13 @@ void
 lease_refused(struct lease *l)
 {
     lose(l, "Redis refused a write (fenced: another instance holds the lease)");
+}
+
+void
+lease_resume_env(const struct lease *l)
+{
+    if (l->held)
+        setenv(LEASE_RESUME_ENV, l->token_s, 1);
 }
 
 bool

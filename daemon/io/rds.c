@@ -211,11 +211,15 @@ rds_connect(struct rds_conn *conn)
             conn_lost(conn, err);
             return;
         }
+        bool moved = conn->master_port != 0 &&
+                     (conn->master_port != port || strcmp(conn->master_host, host) != 0);
         if (conn->master_port != port || strcmp(conn->master_host, host) != 0)
             log_notice("redis %s: master %s is %s:%d (Sentinel)", conn->name,
                        conn->cfg.master_name, host, port);
         snprintf(conn->master_host, sizeof(conn->master_host), "%s", host);
         conn->master_port = port;
+        if (moved && conn->on_master_change)
+            conn->on_master_change(conn, conn->arg);
         ac = redisAsyncConnect(conn->master_host, conn->master_port);
     } else if (conn->cfg.unix_path)
         ac = redisAsyncConnectUnix(conn->cfg.unix_path);

@@ -60,6 +60,12 @@ void lease_start(struct lease *l);
  * once. */
 void lease_release(struct lease *l);
 
+/* Before a leader re-executes itself to start afresh without giving up
+ * the lease (the Redis master changed): passes its token to the new
+ * process in the environment, so that it claims its own lease at once. */
+#define LEASE_RESUME_ENV "SLAWATCH_LEASE_TOKEN"
+void lease_resume_env(const struct lease *l);
+
 /* Redis answered a fenced write "FENCED": another instance leads. */
 void lease_refused(struct lease *l);
 

@@ -52,6 +52,9 @@ struct rds_conn {
     size_t queued_bytes;
     size_t max_queued_bytes;
     long dropped;                    /* refused because the queue was full */
+    /* With Sentinel: told when a reconnect found the master at another
+     * address than before (a failover). May be NULL. */
+    void (*on_master_change)(struct rds_conn *conn, void *arg);
     /* Told of every error reply to a durable command (may be NULL). */
     void (*on_error)(struct rds_conn *conn, const redisReply *reply, void *arg);
     /* Put before every durable command as it is sent (rds_set_prefix):

@@ -523,6 +523,12 @@ out:
 
 /* ---- configuration ----------------------------------------------------------- */
 
+static int bench_failover(redisContext *c, const char *maindir, long held);
+
+/* events.consumer of the next configuration written (NULL: the default,
+ * the host name): the failover step's standby needs a name of its own. */
+static const char *next_consumer;
+
 /* events.allowed_lateness of the daemons (BENCH_LATENESS_MS, default 0): a
  * breach is then decided that long after its deadline, and the lateness
  * figure is measured beyond it. */
@@ -550,14 +556,15 @@ write_config(const char *dir, const char *name, int port, const char *prefix,
                  "state: { checkpoint_every: %s }\n", every);
     snprintf(text, sizeof(text),
              "redis: { host: 127.0.0.1, port: %d, prefix: \"%s\" }\n"
-             "events: { batch: %ld, group: " GROUP ", allowed_lateness: %ldms }\n"
+             "events: { batch: %ld, group: " GROUP ", allowed_lateness: %ldms%s%s }\n"
              "tiers:\n"
              "  day:   { response: 1d }\n"
              "  burst: { response: 5s }\n"
              "policies:\n"
              "  - { tier: day }\n"
              "%s",
-             port, prefix, batch, lateness, extra);
+             port, prefix, batch, lateness, next_consumer ? ", consumer: " : "",
+             next_consumer ? next_consumer : "", extra);
     return h_write_file(dir, name, text);
 }
 
@@ -1158,6 +1165,12 @@ run(void)
            ready_s, open + burst, TARGET_READY_S, verdict(ready_s <= TARGET_READY_S));
     if (!h_wait_int(c, PREFIX "stats:tickets", open + burst, 5000))
         fail("restarted slawatchd does not hold %ld tickets", open + burst);
+
+    /* 5. Failover: a standby on the same prefix; kill -9 of the leader
+     * with deadlines due; the time to the standby's first decided breach
+     * (SPEC section 7; target: the lease + 1 s). */
+    if (bench_failover(c, maindir, open + burst) < 0)
+        goto done;
     rc = stop_daemon(&daemon_pid);
     if (rc != 0)
         fail("restarted slawatchd exited with status %d on SIGTERM", rc);
@@ -1195,6 +1208,107 @@ done:
     printf("bench_core: %s in %.1f s\n", failures ? "FAILED" : "done",
            secs_since(t_all));
     return failures ? -1 : 0;
+}
+
+/* The leader (daemon_pid) holds `held` tickets; starts a standby, sends
+ * FAILOVER_N tickets due 1 s after the kill, kills the leader, and measures
+ * until the standby's first breach record. On return daemon_pid is the
+ * standby, now the leader. Returns 0, or -1 when something did not work. */
+#define FAILOVER_N 1000
+#define LEASE_MS 10000
+
+static int
+bench_failover(redisContext *c, const char *maindir, long held)
+{
+    char dir[400], last_id[48];
+    int64_t *ts = malloc(FAILOVER_N * sizeof(*ts));
+    int rc = -1;
+    next_consumer = "standby";
+    char *cfg = daemon_dir("standby", PREFIX, 1000, dir, sizeof(dir));
+    next_consumer = NULL;
+    (void)maindir;
+    pid_t standby = cfg ? h_daemon_start(cfg, dir) : -1;
+    if (ts == NULL || standby <= 0) {
+        fail("cannot start the standby");
+        goto out;
+    }
+    /* The standby shows up in the roll call. */
+    bool seen = false;
+    for (int waited = 0; waited < 10000 && !seen; waited += 100) {
+        redisReply *r = redisCommand(c, "ZSCORE " PREFIX "instances standby");
+        seen = r && r->type == REDIS_REPLY_STRING;
+        if (r)
+            freeReplyObject(r);
+        h_sleep_ms(100);
+    }
+    if (!seen) {
+        fail("the standby did not announce itself");
+        goto out;
+    }
+    long long before = -1;
+    redisReply *r = redisCommand(c, "XLEN " PREFIX "breaches");
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        before = r->integer;
+    if (r)
+        freeReplyObject(r);
+    int64_t kill_at = h_now_ms() + 1000;
+    for (long i = 0; i < FAILOVER_N; i++)
+        ts[i] = kill_at + 1000 - BURST_TARGET_MS; /* due 1 s after the kill */
+    if (xadd_opened(c, PREFIX "events", "fo", "burst", FAILOVER_N, ts, last_id,
+                    sizeof(last_id)) < 0 ||
+        wait_drained(c, PREFIX "events", GROUP, last_id, 10000, &daemon_pid) < 0) {
+        fail("the failover tickets were not read");
+        goto out;
+    }
+    h_sleep_until(kill_at);
+    kill(daemon_pid, SIGKILL);
+    waitpid(daemon_pid, NULL, 0);
+    int64_t killed = h_now_ms();
+    daemon_pid = standby;
+    standby = 0;
+    if (!h_wait_xlen(c, PREFIX "breaches", before + FAILOVER_N, LEASE_MS + 30000)) {
+        fail("the standby did not record the %d breaches within the lease + 30 s",
+             FAILOVER_N);
+        goto out;
+    }
+    /* The first record after the kill, and every failover ticket once. */
+    char from[32];
+    snprintf(from, sizeof(from), "%lld", (long long)killed);
+    r = redisCommand(c, "XRANGE " PREFIX "breaches %s + ", from);
+    int64_t first = -1;
+    long fo = 0;
+    char *once = calloc(FAILOVER_N, 1);
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        const redisReply *kv = e->element[1];
+        if (first < 0)
+            first = strtoll(e->element[0]->str, NULL, 10);
+        for (size_t k = 0; k + 1 < kv->elements; k += 2)
+            if (strcmp(kv->element[k]->str, "ticket") == 0 &&
+                strncmp(kv->element[k + 1]->str, "fo", 2) == 0) {
+                long n = strtol(kv->element[k + 1]->str + 2, NULL, 10);
+                if (n >= 0 && n < FAILOVER_N && once && once[n]++ == 0)
+                    fo++;
+            }
+    }
+    if (r)
+        freeReplyObject(r);
+    free(once);
+    double secs = first < 0 ? -1 : (double)(first - killed) / 1000.0;
+    printf("failover: kill -9 of the leader holding %ld tickets, the standby's first "
+           "breach %.2f s later (ha.lease %d s; target <= %d s + 1 s)%s\n",
+           held, secs, LEASE_MS / 1000, LEASE_MS / 1000,
+           verdict(first >= 0 && secs <= LEASE_MS / 1000.0 + 1.0));
+    printf("  %ld of %d failover tickets breached, each once\n", fo, FAILOVER_N);
+    if (fo != FAILOVER_N)
+        fail("%ld of %d failover tickets breached after the hand-over", fo, FAILOVER_N);
+    rc = 0;
+out:
+    if (standby > 0)
+        h_daemon_stop(standby, SIGTERM, 5000);
+    free(cfg);
+    free(ts);
+    return rc;
 }
 
 int
