@@ -203,20 +203,27 @@ publish_known_values(struct env *e)
         { "C", "high", "sales", 1500 },  { "D", "high", "billing", 3000 },
         { "E", "low", "billing", 200 },  { "F", "low", "sales", 5000 },
     };
-    int64_t base = h_now_ms() - 5 * 60 * 1000;
-    char ts[24];
+    /* History imported as SPEC section 3 says: each entry's ID carries
+     * its original time (XADD <ms>-*), so arrival follows the stamps. */
+    int64_t base = h_now_ms() - 5 * 60 * 1000, last = 0;
     for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
         int64_t t0 = base + (int64_t)i * 10000;
-        snprintf(ts, sizeof(ts), "%lld", (long long)t0);
-        assert_int_equal(h_xadd(e->c, "sla:events", NULL, 0, "type", "opened", "ticket",
-                                s[i].id, "ts", ts, "priority", s[i].priority, "queue",
-                                s[i].queue, NULL), 0);
-        snprintf(ts, sizeof(ts), "%lld", (long long)(t0 + s[i].resp));
-        assert_int_equal(h_xadd(e->c, "sla:events", NULL, 0, "type", "responded", "ticket",
-                                s[i].id, "ts", ts, NULL), 0);
-        snprintf(ts, sizeof(ts), "%lld", (long long)(t0 + 3500));
-        assert_int_equal(h_xadd(e->c, "sla:events", NULL, 0, "type", "resolved", "ticket",
-                                s[i].id, "ts", ts, NULL), 0);
+        const int64_t when[3] = { t0, t0 + s[i].resp, t0 + 3500 };
+        for (int k = 0; k < 3; k++) {
+            int64_t id = when[k] > last ? when[k] : last + 1;
+            last = id;
+            redisReply *r =
+                k == 0 ? redisCommand(e->c, "XADD sla:events %lld-* type opened ticket %s "
+                                            "ts %lld priority %s queue %s",
+                                      (long long)id, s[i].id, (long long)when[k],
+                                      s[i].priority, s[i].queue)
+                       : redisCommand(e->c, "XADD sla:events %lld-* type %s ticket %s ts %lld",
+                                      (long long)id, k == 1 ? "responded" : "resolved",
+                                      s[i].id, (long long)when[k]);
+            assert_non_null(r);
+            assert_int_equal(r->type, REDIS_REPLY_STRING);
+            freeReplyObject(r);
+        }
     }
     e->daemon = h_daemon_start(e->cfg, e->redis.dir);
     assert_true(e->daemon > 0);
