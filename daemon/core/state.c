@@ -6,6 +6,7 @@
  */
 #include "slawatch/state.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -185,4 +186,69 @@ state_decode(struct core *core, const char *data, size_t len,
         return -1;
     }
     return restored;
+}
+
+/* ---- the writes section -------------------------------------------------- */
+
+void
+state_put_write(struct wire_buf *out, const char *cmd, size_t len)
+{
+    wire_put_u32(out, (uint32_t)len);
+    wire_put(out, cmd, len);
+}
+
+/* "<digits>\r\n" at p (bounded by end): at most 10 digits, since no record
+ * is longer than a u32. Returns the byte after it, or NULL. */
+static const char *
+resp_number(const char *p, const char *end, uint64_t *v)
+{
+    size_t digits = 0;
+    *v = 0;
+    while (p < end && *p >= '0' && *p <= '9' && digits < 10) {
+        *v = *v * 10 + (uint64_t)(*p - '0');
+        p++;
+        digits++;
+    }
+    if (digits == 0 || end - p < 2 || p[0] != '\r' || p[1] != '\n')
+        return NULL;
+    return p + 2;
+}
+
+/* Exactly one RESP array of bulk strings, as redisFormatCommandArgv()
+ * writes it. Every element takes at least 5 bytes, so the loop ends. */
+static bool
+resp_is_command(const char *cmd, size_t len)
+{
+    const char *p = cmd, *end = cmd + len;
+    uint64_t n, blen;
+
+    if (len == 0 || *p++ != '*' || (p = resp_number(p, end, &n)) == NULL ||
+        n == 0)
+        return false;
+    for (uint64_t i = 0; i < n; i++) {
+        if (p >= end || *p++ != '$' || (p = resp_number(p, end, &blen)) == NULL ||
+            blen > (uint64_t)(end - p) || (uint64_t)(end - p) - blen < 2 ||
+            p[blen] != '\r' || p[blen + 1] != '\n')
+            return false;
+        p += blen + 2;
+    }
+    return p == end;
+}
+
+int
+state_next_write(struct wire_reader *r, const char **cmd, size_t *len)
+{
+    if (r->bad)
+        return -1;
+    if (r->left == 0)
+        return 0;
+    uint32_t cl = wire_get_u32(r);
+    const char *c = wire_get_bytes(r, cl);
+    if (c == NULL || !resp_is_command(c, cl)) {
+        r->bad = 1;
+        return -1;
+    }
+    *cmd = c;
+    *len = cl;
+    return 1;
 }

@@ -57,4 +57,16 @@ long state_decode(struct core *core, const char *data, size_t len,
 
 uint32_t state_crc32(const void *data, size_t len);
 
+/* The writes section (STATE_SECTION_WRITES): the writer's Redis commands
+ * not yet answered, each a u32 length and the command as sent (RESP). */
+void state_put_write(struct wire_buf *out, const char *cmd, size_t len);
+
+/* Reads the next command of a writes section. Returns 1 with the command
+ * in *cmd and *len (in place), 0 at the end of the section, or -1 when the
+ * rest is malformed: a truncated record, or one that is not exactly one
+ * RESP array of bulk strings ("*N\r\n" then N times "$L\r\n", L bytes,
+ * "\r\n"), which, sent as it is, would desynchronise the connection. */
+int state_next_write(struct wire_reader *r, const char **cmd,
+                     size_t *len) MUSTCHECK;
+
 #endif
