@@ -62,6 +62,28 @@ wall_now(struct core *core)
     return core->wall_clock(core->clock_arg);
 }
 
+/* a + b and a - b, clamped to the int64 range. Event times and checkpoints
+ * are range-checked where they come in (event_parse, state_decode), but
+ * targets may be any duration the config accepts: clock arithmetic
+ * saturates rather than overflow. */
+static inline int64_t
+add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+static inline int64_t
+sub_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 /* ---- notices ---------------------------------------------------------- */
 
 static void
@@ -77,7 +99,7 @@ emit_notice(struct core *core, enum notice_kind kind, struct ticket *t,
         .cycle = c->cycle,
         .deadline_ms = c->deadline_ms,
         .at_ms = at_ms,
-        .late_ms = at_ms - c->deadline_ms,
+        .late_ms = sub_sat(at_ms, c->deadline_ms),
         .percent_bp = percent_bp,
         .opened_ms = t->clk[METRIC_RESPONSE].started_ms,
         .started_ms = c->started_ms,
@@ -156,7 +178,7 @@ static int64_t
 deadline_from(const struct cfg_tier *tier, int64_t from_ms, int64_t remaining)
 {
     if (remaining < 0)
-        return from_ms + remaining;
+        return add_sat(from_ms, remaining);
     return cal_add(tier->calendar, from_ms, remaining);
 }
 
@@ -175,7 +197,8 @@ clock_key(const struct cfg_tier *tier, const struct sla_clock *c)
         int64_t target = clock_target(tier, c);
         int64_t warn_at = target / 10000 * tier->warn_bp[c->next_warn] +
                           target % 10000 * tier->warn_bp[c->next_warn] / 10000;
-        int64_t key = deadline_from(tier, c->resumed_ms, warn_at - c->consumed_ms);
+        int64_t key = deadline_from(tier, c->resumed_ms,
+                                    sub_sat(warn_at, c->consumed_ms));
         return key < c->deadline_ms ? key : c->deadline_ms;
     }
     return c->deadline_ms;
@@ -240,7 +263,9 @@ clock_stop(struct core *core, struct ticket *t, struct sla_clock *c,
     if (ts < c->started_ms)
         ts = c->started_ms;
     if (c->state == CLOCK_RUNNING)
-        c->consumed_ms += cal_elapsed(tier_of(core, t)->calendar, c->resumed_ms, ts);
+        c->consumed_ms = add_sat(c->consumed_ms,
+                                 cal_elapsed(tier_of(core, t)->calendar,
+                                             c->resumed_ms, ts));
     c->state = CLOCK_STOPPED;
     c->resumed_ms = ts;
     heap_remove(&core->heap, &c->node);
@@ -280,7 +305,8 @@ clock_pause(struct core *core, struct ticket *t, struct sla_clock *c,
     struct track was = track_of(t, c);
     if (ts < c->resumed_ms)
         ts = c->resumed_ms;
-    c->consumed_ms += cal_elapsed(tier_of(core, t)->calendar, c->resumed_ms, ts);
+    c->consumed_ms = add_sat(c->consumed_ms, cal_elapsed(tier_of(core, t)->calendar,
+                                                         c->resumed_ms, ts));
     c->resumed_ms = ts;
     c->state = CLOCK_PAUSED;
     heap_remove(&core->heap, &c->node);
@@ -300,7 +326,8 @@ clock_resume(struct core *core, struct ticket *t, struct sla_clock *c,
     c->state = CLOCK_RUNNING;
     if (c->outcome != OUTCOME_BREACHED) {
         const struct cfg_tier *tier = tier_of(core, t);
-        c->deadline_ms = deadline_from(tier, ts, clock_target(tier, c) - c->consumed_ms);
+        c->deadline_ms = deadline_from(tier, ts, sub_sat(clock_target(tier, c),
+                                                         c->consumed_ms));
         skip_moot_warnings(core, tier, c);
     }
     clock_schedule(core, t, c);
@@ -317,12 +344,12 @@ clock_retarget(struct core *core, struct ticket *t, struct sla_clock *c)
         c->next_warn = (uint8_t)tier->nwarn;
     if (c->outcome == OUTCOME_BREACHED)
         return;
-    int64_t remaining = clock_target(tier, c) - c->consumed_ms;
+    int64_t remaining = sub_sat(clock_target(tier, c), c->consumed_ms);
     if (c->state == CLOCK_RUNNING) {
         c->deadline_ms = deadline_from(tier, c->resumed_ms, remaining);
         skip_moot_warnings(core, tier, c);
     } else
-        c->deadline_ms = c->resumed_ms + remaining; /* projected; redone on resume */
+        c->deadline_ms = add_sat(c->resumed_ms, remaining); /* projected; redone on resume */
     clock_schedule(core, t, c);
     track_report(core, t, c, was);
 }

@@ -132,7 +132,14 @@ event_parse(struct sla_event *ev, const struct ev_field *fields,
     } else {
         ev->ts_ms = id_ms;
     }
-    if (ev->ts_ms > wall_now_ms + max_skew_ms) {
+    /* An ID's ms part is any u64 (XADD takes explicit IDs): cast, it may
+     * be negative or past what ts_parse accepts. */
+    if (ev->ts_ms < 0 || ev->ts_ms > TS_MAX_MS) {
+        *reason = "bad ts";
+        return -1;
+    }
+    /* Not wall + skew: the skew comes from the config and may be huge. */
+    if (ev->ts_ms > wall_now_ms && ev->ts_ms - wall_now_ms > max_skew_ms) {
         *reason = "ts in the future";
         return -1;
     }

@@ -1,8 +1,10 @@
 /*
  * state.c - encodes and decodes checkpoints (see state.h). Owns the
  * checkpoint layout and its CRC only; the bytes go through wire.h. Never
- * does I/O and never trusts a blob (every read is bounds-checked by the
- * wire_reader, and a CRC guards the whole).
+ * does I/O and never trusts a blob: every read is bounds-checked by the
+ * wire_reader, every time is range-checked before the core computes with
+ * it, and the CRC only guards against damage (whoever can write the key
+ * can also fix the CRC up).
  */
 #include "slawatch/state.h"
 
@@ -117,6 +119,26 @@ get_clock(struct wire_reader *r, struct sla_clock *c)
         r->bad = 1;
 }
 
+/* What the core can have written (event_parse bounds every event time to
+ * [0, TS_MAX_MS]; business time never runs faster than real time; a
+ * deadline is INT64_MAX for "never", and lies at most the consumed time
+ * before its start once a target was cut below it). Anything else was not
+ * written by slawatch, and the core's arithmetic must not meet it.
+ * Returns NULL or what is wrong. */
+static const char *
+clock_absurd(const struct sla_clock *c)
+{
+    if (c->started_ms < 0 || c->started_ms > TS_MAX_MS)
+        return "start";
+    if (c->resumed_ms < 0 || c->resumed_ms > TS_MAX_MS)
+        return "last start or stop";
+    if (c->consumed_ms < 0 || c->consumed_ms > TS_MAX_MS)
+        return "consumed time";
+    if (c->deadline_ms < -TS_MAX_MS)
+        return "deadline";
+    return NULL;
+}
+
 long
 state_decode(struct core *core, const char *data, size_t len,
              struct state_meta *meta,
@@ -149,6 +171,14 @@ state_decode(struct core *core, const char *data, size_t len,
     meta->events_total = wire_get_u64(&r);
     meta->rejected_total = wire_get_u64(&r);
     uint64_t n = wire_get_u64(&r);
+    if (!r.bad && (meta->core_now_ms < 0 || meta->core_now_ms > TS_MAX_MS ||
+                   meta->saved_ms < 0 || meta->saved_ms > TS_MAX_MS)) {
+        snprintf(err, errlen,
+                 "checkpoint has an impossible time (saved at %lld, core "
+                 "time %lld ms)",
+                 (long long)meta->saved_ms, (long long)meta->core_now_ms);
+        return -1;
+    }
     core_restore_now(core, meta->core_now_ms);
     long restored = 0;
     for (uint64_t i = 0; i < n && !r.bad; i++) {
@@ -166,6 +196,22 @@ state_decode(struct core *core, const char *data, size_t len,
             get_clock(&r, &img.clk[m]);
         if (r.bad || img.id == NULL || img.tier == NULL)
             break;
+        for (int m = 0; m < METRIC_COUNT; m++) {
+            const char *what = clock_absurd(&img.clk[m]);
+            if (what != NULL) {
+                snprintf(err, errlen,
+                         "checkpoint ticket %.*s: the %s clock's %s is "
+                         "impossible (started %lld, resumed %lld, consumed "
+                         "%lld, deadline %lld ms)",
+                         (int)(img.id_len > 64 ? 64 : img.id_len), img.id,
+                         cfg_metric_name(m), what,
+                         (long long)img.clk[m].started_ms,
+                         (long long)img.clk[m].resumed_ms,
+                         (long long)img.clk[m].consumed_ms,
+                         (long long)img.clk[m].deadline_ms);
+                return -1;
+            }
+        }
         if (core_restore_ticket(core, &img) < 0) {
             snprintf(err, errlen, "cannot restore ticket %.*s (duplicate or out of memory)",
                      (int)img.id_len, img.id);

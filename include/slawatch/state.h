@@ -47,8 +47,11 @@ int state_encode(const struct core *core, const struct state_meta *meta,
 
 /* Decodes a checkpoint into an empty core. Each section is handed to
  * on_section (which may be NULL). Returns the number of tickets restored,
- * or -1 with a reason in err for a damaged, truncated or foreign blob (the
- * core may then hold part of it: discard it). */
+ * or -1 with a reason in err for a damaged, truncated or foreign blob, or
+ * one holding a time slawatch cannot have written (a time outside
+ * [0, TS_MAX_MS], consumed time outside it, a deadline before -TS_MAX_MS),
+ * even under a valid CRC (the core may then hold part of it: discard
+ * it). */
 long state_decode(struct core *core, const char *data, size_t len,
                   struct state_meta *meta,
                   void (*on_section)(void *arg, uint32_t tag, const char *data,

@@ -32,11 +32,14 @@ char *dur_format(int64_t ms, char *buf, size_t len);
 /* Parses an RFC 3339 timestamp ("2026-11-23T10:00:00.004Z",
  * "2026-11-23T18:00:00+08:00", lower-case t/z and a space separator are
  * accepted) or a decimal count of milliseconds since the epoch. Fractions
- * below a millisecond are truncated. Returns 0 or -1. */
+ * below a millisecond are truncated. Returns 0, or -1 for a malformed text
+ * or an instant before 1970 or after TS_MAX_MS. */
 int ts_parse(const char *text, size_t len, int64_t *out_ms) MUSTCHECK;
 
 /* Formats milliseconds since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ".
- * buf must hold at least TS_BUFLEN bytes. Returns buf. */
+ * Any int64 is accepted: an instant before TS_MIN_MS or after TS_MAX_MS is
+ * written as that bound, so the text is always 24 characters. buf must
+ * hold at least TS_BUFLEN bytes. Returns buf. */
 #define TS_BUFLEN 32
 char *ts_format(int64_t ms, char *buf);
 
