@@ -54,6 +54,25 @@ on_objective(void *arg, const struct cmp_objective_change *c)
         abort();
 }
 
+/* An event stamped at the last instant there is, against the config's
+ * clock skew (events.max_clock_skew may be any duration). */
+static void
+skew(const struct config *cfg)
+{
+    static const char ts[] = "9999-12-31T23:59:59.999Z";
+    struct ev_field f[3] = {
+        { "type", 4, "opened", 6 },
+        { "ticket", 6, "T-1", 3 },
+        { "ts", 2, ts, sizeof(ts) - 1 },
+    };
+    struct sla_event ev;
+    const char *reason = NULL;
+    int rc = event_parse(&ev, f, 3, FUZZ_WALL_MS, FUZZ_WALL_MS,
+                         cfg->events.max_clock_skew_ms, &reason);
+    if ((rc == 0) != (cfg->events.max_clock_skew_ms >= TS_MAX_MS - FUZZ_WALL_MS))
+        abort();
+}
+
 static void
 exercise(const struct config *cfg)
 {
@@ -69,14 +88,21 @@ exercise(const struct config *cfg)
         snprintf(id, sizeof(id), "T-%zu", t);
         apply(core, EVT_OPENED, id, cfg->tiers[t].name, FUZZ_WALL_MS);
         apply(core, EVT_PAUSED, id, NULL, FUZZ_WALL_MS + 1000);
-        apply(core, EVT_RESUMED, id, NULL, FUZZ_WALL_MS + 2000);
         if (cmp_record(cmp, (int)t, METRIC_RESPONSE, t % 2 == 0, FUZZ_WALL_MS,
                        (const char *const[ATTR_COUNT]){ "p", "c", NULL }) < 0 ||
             cmp_record_response_time(cmp, (int)t, FUZZ_WALL_MS,
                                      (int64_t)t * 1000) < 0)
             abort();
     }
-    /* A reload from config A into this one, and back. */
+    /* Reloads: the same config, with the clocks paused (their deadlines
+     * are projections then); into config A and back, paused and running. */
+    core_set_config(core, cfg);
+    core_set_config(core, fuzz_config_a());
+    core_set_config(core, cfg);
+    for (size_t t = 0; t < cfg->ntiers; t++) {
+        snprintf(id, sizeof(id), "T-%zu", t);
+        apply(core, EVT_RESUMED, id, NULL, FUZZ_WALL_MS + 2000);
+    }
     core_set_config(core, fuzz_config_a());
     core_set_config(core, cfg);
     core_advance(core, FUZZ_WALL_MS + 86400000LL * 400);
@@ -124,6 +150,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cfg_tier_index(cfg, cfg->tiers[t].name,
                            strlen(cfg->tiers[t].name)) != (int)t)
             abort();
+    skew(cfg);
     exercise(cfg);
     cfg_free(cfg);
     return 0;

@@ -253,9 +253,12 @@ ts_format(int64_t ms, char *buf)
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    snprintf(buf, TS_BUFLEN, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
-             (long long)y, m, d, (int)(sod / 3600), (int)(sod / 60 % 60),
-             (int)(sod % 60), (int)rem);
+    /* sod is in [0, 86399] and rem in [0, 999]; the unsigned casts and
+     * the "% 24" only tell gcc's -Wformat-truncation so. */
+    snprintf(buf, TS_BUFLEN, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ",
+             (long long)y, m, d, (unsigned)(sod / 3600) % 24,
+             (unsigned)(sod / 60 % 60), (unsigned)(sod % 60),
+             (unsigned)rem % 1000);
     return buf;
 }
 
