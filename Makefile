@@ -100,10 +100,11 @@ BENCH_HOBJ := $(BENCH_HELP:%.c=$(BUILD)/%.o)
 # fuzz/corpus/<target>/ and fuzz/regress/<target>/). The webhook target
 # needs the whole library; the others the core and the loader (for the
 # fixed configs of fuzz/harness.c).
-FUZZ_TARGETS := event config state hook util cal
+FUZZ_ALL    := event config state hook util cal
+FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_HOBJ   := $(BUILD)/fuzz/harness.o
 FUZZ_BINS   := $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
-REPLAY_BINS := $(addprefix $(BUILD)/tests/fuzz_replay_,$(FUZZ_TARGETS))
+REPLAY_BINS := $(addprefix $(BUILD)/tests/fuzz_replay_,$(FUZZ_ALL))
 fuzz_libs    = $(if $(filter hook,$*),$(LIBS) $(LDLIBS_ALL),$(CFG_LIB) $(CORE_LIB) -lyaml -lm)
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
