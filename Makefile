@@ -174,7 +174,9 @@ $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(ITEST_HOBJ) $(LIB
 $(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(BENCH_HOBJ) $(ITEST_HOBJ) $(LIBS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tests/fuzz_replay_%.o: tests/fuzz_replay.c
+# A static pattern: a plain one would also match the .d files make tries
+# to remake (build/tests/fuzz_replay_event.d.o from tests/fuzz_replay.c).
+$(REPLAY_BINS:=.o): $(BUILD)/tests/fuzz_replay_%.o: tests/fuzz_replay.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -MMD -MP -DFUZZ_TARGET='"$*"' -c -o $@ $<
 
