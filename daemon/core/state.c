@@ -119,20 +119,28 @@ get_clock(struct wire_reader *r, struct sla_clock *c)
         r->bad = 1;
 }
 
-/* What the core can have written (event_parse bounds every event time to
- * [0, TS_MAX_MS]; business time never runs faster than real time; a
- * deadline is INT64_MAX for "never", and lies at most the consumed time
- * before its start once a target was cut below it). Anything else was not
- * written by slawatch, and the core's arithmetic must not meet it.
- * Returns NULL or what is wrong. */
+/* What the core can have written. event_parse bounds every event time to
+ * [0, TS_MAX_MS]. A running or paused clock only ever moves resumed_ms
+ * forward from its start, and its business time, counted over disjoint
+ * stretches before resumed_ms, never runs faster than real time (so it
+ * stays within resumed - started, and within the range once more time
+ * is added: a restored clock that broke this would later write a
+ * checkpoint that this refuses). A deadline is INT64_MAX for "never", and
+ * lies at most the consumed time before its start once a target was cut
+ * below it. Anything else was not written by slawatch, and the core's
+ * arithmetic must not meet it. Returns NULL or what is wrong. */
 static const char *
 clock_absurd(const struct sla_clock *c)
 {
+    bool active = c->state == CLOCK_RUNNING || c->state == CLOCK_PAUSED;
+
     if (c->started_ms < 0 || c->started_ms > TS_MAX_MS)
         return "start";
-    if (c->resumed_ms < 0 || c->resumed_ms > TS_MAX_MS)
+    if (c->resumed_ms < 0 || c->resumed_ms > TS_MAX_MS ||
+        (active && c->resumed_ms < c->started_ms))
         return "last start or stop";
-    if (c->consumed_ms < 0 || c->consumed_ms > TS_MAX_MS)
+    if (c->consumed_ms < 0 || c->consumed_ms > TS_MAX_MS ||
+        (active && c->consumed_ms > c->resumed_ms - c->started_ms))
         return "consumed time";
     if (c->deadline_ms < -TS_MAX_MS)
         return "deadline";

@@ -293,16 +293,19 @@ get_le64(const char *p)
     return (int64_t)v;
 }
 
-/* Decodes `blob` after setting the i64 at `off` to v and fixing the CRC up
- * (as whoever can write the key can); returns state_decode's answer. */
+/* Decodes `blob` after setting the i64 at `off` to v (and, when off2 is
+ * not 0, the one at off2 to v2) and fixing the CRC up, as whoever can
+ * write the key can; returns state_decode's answer. */
 static long
-decode_patched(const struct wire_buf *blob, size_t off, int64_t v, char *err,
-               size_t errlen)
+decode_patched2(const struct wire_buf *blob, size_t off, int64_t v,
+                size_t off2, int64_t v2, char *err, size_t errlen)
 {
     char *copy = malloc(blob->len);
     assert_non_null(copy);
     memcpy(copy, blob->data, blob->len);
     put_le64(copy + off, v);
+    if (off2)
+        put_le64(copy + off2, v2);
     uint32_t crc = state_crc32(copy, blob->len - 4);
     for (int i = 0; i < 4; i++)
         copy[blob->len - 4 + i] = (char)(crc >> (8 * i));
@@ -314,6 +317,13 @@ decode_patched(const struct wire_buf *blob, size_t off, int64_t v, char *err,
     core_free(b.core);
     free(copy);
     return n;
+}
+
+static long
+decode_patched(const struct wire_buf *blob, size_t off, int64_t v, char *err,
+               size_t errlen)
+{
+    return decode_patched2(blob, off, v, 0, 0, err, errlen);
 }
 
 /* Times slawatch cannot have written are refused with the ticket, clock
@@ -349,6 +359,16 @@ test_absurd_times_refused(void **state)
                              "deadline 1795000600000 ms)");
     assert_int_equal(decode_patched(&buf, clk + consumed, TS_MAX_MS + 1, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "response clock's consumed time is impossible"));
+    /* A running clock has consumed at most the time since its start (a
+     * fuzzed checkpoint with more was accepted, and the restored clock then
+     * consumed past TS_MAX_MS: its next checkpoint was refused). */
+    assert_int_equal(decode_patched2(&buf, clk + resumed, T0 + HOUR, clk + consumed,
+                                     HOUR + 1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "response clock's consumed time is impossible"));
+    assert_int_equal(decode_patched2(&buf, clk + resumed, T0 + HOUR, clk + consumed,
+                                     HOUR, err, sizeof(err)), 1);
+    assert_int_equal(decode_patched(&buf, clk + resumed, T0 - 1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "response clock's last start or stop is impossible"));
     assert_int_equal(decode_patched(&buf, res + started, -1, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "checkpoint ticket x: the resolution clock's start is impossible"));
     assert_int_equal(decode_patched(&buf, clk + resumed, TS_MAX_MS + 1, err, sizeof(err)), -1);
@@ -366,7 +386,8 @@ test_absurd_times_refused(void **state)
      * below the time consumed). */
     assert_int_equal(decode_patched(&buf, clk + deadline, INT64_MAX, err, sizeof(err)), 1);
     assert_int_equal(decode_patched(&buf, clk + deadline, -TS_MAX_MS, err, sizeof(err)), 1);
-    assert_int_equal(decode_patched(&buf, clk + consumed, TS_MAX_MS, err, sizeof(err)), 1);
+    assert_int_equal(decode_patched2(&buf, clk + resumed, TS_MAX_MS, clk + consumed,
+                                     TS_MAX_MS - T0, err, sizeof(err)), 1);
     assert_int_equal(decode_patched(&buf, now_off, TS_MAX_MS, err, sizeof(err)), 1);
     wire_free(&buf);
     core_free(a.core);
