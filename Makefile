@@ -3,6 +3,7 @@
 #   make            build/slawatchd and build/slawatchctl
 #   make run        private redis-server + daemon + demo events
 #   make test       every unit and integration test (SANITIZE=1: ASan+UBSan)
+#   make fuzz       libFuzzer targets into build-fuzz/, FUZZ_SECONDS each
 #   make bench      benchmarks against a private redis-server
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -14,6 +15,12 @@ PKGS       := libevent hiredis yaml-0.1 libsystemd libcurl libcrypto jansson
 ifeq ($(SANITIZE),1)
 BUILD      ?= build-san
 SANFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPTFLAGS   := -O1 -g
+else ifeq ($(SANITIZE),fuzz)
+# The libFuzzer build (clang; `make fuzz` sets it up): every object is
+# instrumented for coverage, ASan and UBSan; the targets link -fsanitize=fuzzer.
+BUILD      ?= build-fuzz
+SANFLAGS   := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPTFLAGS   := -O1 -g
 else
 BUILD      ?= build
@@ -86,8 +93,25 @@ BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 BENCH_HELP := $(filter-out $(BENCH_SRCS),$(wildcard tests/bench/*.c))
 BENCH_HOBJ := $(BENCH_HELP:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test-deps run test unit integration bench install uninstall \
-        clean format format-check tests-build core-probe
+# Fuzz targets (fuzz/fuzz_*.c, docs/fuzzing.md): one LLVMFuzzerTestOneInput
+# each, linked either with libFuzzer (make fuzz: clang, into
+# build-fuzz/fuzz/fuzz_<target>) or with tests/fuzz_replay.c (make test:
+# any compiler, $(BUILD)/tests/fuzz_replay_<target>, which replays
+# fuzz/corpus/<target>/ and fuzz/regress/<target>/). The webhook target
+# needs the whole library; the others the core and the loader (for the
+# fixed configs of fuzz/harness.c).
+FUZZ_ALL    := event config state hook util cal
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_HOBJ   := $(BUILD)/fuzz/harness.o
+FUZZ_BINS   := $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
+REPLAY_BINS := $(addprefix $(BUILD)/tests/fuzz_replay_,$(FUZZ_ALL))
+fuzz_libs    = $(if $(filter hook,$*),$(LIBS) $(LDLIBS_ALL),$(CFG_LIB) $(CORE_LIB) -lyaml -lm)
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+
+.PHONY: all deps test-deps fuzz-deps run test unit integration bench install \
+        uninstall clean format format-check tests-build core-probe fuzz \
+        fuzz-build fuzz-corpus
 all: deps $(BUILD)/slawatchd $(BUILD)/slawatchctl
 
 # Installs missing Debian packages when run as root; otherwise says what is
@@ -97,6 +121,9 @@ deps:
 
 test-deps:
 	@[ "$(NODEPS)" = 1 ] || scripts/deps.sh test
+
+fuzz-deps:
+	@[ "$(NODEPS)" = 1 ] || scripts/deps.sh fuzz
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -147,7 +174,22 @@ $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(ITEST_HOBJ) $(LIB
 $(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(BENCH_HOBJ) $(ITEST_HOBJ) $(LIBS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-tests-build: $(BUILD)/slawatchd $(BUILD)/slawatchctl $(UNIT_BINS) $(ITEST_BINS)
+# A static pattern: a plain one would also match the .d files make tries
+# to remake (build/tests/fuzz_replay_event.d.o from tests/fuzz_replay.c).
+$(REPLAY_BINS:=.o): $(BUILD)/tests/fuzz_replay_%.o: tests/fuzz_replay.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -MMD -MP -DFUZZ_TARGET='"$*"' -c -o $@ $<
+
+$(REPLAY_BINS): $(BUILD)/tests/fuzz_replay_%: $(BUILD)/tests/fuzz_replay_%.o $(BUILD)/fuzz/fuzz_%.o $(FUZZ_HOBJ) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.o,$^) $(fuzz_libs)
+
+$(FUZZ_BINS): $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(FUZZ_HOBJ) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(fuzz_libs)
+
+$(BUILD)/fuzz/gen_corpus: $(BUILD)/fuzz/gen_corpus.o $(FUZZ_HOBJ) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS_ALL)
+
+tests-build: $(BUILD)/slawatchd $(BUILD)/slawatchctl $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS)
 
 run: all
 	@scripts/run-demo.sh $(BUILD)
@@ -159,11 +201,26 @@ VALGRIND_BINS = $(if $(filter 1,$(SANITIZE)),,$(filter $(addprefix $(BUILD)/test
 
 test: deps test-deps
 	@$(MAKE) --no-print-directory NODEPS=1 tests-build
-	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) VALGRIND_BINS="$(VALGRIND_BINS)" tests/run.sh tests/layers/check.sh $(UNIT_BINS) $(ITEST_BINS)
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) VALGRIND_BINS="$(VALGRIND_BINS)" tests/run.sh tests/layers/check.sh $(REPLAY_BINS) $(UNIT_BINS) $(ITEST_BINS)
 
 unit: deps test-deps
-	@$(MAKE) --no-print-directory NODEPS=1 $(UNIT_BINS)
-	@BUILD=$(BUILD) tests/run.sh tests/layers/check.sh $(UNIT_BINS)
+	@$(MAKE) --no-print-directory NODEPS=1 $(UNIT_BINS) $(REPLAY_BINS)
+	@BUILD=$(BUILD) tests/run.sh tests/layers/check.sh $(REPLAY_BINS) $(UNIT_BINS)
+
+# Builds the libFuzzer targets with clang into build-fuzz/ and runs each for
+# FUZZ_SECONDS (scripts/fuzz.sh: corpus fuzz/corpus/<target>, new inputs
+# and crashes under build-fuzz/fuzz/; FUZZ_FLAGS adds libFuzzer flags,
+# FUZZ_TARGETS="state hook" picks some).
+fuzz: deps fuzz-deps
+	@$(MAKE) --no-print-directory NODEPS=1 SANITIZE=fuzz CC=$(FUZZ_CC) fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh build-fuzz $(FUZZ_TARGETS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Rewrites the generated seeds (fuzz/gen_corpus.c) in fuzz/corpus/.
+fuzz-corpus: deps
+	@$(MAKE) --no-print-directory NODEPS=1 $(BUILD)/fuzz/gen_corpus
+	$(BUILD)/fuzz/gen_corpus fuzz/corpus
 
 integration: deps test-deps
 	@$(MAKE) --no-print-directory NODEPS=1 tests-build
@@ -207,7 +264,7 @@ format-check:
 	clang-format --dry-run --Werror daemon/*.c daemon/*/*.c include/slawatch/*.h
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 .SECONDARY:
 

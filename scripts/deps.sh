@@ -2,16 +2,20 @@
 # Installs the Debian packages slawatch needs, once, when run as root.
 #   scripts/deps.sh build   compiler, libraries, redis-server
 #   scripts/deps.sh test    plus what the test suite drives for real
+#   scripts/deps.sh fuzz    plus clang and its libFuzzer and sanitizer
+#                           runtimes (make fuzz)
 set -eu
 build_pkgs="gcc make pkg-config libevent-dev libhiredis-dev libyaml-dev
 libsystemd-dev libcurl4-openssl-dev libssl-dev libjansson-dev redis-server
 redis-tools tzdata"
 test_pkgs="libcmocka-dev prometheus-redis-exporter prometheus-alertmanager
 prometheus systemd curl valgrind groff-base redis-sentinel"
+fuzz_pkgs="clang libclang-rt-dev"
 case "${1:-build}" in
 build) want=$build_pkgs ;;
 test) want="$build_pkgs $test_pkgs" ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+fuzz) want="$build_pkgs $fuzz_pkgs" ;;
+*) echo "usage: $0 build|test|fuzz" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do

@@ -67,6 +67,28 @@ wall_now(struct core *core)
     return core->wall_clock(core->clock_arg);
 }
 
+/* a + b and a - b, clamped to the int64 range. Event times and checkpoints
+ * are range-checked where they come in (event_parse, state_decode), but
+ * targets may be any duration the config accepts: clock arithmetic
+ * saturates rather than overflow. */
+static inline int64_t
+add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+static inline int64_t
+sub_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 /* ---- notices ---------------------------------------------------------- */
 
 static void
@@ -82,7 +104,7 @@ emit_notice(struct core *core, enum notice_kind kind, struct ticket *t,
         .cycle = c->cycle,
         .deadline_ms = c->deadline_ms,
         .at_ms = at_ms,
-        .late_ms = at_ms - c->deadline_ms,
+        .late_ms = sub_sat(at_ms, c->deadline_ms),
         .percent_bp = percent_bp,
         .opened_ms = t->clk[METRIC_RESPONSE].started_ms,
         .started_ms = c->started_ms,
@@ -161,7 +183,7 @@ static int64_t
 deadline_from(const struct cfg_tier *tier, int64_t from_ms, int64_t remaining)
 {
     if (remaining < 0)
-        return from_ms + remaining;
+        return add_sat(from_ms, remaining);
     return cal_add(tier->calendar, from_ms, remaining);
 }
 
@@ -171,15 +193,6 @@ clock_target(const struct cfg_tier *tier, const struct sla_clock *c)
     return tier->target_ms[c->metric];
 }
 
-static int64_t
-sat_add(int64_t a, int64_t b)
-{
-    if (b > 0 && a > INT64_MAX - b)
-        return INT64_MAX;
-    if (b < 0 && a < INT64_MIN - b)
-        return INT64_MIN;
-    return a + b;
-}
 
 /* K, the arrival of the event that last set a clock's deadline, is kept
  * as its distance from the deadline (K - D, signed) in the heap node's spare
@@ -227,7 +240,7 @@ clock_set_k(const struct cfg_tier *tier, struct sla_clock *c, int64_t k_ms);
 static int64_t
 clock_k(const struct sla_clock *c)
 {
-    return sat_add(c->deadline_ms, k_offset(c->node.aux));
+    return add_sat(c->deadline_ms, k_offset(c->node.aux));
 }
 
 /* When a running clock's breach is decided: as arrival time passes
@@ -236,7 +249,7 @@ static int64_t
 clock_decide_at(const struct core *core, const struct sla_clock *c)
 {
     int64_t after = k_offset(c->node.aux);
-    return sat_add(sat_add(c->deadline_ms, after > 0 ? after : 0),
+    return add_sat(add_sat(c->deadline_ms, after > 0 ? after : 0),
                    core->cfg->events.allowed_lateness_ms);
 }
 
@@ -248,7 +261,7 @@ warn_point(const struct cfg_tier *tier, const struct sla_clock *c)
     int64_t target = clock_target(tier, c);
     int64_t warn_at = target / 10000 * tier->warn_bp[c->next_warn] +
                       target % 10000 * tier->warn_bp[c->next_warn] / 10000;
-    return deadline_from(tier, c->resumed_ms, warn_at - c->consumed_ms);
+    return deadline_from(tier, c->resumed_ms, sub_sat(warn_at, c->consumed_ms));
 }
 
 static int64_t
@@ -330,7 +343,9 @@ clock_stop(struct core *core, struct ticket *t, struct sla_clock *c,
         core->late_events++; /* in time, but it arrived after the decision */
     struct track was = track_of(t, c);
     if (c->state == CLOCK_RUNNING)
-        c->consumed_ms += cal_elapsed(tier_of(core, t)->calendar, c->resumed_ms, ts);
+        c->consumed_ms = add_sat(c->consumed_ms,
+                                 cal_elapsed(tier_of(core, t)->calendar,
+                                             c->resumed_ms, ts));
     c->state = CLOCK_STOPPED;
     c->resumed_ms = ts;
     heap_remove(&core->heap, &c->node);
@@ -370,7 +385,8 @@ clock_pause(struct core *core, struct ticket *t, struct sla_clock *c,
     struct track was = track_of(t, c);
     if (ts < c->resumed_ms)
         ts = c->resumed_ms;
-    c->consumed_ms += cal_elapsed(tier_of(core, t)->calendar, c->resumed_ms, ts);
+    c->consumed_ms = add_sat(c->consumed_ms, cal_elapsed(tier_of(core, t)->calendar,
+                                                         c->resumed_ms, ts));
     c->resumed_ms = ts;
     c->state = CLOCK_PAUSED;
     heap_remove(&core->heap, &c->node);
@@ -390,7 +406,8 @@ clock_resume(struct core *core, struct ticket *t, struct sla_clock *c,
     c->state = CLOCK_RUNNING;
     if (c->outcome != OUTCOME_BREACHED) {
         const struct cfg_tier *tier = tier_of(core, t);
-        c->deadline_ms = deadline_from(tier, ts, clock_target(tier, c) - c->consumed_ms);
+        c->deadline_ms = deadline_from(tier, ts, sub_sat(clock_target(tier, c),
+                                                         c->consumed_ms));
         clock_set_k(tier, c, core->set_ms);
     }
     clock_schedule(core, t, c);
@@ -407,12 +424,12 @@ clock_retarget(struct core *core, struct ticket *t, struct sla_clock *c)
         c->next_warn = (uint8_t)tier->nwarn;
     if (c->outcome == OUTCOME_BREACHED)
         return;
-    int64_t remaining = clock_target(tier, c) - c->consumed_ms;
+    int64_t remaining = sub_sat(clock_target(tier, c), c->consumed_ms);
     if (c->state == CLOCK_RUNNING) {
         c->deadline_ms = deadline_from(tier, c->resumed_ms, remaining);
         clock_set_k(tier, c, core->keep_k ? core->keep_k[c->metric] : core->set_ms);
     } else
-        c->deadline_ms = c->resumed_ms + remaining; /* projected; redone on resume */
+        c->deadline_ms = add_sat(c->resumed_ms, remaining); /* projected; redone on resume */
     clock_schedule(core, t, c);
     track_report(core, t, c, was);
 }

@@ -25,7 +25,7 @@ event_type_name(enum ev_type type)
 
 /* A numeric ts below this is seconds since the epoch by mistake (10^11 ms
  * is March 1973; 10^11 s is the year 5138). */
-#define TS_MIN_MS 100000000000LL
+#define TS_SECONDS_BELOW 100000000000LL
 
 static bool
 is_number(const char *s, size_t len)
@@ -150,15 +150,20 @@ event_parse(struct sla_event *ev, const struct ev_field *fields,
     ev->arrival_ms = id_ms < (uint64_t)wall_now_ms ? (int64_t)id_ms : wall_now_ms;
     if (ts != NULL) {
         if (ts_parse(ts->value, ts->value_len, &ev->ts_ms) < 0 ||
-            (is_number(ts->value, ts->value_len) && ev->ts_ms < TS_MIN_MS)) {
+            (is_number(ts->value, ts->value_len) && ev->ts_ms < TS_SECONDS_BELOW)) {
             *reason = "bad ts";
             return -1;
         }
     } else {
         ev->ts_ms = ev->arrival_ms;
     }
-    if (ev->ts_ms > wall_now_ms &&
-        (max_skew_ms > INT64_MAX - wall_now_ms || ev->ts_ms - wall_now_ms > max_skew_ms)) {
+    /* Past what ts_parse accepts (a huge numeric ts): refused. */
+    if (ev->ts_ms < 0 || ev->ts_ms > TS_MAX_MS) {
+        *reason = "bad ts";
+        return -1;
+    }
+    /* Not wall + skew: the skew comes from the config and may be huge. */
+    if (ev->ts_ms > wall_now_ms && ev->ts_ms - wall_now_ms > max_skew_ms) {
         *reason = "ts in the future";
         return -1;
     }

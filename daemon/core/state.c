@@ -1,11 +1,14 @@
 /*
  * state.c - encodes and decodes checkpoints (see state.h). Owns the
  * checkpoint layout and its CRC only; the bytes go through wire.h. Never
- * does I/O and never trusts a blob (every read is bounds-checked by the
- * wire_reader, and a CRC guards the whole).
+ * does I/O and never trusts a blob: every read is bounds-checked by the
+ * wire_reader, every time is range-checked before the core computes with
+ * it, and the CRC only guards against damage (whoever can write the key
+ * can also fix the CRC up).
  */
 #include "slawatch/state.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -122,6 +125,34 @@ get_clock(struct wire_reader *r, struct sla_clock *c, uint32_t version)
         r->bad = 1;
 }
 
+/* What the core can have written. event_parse bounds every event time to
+ * [0, TS_MAX_MS]. A running or paused clock only ever moves resumed_ms
+ * forward from its start, and its business time, counted over disjoint
+ * stretches before resumed_ms, never runs faster than real time (so it
+ * stays within resumed - started, and within the range once more time
+ * is added: a restored clock that broke this would later write a
+ * checkpoint that this refuses). A deadline is INT64_MAX for "never", and
+ * lies at most the consumed time before its start once a target was cut
+ * below it. Anything else was not written by slawatch, and the core's
+ * arithmetic must not meet it. Returns NULL or what is wrong. */
+static const char *
+clock_absurd(const struct sla_clock *c)
+{
+    bool active = c->state == CLOCK_RUNNING || c->state == CLOCK_PAUSED;
+
+    if (c->started_ms < 0 || c->started_ms > TS_MAX_MS)
+        return "start";
+    if (c->resumed_ms < 0 || c->resumed_ms > TS_MAX_MS ||
+        (active && c->resumed_ms < c->started_ms))
+        return "last start or stop";
+    if (c->consumed_ms < 0 || c->consumed_ms > TS_MAX_MS ||
+        (active && c->consumed_ms > c->resumed_ms - c->started_ms))
+        return "consumed time";
+    if (c->deadline_ms < -TS_MAX_MS)
+        return "deadline";
+    return NULL;
+}
+
 long
 state_decode(struct core *core, const char *data, size_t len,
              struct state_meta *meta,
@@ -154,6 +185,14 @@ state_decode(struct core *core, const char *data, size_t len,
     meta->events_total = wire_get_u64(&r);
     meta->rejected_total = wire_get_u64(&r);
     uint64_t n = wire_get_u64(&r);
+    if (!r.bad && (meta->core_now_ms < 0 || meta->core_now_ms > TS_MAX_MS ||
+                   meta->saved_ms < 0 || meta->saved_ms > TS_MAX_MS)) {
+        snprintf(err, errlen,
+                 "checkpoint has an impossible time (saved at %lld, core "
+                 "time %lld ms)",
+                 (long long)meta->saved_ms, (long long)meta->core_now_ms);
+        return -1;
+    }
     core_restore_now(core, meta->core_now_ms);
     long restored = 0;
     for (uint64_t i = 0; i < n && !r.bad; i++) {
@@ -171,6 +210,22 @@ state_decode(struct core *core, const char *data, size_t len,
             get_clock(&r, &img.clk[m], version);
         if (r.bad || img.id == NULL || img.tier == NULL)
             break;
+        for (int m = 0; m < METRIC_COUNT; m++) {
+            const char *what = clock_absurd(&img.clk[m]);
+            if (what != NULL) {
+                snprintf(err, errlen,
+                         "checkpoint ticket %.*s: the %s clock's %s is "
+                         "impossible (started %lld, resumed %lld, consumed "
+                         "%lld, deadline %lld ms)",
+                         (int)(img.id_len > 64 ? 64 : img.id_len), img.id,
+                         cfg_metric_name(m), what,
+                         (long long)img.clk[m].started_ms,
+                         (long long)img.clk[m].resumed_ms,
+                         (long long)img.clk[m].consumed_ms,
+                         (long long)img.clk[m].deadline_ms);
+                return -1;
+            }
+        }
         if (core_restore_ticket(core, &img) < 0) {
             snprintf(err, errlen, "cannot restore ticket %.*s (duplicate or out of memory)",
                      (int)img.id_len, img.id);
@@ -191,4 +246,69 @@ state_decode(struct core *core, const char *data, size_t len,
         return -1;
     }
     return restored;
+}
+
+/* ---- the writes section -------------------------------------------------- */
+
+void
+state_put_write(struct wire_buf *out, const char *cmd, size_t len)
+{
+    wire_put_u32(out, (uint32_t)len);
+    wire_put(out, cmd, len);
+}
+
+/* "<digits>\r\n" at p (bounded by end): at most 10 digits, since no record
+ * is longer than a u32. Returns the byte after it, or NULL. */
+static const char *
+resp_number(const char *p, const char *end, uint64_t *v)
+{
+    size_t digits = 0;
+    *v = 0;
+    while (p < end && *p >= '0' && *p <= '9' && digits < 10) {
+        *v = *v * 10 + (uint64_t)(*p - '0');
+        p++;
+        digits++;
+    }
+    if (digits == 0 || end - p < 2 || p[0] != '\r' || p[1] != '\n')
+        return NULL;
+    return p + 2;
+}
+
+/* Exactly one RESP array of bulk strings, as redisFormatCommandArgv()
+ * writes it. Every element takes at least 5 bytes, so the loop ends. */
+static bool
+resp_is_command(const char *cmd, size_t len)
+{
+    const char *p = cmd, *end = cmd + len;
+    uint64_t n, blen;
+
+    if (len == 0 || *p++ != '*' || (p = resp_number(p, end, &n)) == NULL ||
+        n == 0)
+        return false;
+    for (uint64_t i = 0; i < n; i++) {
+        if (p >= end || *p++ != '$' || (p = resp_number(p, end, &blen)) == NULL ||
+            blen > (uint64_t)(end - p) || (uint64_t)(end - p) - blen < 2 ||
+            p[blen] != '\r' || p[blen + 1] != '\n')
+            return false;
+        p += blen + 2;
+    }
+    return p == end;
+}
+
+int
+state_next_write(struct wire_reader *r, const char **cmd, size_t *len)
+{
+    if (r->bad)
+        return -1;
+    if (r->left == 0)
+        return 0;
+    uint32_t cl = wire_get_u32(r);
+    const char *c = wire_get_bytes(r, cl);
+    if (c == NULL || !resp_is_command(c, cl)) {
+        r->bad = 1;
+        return -1;
+    }
+    *cmd = c;
+    *len = cl;
+    return 1;
 }

@@ -168,6 +168,8 @@ ts_parse(const char *text, size_t len, int64_t *out_ms)
             return -1;
         for (i = 0; i < len; i++)
             v = v * 10 + (text[i] - '0');
+        if (v > TS_MAX_MS)
+            return -1;
         *out_ms = v;
         return 0;
     }
@@ -228,15 +230,22 @@ ts_parse(const char *text, size_t len, int64_t *out_ms)
         return -1;
     int64_t days = days_from_civil(year, (unsigned)mon, (unsigned)day);
     int64_t secs = days * 86400 + hh * 3600 + mm * 60 + ss - offset_s;
-    if (secs < 0)
-        return -1;
+    if (secs < 0 || secs > TS_MAX_MS / 1000)
+        return -1; /* 9999-12-31T23:59:60Z or a negative offset past it */
     *out_ms = secs * 1000 + frac_ms;
     return 0;
 }
 
+/* Clamped to [TS_MIN_MS, TS_MAX_MS]: an outbox record or a checkpoint may
+ * carry any int64 (INT64_MIN would overflow the negation below), and RFC
+ * 3339 has four-digit years only. */
 char *
 ts_format(int64_t ms, char *buf)
 {
+    if (ms < TS_MIN_MS)
+        ms = TS_MIN_MS;
+    else if (ms > TS_MAX_MS)
+        ms = TS_MAX_MS;
     int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
     int64_t rem = ms - secs * 1000;
     int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
@@ -244,9 +253,12 @@ ts_format(int64_t ms, char *buf)
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    snprintf(buf, TS_BUFLEN, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
-             (long long)y, m, d, (int)(sod / 3600), (int)(sod / 60 % 60),
-             (int)(sod % 60), (int)rem);
+    /* sod is in [0, 86399] and rem in [0, 999]; the unsigned casts and
+     * the "% 24" only tell gcc's -Wformat-truncation so. */
+    snprintf(buf, TS_BUFLEN, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ",
+             (long long)y, m, d, (unsigned)(sod / 3600) % 24,
+             (unsigned)(sod / 60 % 60), (unsigned)(sod % 60),
+             (unsigned)rem % 1000);
     return buf;
 }
 

@@ -45,9 +45,7 @@ struct snapshot {
 static void
 put_write(void *arg, const char *buf, size_t len)
 {
-    struct wire_buf *b = arg;
-    wire_put_u32(b, (uint32_t)len);
-    wire_put(b, buf, len);
+    state_put_write(arg, buf, len);
 }
 
 /* Encodes core, position, unanswered writes and sections. Returns -1 on
@@ -290,16 +288,18 @@ on_section(void *arg, uint32_t tag, const char *data, size_t len)
     }
     if (tag != STATE_SECTION_WRITES)
         return; /* a section of a newer version: ignored */
+    const char *cmd;
+    size_t cl;
+    int got;
     wire_reader_init(&r, data, len);
-    while (r.left >= 4) {
-        uint32_t cl = wire_get_u32(&r);
-        const char *cmd = wire_get_bytes(&r, cl);
-        if (cmd == NULL)
-            break;
+    while ((got = state_next_write(&r, &cmd, &cl)) > 0) {
         if (rds_queue_formatted(s->writer, cmd, cl) < 0)
             log_err("checkpoint: cannot re-queue a pending write");
         n++;
     }
+    if (got < 0)
+        log_err("checkpoint: pending write %zu is malformed; it and the rest "
+                "of the section are dropped", n + 1);
     if (n)
         log_info("checkpoint: %zu pending Redis writes queued again", n);
 }

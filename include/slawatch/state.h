@@ -47,8 +47,11 @@ int state_encode(const struct core *core, const struct state_meta *meta,
 
 /* Decodes a checkpoint into an empty core. Each section is handed to
  * on_section (which may be NULL). Returns the number of tickets restored,
- * or -1 with a reason in err for a damaged, truncated or foreign blob (the
- * core may then hold part of it: discard it). */
+ * or -1 with a reason in err for a damaged, truncated or foreign blob, or
+ * one holding a time slawatch cannot have written (a time outside
+ * [0, TS_MAX_MS], consumed time outside it, a deadline before -TS_MAX_MS),
+ * even under a valid CRC (the core may then hold part of it: discard
+ * it). */
 long state_decode(struct core *core, const char *data, size_t len,
                   struct state_meta *meta,
                   void (*on_section)(void *arg, uint32_t tag, const char *data,
@@ -56,5 +59,17 @@ long state_decode(struct core *core, const char *data, size_t len,
                   void *arg, char *err, size_t errlen) MUSTCHECK;
 
 uint32_t state_crc32(const void *data, size_t len);
+
+/* The writes section (STATE_SECTION_WRITES): the writer's Redis commands
+ * not yet answered, each a u32 length and the command as sent (RESP). */
+void state_put_write(struct wire_buf *out, const char *cmd, size_t len);
+
+/* Reads the next command of a writes section. Returns 1 with the command
+ * in *cmd and *len (in place), 0 at the end of the section, or -1 when the
+ * rest is malformed: a truncated record, or one that is not exactly one
+ * RESP array of bulk strings ("*N\r\n" then N times "$L\r\n", L bytes,
+ * "\r\n"), which, sent as it is, would desynchronise the connection. */
+int state_next_write(struct wire_reader *r, const char **cmd,
+                     size_t *len) MUSTCHECK;
 
 #endif

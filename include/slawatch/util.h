@@ -22,14 +22,24 @@ int dur_parse(const char *text, int64_t *out_ms) MUSTCHECK;
  * value ("1h30m", "500ms", "0s"). Always NUL-terminates; returns buf. */
 char *dur_format(int64_t ms, char *buf, size_t len);
 
+/* The last instant slawatch handles, 9999-12-31T23:59:59.999Z: no event,
+ * clock or checkpoint may hold a later time (ts_parse, event_parse and
+ * state_decode refuse one), and ts_format clamps to it. */
+#define TS_MAX_MS 253402300799999LL
+/* 0000-01-01T00:00:00.000Z, the first instant ts_format writes. */
+#define TS_MIN_MS (-62167219200000LL)
+
 /* Parses an RFC 3339 timestamp ("2026-11-23T10:00:00.004Z",
  * "2026-11-23T18:00:00+08:00", lower-case t/z and a space separator are
  * accepted) or a decimal count of milliseconds since the epoch. Fractions
- * below a millisecond are truncated. Returns 0 or -1. */
+ * below a millisecond are truncated. Returns 0, or -1 for a malformed text
+ * or an instant before 1970 or after TS_MAX_MS. */
 int ts_parse(const char *text, size_t len, int64_t *out_ms) MUSTCHECK;
 
 /* Formats milliseconds since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ".
- * buf must hold at least TS_BUFLEN bytes. Returns buf. */
+ * Any int64 is accepted: an instant before TS_MIN_MS or after TS_MAX_MS is
+ * written as that bound, so the text is always 24 characters. buf must
+ * hold at least TS_BUFLEN bytes. Returns buf. */
 #define TS_BUFLEN 32
 char *ts_format(int64_t ms, char *buf);
 

@@ -225,6 +225,66 @@ test_timestamps(void **state)
     assert_string_equal(ts_format(0, buf), "1970-01-01T00:00:00.000Z");
 }
 
+/* The range of instants (util.h TS_MIN_MS..TS_MAX_MS): ts_format clamps
+ * any int64 to it, ts_parse and event_parse refuse anything past it. */
+static void
+test_time_range(void **state)
+{
+    (void)state;
+    char buf[TS_BUFLEN];
+    int64_t ms;
+    assert_string_equal(ts_format(INT64_MIN, buf), "0000-01-01T00:00:00.000Z");
+    assert_string_equal(ts_format(INT64_MIN + 1, buf), "0000-01-01T00:00:00.000Z");
+    assert_string_equal(ts_format(TS_MIN_MS, buf), "0000-01-01T00:00:00.000Z");
+    assert_string_equal(ts_format(-1, buf), "1969-12-31T23:59:59.999Z");
+    assert_string_equal(ts_format(TS_MAX_MS, buf), "9999-12-31T23:59:59.999Z");
+    assert_string_equal(ts_format(INT64_MAX, buf), "9999-12-31T23:59:59.999Z");
+
+    const char *s = "9999-12-31T23:59:59.999Z";
+    assert_int_equal(ts_parse(s, strlen(s), &ms), 0);
+    assert_int_equal(ms, TS_MAX_MS);
+    assert_int_equal(ts_parse("253402300799999", 15, &ms), 0);
+    assert_int_equal(ms, TS_MAX_MS);
+    static const char *past[] = { "253402300800000", "999999999999999999",
+                                  "9999-12-31T23:59:60Z",
+                                  "9999-12-31T23:00:00-01:00" };
+    for (size_t i = 0; i < sizeof(past) / sizeof(past[0]); i++)
+        assert_int_equal(ts_parse(past[i], strlen(past[i]), &ms), -1);
+
+    /* The default ts is the arrival: the entry ID's ms part, any u64, but
+     * never later than the wall clock. */
+    struct sla_event ev;
+    const char *reason = NULL;
+    reset();
+    add("type", "opened");
+    add("ticket", "T-1");
+    assert_int_equal(event_parse(&ev, fields, nfields, UINT64_MAX, NOW, SKEW, &reason), 0);
+    assert_int_equal(ev.ts_ms, NOW);
+    assert_int_equal(ev.arrival_ms, NOW);
+    assert_int_equal(event_parse(&ev, fields, nfields, (uint64_t)INT64_MAX + 1, NOW, SKEW,
+                                 &reason), 0);
+    assert_int_equal(ev.ts_ms, NOW);
+    /* An explicit ts past 9999 is refused, whatever the wall clock. */
+    char tsv[32] = "0";
+    add("ts", tsv);
+    snprintf(tsv, sizeof(tsv), "%lld", (long long)TS_MAX_MS + 1);
+    fields[nfields - 1].value_len = strlen(tsv);
+    assert_int_equal(event_parse(&ev, fields, nfields, NOW, INT64_MAX, SKEW, &reason), -1);
+    assert_string_equal(reason, "bad ts");
+    /* Any skew the config accepts, up to INT64_MAX, without overflow. */
+    snprintf(tsv, sizeof(tsv), "%lld", (long long)TS_MAX_MS);
+    fields[nfields - 1].value_len = strlen(tsv);
+    assert_int_equal(event_parse(&ev, fields, nfields, NOW, NOW, INT64_MAX, &reason), 0);
+    assert_int_equal(ev.ts_ms, TS_MAX_MS);
+    snprintf(tsv, sizeof(tsv), "%lld", (long long)(NOW + SKEW));
+    fields[nfields - 1].value_len = strlen(tsv);
+    assert_int_equal(event_parse(&ev, fields, nfields, NOW, NOW, SKEW, &reason), 0);
+    snprintf(tsv, sizeof(tsv), "%lld", (long long)(NOW + SKEW + 1));
+    fields[nfields - 1].value_len = strlen(tsv);
+    assert_int_equal(event_parse(&ev, fields, nfields, NOW, NOW, SKEW, &reason), -1);
+    assert_string_equal(reason, "ts in the future");
+}
+
 static void
 test_durations(void **state)
 {
@@ -287,6 +347,7 @@ main(void)
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_ticket_limits),
         cmocka_unit_test(test_timestamps),
+        cmocka_unit_test(test_time_range),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_stream_ids),
         cmocka_unit_test(test_utf8),

@@ -278,6 +278,177 @@ test_valid_crc_garbage(void **state)
 }
 
 static void
+put_le64(char *p, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (char)((uint64_t)v >> (8 * i));
+}
+
+static int64_t
+get_le64(const char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)(unsigned char)p[i] << (8 * i);
+    return (int64_t)v;
+}
+
+/* Decodes `blob` after setting the i64 at `off` to v (and, when off2 is
+ * not 0, the one at off2 to v2) and fixing the CRC up, as whoever can
+ * write the key can; returns state_decode's answer. */
+static long
+decode_patched2(const struct wire_buf *blob, size_t off, int64_t v,
+                size_t off2, int64_t v2, char *err, size_t errlen)
+{
+    char *copy = malloc(blob->len);
+    assert_non_null(copy);
+    memcpy(copy, blob->data, blob->len);
+    put_le64(copy + off, v);
+    if (off2)
+        put_le64(copy + off2, v2);
+    uint32_t crc = state_crc32(copy, blob->len - 4);
+    for (int i = 0; i < 4; i++)
+        copy[blob->len - 4 + i] = (char)(crc >> (8 * i));
+    struct side b;
+    struct state_meta got;
+    side_init(&b);
+    err[0] = '\0';
+    long n = state_decode(b.core, copy, blob->len, &got, NULL, NULL, err, errlen);
+    core_free(b.core);
+    free(copy);
+    return n;
+}
+
+static long
+decode_patched(const struct wire_buf *blob, size_t off, int64_t v, char *err,
+               size_t errlen)
+{
+    return decode_patched2(blob, off, v, 0, 0, err, errlen);
+}
+
+/* Times slawatch cannot have written are refused with the ticket, clock
+ * and field named, even under a valid CRC (the fuzz-found overflows of
+ * fuzz/regress/state/); the extremes it can write are not. */
+static void
+test_absurd_times_refused(void **state)
+{
+    (void)state;
+    struct side a;
+    side_init(&a);
+    apply(&a, EVT_OPENED, "x", T0, "priority", "urgent");
+    struct wire_buf buf;
+    wire_init(&buf);
+    struct state_meta meta = { T0 + 1, core_now(a.core), 0, 0, 0, 0 };
+    assert_int_equal(state_encode(a.core, &meta, NULL, 0, &buf), 0);
+    /* Magic, version, 6 header fields, ticket count; then "x" (2 + 1),
+     * priority "urgent" (2 + 6), four absent attributes, tier "fast"
+     * (2 + 4), no explicit tier, flags: the response clock, then the
+     * resolution clock (4 i64, u16, 3 u8, u32 K). */
+    const size_t now_off = 8 + 4 + 8, clk = 68 + 3 + 8 + 8 + 6 + 2 + 1;
+    const size_t started = 0, resumed = 8, consumed = 16, deadline = 24;
+    const size_t res = clk + 41;
+    assert_int_equal(get_le64(buf.data + clk + started), T0);
+    assert_int_equal(get_le64(buf.data + res + started), T0);
+    assert_int_equal(get_le64(buf.data + clk + deadline), T0 + 10 * MIN);
+    char err[256];
+
+    assert_int_equal(decode_patched(&buf, clk + consumed, INT64_MIN, err, sizeof(err)), -1);
+    assert_string_equal(err, "checkpoint ticket x: the response clock's consumed time "
+                             "is impossible (started 1795000000000, resumed "
+                             "1795000000000, consumed -9223372036854775808, "
+                             "deadline 1795000600000 ms)");
+    assert_int_equal(decode_patched(&buf, clk + consumed, TS_MAX_MS + 1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "response clock's consumed time is impossible"));
+    /* A running clock has consumed at most the time since its start (a
+     * fuzzed checkpoint with more was accepted, and the restored clock then
+     * consumed past TS_MAX_MS: its next checkpoint was refused). */
+    assert_int_equal(decode_patched2(&buf, clk + resumed, T0 + HOUR, clk + consumed,
+                                     HOUR + 1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "response clock's consumed time is impossible"));
+    assert_int_equal(decode_patched2(&buf, clk + resumed, T0 + HOUR, clk + consumed,
+                                     HOUR, err, sizeof(err)), 1);
+    assert_int_equal(decode_patched(&buf, clk + resumed, T0 - 1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "response clock's last start or stop is impossible"));
+    assert_int_equal(decode_patched(&buf, res + started, -1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "checkpoint ticket x: the resolution clock's start is impossible"));
+    assert_int_equal(decode_patched(&buf, clk + resumed, TS_MAX_MS + 1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "response clock's last start or stop is impossible"));
+    assert_int_equal(decode_patched(&buf, clk + deadline, INT64_MIN, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "response clock's deadline is impossible"));
+    assert_int_equal(decode_patched(&buf, now_off, -5, err, sizeof(err)), -1);
+    assert_string_equal(err, "checkpoint has an impossible time (saved at 1795000000001, "
+                             "core time -5 ms)");
+    assert_int_equal(decode_patched(&buf, now_off - 8, INT64_MIN, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "checkpoint has an impossible time"));
+
+    /* The extremes the core writes: a deadline that never comes, times at
+     * the end of year 9999, a deadline before its start (a target cut
+     * below the time consumed). */
+    assert_int_equal(decode_patched(&buf, clk + deadline, INT64_MAX, err, sizeof(err)), 1);
+    assert_int_equal(decode_patched(&buf, clk + deadline, -TS_MAX_MS, err, sizeof(err)), 1);
+    assert_int_equal(decode_patched2(&buf, clk + resumed, TS_MAX_MS, clk + consumed,
+                                     TS_MAX_MS - T0, err, sizeof(err)), 1);
+    assert_int_equal(decode_patched(&buf, now_off, TS_MAX_MS, err, sizeof(err)), 1);
+    wire_free(&buf);
+    core_free(a.core);
+}
+
+/* The writes section: each record one RESP command, or the rest is
+ * refused (sent as it is, a broken one would desynchronise the writer). */
+static void
+test_writes_section(void **state)
+{
+    (void)state;
+    static const char set[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n";
+    static const char del[] = "*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n";
+    struct wire_buf b;
+    struct wire_reader r;
+    const char *cmd;
+    size_t len;
+
+    wire_init(&b);
+    state_put_write(&b, set, sizeof(set) - 1);
+    state_put_write(&b, del, sizeof(del) - 1);
+    wire_reader_init(&r, b.data, b.len);
+    assert_int_equal(state_next_write(&r, &cmd, &len), 1);
+    assert_int_equal(len, sizeof(set) - 1);
+    assert_memory_equal(cmd, set, len);
+    assert_int_equal(state_next_write(&r, &cmd, &len), 1);
+    assert_memory_equal(cmd, del, sizeof(del) - 1);
+    assert_int_equal(state_next_write(&r, &cmd, &len), 0);
+    wire_free(&b);
+
+    static const char *const bad[] = {
+        "",                                  /* empty */
+        "PING\r\n",                          /* inline, not RESP */
+        "*0\r\n",                            /* no arguments */
+        "*2\r\n$3\r\nDEL\r\n",               /* one argument short */
+        "*1\r\n$4\r\nDEL\r\n",               /* length off by one */
+        "*1\r\n$3\r\nDELxx",                 /* no CRLF after the bytes */
+        "*1\r\n$3\r\nDEL\r\n*1\r\n$4\r\nPING\r\n", /* two commands */
+        "*1\r\n$99999999999\r\nDEL\r\n",     /* length past the record */
+        "*1\r\n:3\r\n",                      /* not a bulk string */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        wire_init(&b);
+        state_put_write(&b, del, sizeof(del) - 1);
+        state_put_write(&b, bad[i], strlen(bad[i]));
+        wire_reader_init(&r, b.data, b.len);
+        assert_int_equal(state_next_write(&r, &cmd, &len), 1);
+        assert_int_equal(state_next_write(&r, &cmd, &len), -1);
+        assert_int_equal(state_next_write(&r, &cmd, &len), -1); /* sticky */
+        wire_free(&b);
+    }
+    /* A record longer than what is left. */
+    wire_init(&b);
+    wire_put_u32(&b, 100);
+    wire_put(&b, del, sizeof(del) - 1);
+    wire_reader_init(&r, b.data, b.len);
+    assert_int_equal(state_next_write(&r, &cmd, &len), -1);
+    wire_free(&b);
+}
+
+static void
 test_config_change_remaps(void **state)
 {
     (void)state;
@@ -416,6 +587,8 @@ main(void)
         cmocka_unit_test(test_roundtrip_decides_the_same),
         cmocka_unit_test(test_damaged_blobs_refused),
         cmocka_unit_test(test_valid_crc_garbage),
+        cmocka_unit_test(test_absurd_times_refused),
+        cmocka_unit_test(test_writes_section),
         cmocka_unit_test(test_config_change_remaps),
         cmocka_unit_test(test_golden_checkpoint),
     };
