@@ -6,7 +6,9 @@
  */
 #include "slawatch/state.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define STATE_MAGIC "SLAWST01"
@@ -185,4 +187,178 @@ state_decode(struct core *core, const char *data, size_t len,
         return -1;
     }
     return restored;
+}
+
+/* ---- the writes section ------------------------------------------------ */
+
+#define WRITE_MAX_ARGS (1u << 20)
+
+void
+state_write_put(struct wire_buf *b, size_t argc, const char *const *argv,
+                const size_t *lens)
+{
+    wire_put_u32(b, (uint32_t)argc);
+    for (size_t i = 0; i < argc; i++) {
+        wire_put_u32(b, (uint32_t)lens[i]);
+        wire_put(b, argv[i], lens[i]);
+    }
+}
+
+void
+state_write_free(struct state_write *w)
+{
+    free(w->argv);
+    free(w->lens);
+    memset(w, 0, sizeof(*w));
+}
+
+static int
+write_alloc(struct state_write *w, size_t argc)
+{
+    memset(w, 0, sizeof(*w));
+    w->argv = calloc(argc, sizeof(*w->argv));
+    w->lens = calloc(argc, sizeof(*w->lens));
+    if (w->argv == NULL || w->lens == NULL) {
+        state_write_free(w);
+        return -1;
+    }
+    w->argc = argc;
+    return 0;
+}
+
+int
+state_write_next(struct wire_reader *r, struct state_write *w)
+{
+    memset(w, 0, sizeof(*w));
+    if (r->left == 0)
+        return 0;
+    uint32_t argc = wire_get_u32(r);
+    /* Each argument takes at least its 4-byte length. */
+    if (r->bad || argc == 0 || argc > WRITE_MAX_ARGS || argc > r->left / 4)
+        return -1;
+    if (write_alloc(w, argc) < 0)
+        return -1;
+    for (size_t i = 0; i < argc; i++) {
+        uint32_t len = wire_get_u32(r);
+        const char *arg = wire_get_bytes(r, len);
+        if (arg == NULL && len > 0)
+            r->bad = 1;
+        if (r->bad) {
+            state_write_free(w);
+            return -1;
+        }
+        w->argv[i] = arg ? arg : "";
+        w->lens[i] = len;
+    }
+    return 1;
+}
+
+/* Reads "<digits>\r\n" at *p: a decimal without sign, at most 10 digits. */
+static int
+resp_number(const char **p, const char *end, size_t *out)
+{
+    size_t n = 0, digits = 0;
+    while (*p < end && **p >= '0' && **p <= '9' && digits < 10) {
+        n = n * 10 + (size_t)(**p - '0');
+        (*p)++;
+        digits++;
+    }
+    if (digits == 0 || end - *p < 2 || (*p)[0] != '\r' || (*p)[1] != '\n')
+        return -1;
+    *p += 2;
+    *out = n;
+    return 0;
+}
+
+int
+state_write_from_resp(const char *buf, size_t len, struct state_write *w,
+                      const char **why)
+{
+    const char *p = buf, *end = buf + len;
+    size_t argc;
+    memset(w, 0, sizeof(*w));
+    if (len < 1 || *p++ != '*' || resp_number(&p, end, &argc) < 0) {
+        *why = "not a RESP array";
+        return -1;
+    }
+    /* Each element takes at least "$0\r\n\r\n". */
+    if (argc == 0 || argc > WRITE_MAX_ARGS || argc > (size_t)(end - p) / 6) {
+        *why = "bad argument count";
+        return -1;
+    }
+    if (write_alloc(w, argc) < 0) {
+        *why = "out of memory";
+        return -1;
+    }
+    for (size_t i = 0; i < argc; i++) {
+        size_t n;
+        if (p >= end || *p++ != '$' || resp_number(&p, end, &n) < 0 ||
+            (size_t)(end - p) < n + 2 || p[n] != '\r' || p[n + 1] != '\n') {
+            state_write_free(w);
+            *why = "not a bulk string";
+            return -1;
+        }
+        w->argv[i] = p;
+        w->lens[i] = n;
+        p += n + 2;
+    }
+    if (p != end) {
+        state_write_free(w);
+        *why = "more than one command in one record";
+        return -1;
+    }
+    return 0;
+}
+
+static bool
+arg_is(const struct state_write *w, size_t i, const char *name)
+{
+    size_t n = strlen(name);
+    if (w->lens[i] != n)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        char c = w->argv[i][k];
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        if (c != name[k])
+            return false;
+    }
+    return true;
+}
+
+const char *
+state_write_check(const struct state_write *w, const char *prefix)
+{
+    /* The commands the daemon queues itself, their least argument count,
+     * whether the count is fixed by pairs, and where their keys are. */
+    static const struct {
+        const char *name;
+        size_t min_argc;
+        int parity;      /* -1: any; else argc % 2 must equal it */
+        size_t key_step; /* 0: the key is argv[1] only; else argv[1], 1+step, ... */
+    } allowed[] = {
+        { "XADD", 5, -1, 0 }, /* XADD key [MAXLEN ~ n] id field value ... */
+        { "XACK", 4, -1, 0 }, /* XACK key group id ... */
+        { "HSET", 4, 0, 0 },  /* HSET key field value ... */
+        { "HDEL", 3, -1, 0 }, /* HDEL key field ... */
+        { "MSET", 3, 1, 2 },  /* MSET key value ... */
+        { "DEL", 2, -1, 1 },  /* DEL key ... */
+    };
+    size_t plen = strlen(prefix);
+    if (w->argc == 0)
+        return "empty command";
+    for (size_t c = 0; c < ARRAY_LEN(allowed); c++) {
+        if (!arg_is(w, 0, allowed[c].name))
+            continue;
+        if (w->argc < allowed[c].min_argc ||
+            (allowed[c].parity >= 0 && (int)(w->argc % 2) != allowed[c].parity))
+            return "wrong number of arguments";
+        size_t step = allowed[c].key_step;
+        for (size_t k = 1; k < w->argc; k += step ? step : w->argc) {
+            if (w->lens[k] < plen || memcmp(w->argv[k], prefix, plen) != 0)
+                return "a key outside the prefix";
+        }
+        return NULL;
+    }
+    return "command not allowed";
 }

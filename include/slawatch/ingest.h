@@ -77,4 +77,11 @@ void ingest_stop(struct ingest *ing);
 
 void ingest_position(const struct ingest *ing, struct ingest_position *pos);
 
+/* Error replies on the stream so far (a key that is no stream, a deleted
+ * group, ...), for stats. */
+uint64_t ingest_stream_errors(const struct ingest *ing);
+/* What keeps the stream from being read (the last error, or reading
+ * paused for the write queue) in buf, for STATUS=; false when nothing. */
+bool ingest_problem(const struct ingest *ing, char *buf, size_t len);
+
 #endif

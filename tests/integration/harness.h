@@ -77,6 +77,18 @@ int64_t h_now_ms(void);
 void h_sleep_until(int64_t wall_ms);
 void h_sleep_ms(int ms);
 
+/* Lines of dir/name containing needle (a fixed string), or -1. */
+int h_count_lines(const char *dir, const char *name, const char *needle);
+/* Runs a command and checks it did not fail (redisCommand format);
+ * returns 0, or -1 (printed) on an error reply or a lost connection. */
+int h_cmd(redisContext *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Restarts the server on the same port and directory without waiting for
+ * it to answer PING (it may be loading its dataset): waits only until the
+ * port accepts a connection. */
+int h_redis_restart_nowait(struct h_redis *r);
+/* Peak resident memory of a process in KiB (VmHWM), or -1. */
+long h_peak_rss_kb(pid_t pid);
+
 /* ---- a loopback HTTP receiver (libevent evhttp in its own thread) ------ */
 
 /* One request as received. */

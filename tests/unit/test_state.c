@@ -142,7 +142,7 @@ cmp_line(const void *x, const void *y)
 static void
 on_sec(void *arg, uint32_t tag, const char *data, size_t len)
 {
-    assert_int_equal(tag, STATE_SECTION_WRITES);
+    assert_int_equal(tag, STATE_SECTION_WRITES_RESP);
     memcpy(arg, data, len);
 }
 
@@ -159,7 +159,7 @@ test_roundtrip_decides_the_same(void **state)
     wire_init(&buf);
     struct state_meta meta = { T0 + 26 * MIN, core_now(a.core), 1795000000123ULL, 7, 42, 3 };
     const char extra[] = "queued writes";
-    struct state_section sec = { STATE_SECTION_WRITES, extra, sizeof(extra) };
+    struct state_section sec = { STATE_SECTION_WRITES_RESP, extra, sizeof(extra) };
     assert_int_equal(state_encode(a.core, &meta, &sec, 1, &buf), 0);
 
     struct state_meta got;
@@ -368,7 +368,7 @@ test_golden_checkpoint(void **state)
 
     struct wire_buf buf;
     wire_init(&buf);
-    struct state_section sec = { STATE_SECTION_WRITES, "queued", 6 };
+    struct state_section sec = { STATE_SECTION_WRITES_RESP, "queued", 6 };
     assert_int_equal(state_encode(b.core, &got, &sec, 1, &buf), 0);
     assert_int_equal(buf.len, sizeof(golden_checkpoint));
     assert_memory_equal(buf.data, golden_checkpoint, sizeof(golden_checkpoint));
