@@ -413,10 +413,11 @@ stream_error(struct ingest *ing, const char *what, const redisReply *reply)
 {
     long suppressed;
     struct timeval tv = { ing->retry_ms / 1000, (ing->retry_ms % 1000) * 1000 };
+    bool first = ing->problem[0] == '\0'; /* of this episode: always logged */
     ing->stream_errors++;
     snprintf(ing->problem, sizeof(ing->problem), "%s %s: %s", what, ing->key_events,
              reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-    if (log_ratelimit_ok(&ing->stream_rl, &suppressed)) {
+    if (log_ratelimit_ok(&ing->stream_rl, &suppressed) || first) {
         if (suppressed)
             log_err("%ld more errors reading %s not logged", suppressed, ing->key_events);
         log_err("%s; trying again in %lld ms", ing->problem, (long long)ing->retry_ms);
