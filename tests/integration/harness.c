@@ -349,7 +349,7 @@ h_xrange(redisContext *c, const char *stream, struct h_entry **out)
         redisReply *ent = r->element[i];
         snprintf(e[i].id, sizeof(e[i].id), "%s", ent->element[0]->str);
         redisReply *kv = ent->element[1];
-        for (size_t k = 0; k + 1 < kv->elements && e[i].n < 64; k += 2) {
+        for (size_t k = 0; k + 1 < kv->elements && e[i].n < H_ENTRY_FIELDS; k += 2) {
             e[i].field[e[i].n] = strndup(kv->element[k]->str, kv->element[k]->len);
             e[i].value[e[i].n] = strndup(kv->element[k + 1]->str, kv->element[k + 1]->len);
             e[i].n++;

@@ -50,11 +50,12 @@ bool h_wait_group(redisContext *c, const char *stream, const char *group,
 /* XADD stream * f1 v1 ... (NULL-terminated). Returns 0 and the ID in id. */
 int h_xadd(redisContext *c, const char *stream, char *id, size_t idlen, ...);
 
+#define H_ENTRY_FIELDS 128
 struct h_entry {
     char id[48];
     int n;
-    char *field[64];
-    char *value[64];
+    char *field[H_ENTRY_FIELDS];
+    char *value[H_ENTRY_FIELDS];
 };
 /* Reads the whole stream; returns the count (entries in *out, free with
  * h_entries_free) or -1. */
