@@ -482,6 +482,7 @@ main(int argc, char **argv)
                  ingest_on_down, sw.ingest) < 0 ||
         rds_init(&sw.writer, sw.base, &cfg->redis, "writer", writer_ready, NULL, &sw) < 0)
         fatalx("out of memory");
+    rds_set_max_queued(&sw.writer, (size_t)cfg->redis.max_queue_mb << 20);
 
     log_notice("slawatchd %s starting: %zu tiers, redis %s%s%d, prefix \"%s\"",
                SLAWATCH_VERSION, cfg->ntiers,

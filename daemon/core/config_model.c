@@ -22,6 +22,7 @@ const char *const cfg_known_keys[] = {
     "redis.username",
     "redis.password_file",
     "redis.prefix",
+    "redis.max_queue_mb",
     "events",
     "events.group",
     "events.consumer",

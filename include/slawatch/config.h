@@ -49,6 +49,8 @@ struct cfg_redis {
     char *username;      /* NULL: no ACL user */
     char *password;      /* read from password_file; NULL: no AUTH */
     char *prefix;        /* default "sla:" */
+    int max_queue_mb;    /* writes waiting for Redis: reading pauses above
+                            this (MiB), default 256 */
 };
 
 struct cfg_events {

@@ -30,7 +30,7 @@ struct env {
 };
 
 static int
-start_env(void **state, const char *redis_auth)
+start_env(void **state, const char *redis_auth, const char *extra_redis)
 {
     struct env *e = calloc(1, sizeof(*e));
     char text[1024];
@@ -46,12 +46,13 @@ start_env(void **state, const char *redis_auth)
         free(pw);
     }
     snprintf(text, sizeof(text),
-             "redis: { host: 127.0.0.1, port: %d, prefix: \"we:\"%s%s%s }\n"
+             "redis: { host: 127.0.0.1, port: %d, prefix: \"we:\"%s%s%s%s }\n"
              "events: { batch: 50 }\n"
              "tiers:\n  t: { response: 1s }\n"
              "log: { level: info }\n",
              e->redis.port, redis_auth ? ", username: slw, password_file: " : "",
-             redis_auth ? e->redis.dir : "", redis_auth ? "/redis.pass" : "");
+             redis_auth ? e->redis.dir : "", redis_auth ? "/redis.pass" : "",
+             extra_redis ? extra_redis : "");
     e->cfg = h_write_file(e->redis.dir, "slawatch.yaml", text);
     e->daemon = h_daemon_start(e->cfg, e->redis.dir);
     if (!h_wait_group(e->c, "we:events", "slawatch", 5000)) {
@@ -64,13 +65,19 @@ start_env(void **state, const char *redis_auth)
 static int
 setup(void **state)
 {
-    return start_env(state, NULL);
+    return start_env(state, NULL, NULL);
+}
+
+static int
+setup_small_queue(void **state)
+{
+    return start_env(state, NULL, ", max_queue_mb: 1");
 }
 
 static int
 setup_acl(void **state)
 {
-    return start_env(state, "acl");
+    return start_env(state, "acl", NULL);
 }
 
 static int
@@ -271,6 +278,65 @@ test_wrongtype_moved_aside(void **state)
     assert_true(wait_pending(e, 0, 5000));
 }
 
+static void
+test_queue_cap_pauses_reading(void **state)
+{
+    struct env *e = *state;
+    enum { N = 6000 }; /* breach records of ~230 bytes: over the 1 MiB cap */
+    int64_t now = h_now_ms();
+    assert_int_equal(kill(e->daemon, SIGSTOP), 0);
+    for (int i = 0; i < N; i++) {
+        char tk[16], ts[24];
+        snprintf(tk, sizeof(tk), "P%05d", i);
+        snprintf(ts, sizeof(ts), "%lld", (long long)(now - 10000));
+        redisAppendCommand(e->c, "XADD we:events * type opened ticket %s ts %s", tk, ts);
+    }
+    for (int i = 0; i < N; i++) {
+        redisReply *r = NULL;
+        assert_int_equal(redisGetReply(e->c, (void **)&r), REDIS_OK);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        freeReplyObject(r);
+    }
+    assert_int_equal(h_cmd(e->c, "CONFIG SET maxmemory 1"), 0);
+    assert_int_equal(kill(e->daemon, SIGCONT), 0);
+
+    /* Every breach is refused, the queue passes its cap, reading stops
+     * short of the stream's end and stays stopped. */
+    bool paused = false;
+    for (int i = 0; i < 200 && !paused; i++) {
+        h_sleep_ms(50);
+        paused = h_count_lines(e->redis.dir, "daemon.log", "reading paused") == 1;
+    }
+    assert_true(paused);
+    h_sleep_ms(300);
+    long long read1 = h_xpending_count(e->c, "we:events", "slawatch");
+    h_sleep_ms(1500);
+    long long read2 = h_xpending_count(e->c, "we:events", "slawatch");
+    printf("queue cap: reading paused after %lld of %d entries\n", read1, N);
+    assert_true(read1 > 1000 && read1 < N);
+    assert_int_equal(read2, read1);
+
+    /* Memory again: the queue drains, reading resumes, nothing is lost. */
+    assert_int_equal(h_cmd(e->c, "CONFIG SET maxmemory 0"), 0);
+    assert_true(h_wait_xlen(e->c, "we:breaches", N, 20000));
+    assert_true(wait_pending(e, 0, 10000));
+    h_sleep_ms(300);
+    struct h_entry *ent;
+    int n = h_xrange(e->c, "we:breaches", &ent);
+    assert_int_equal(n, N);
+    static char seen[N];
+    memset(seen, 0, sizeof(seen));
+    for (int i = 0; i < n; i++) {
+        int k = atoi(h_field(&ent[i], "ticket") + 1);
+        assert_true(k >= 0 && k < N);
+        assert_int_equal(seen[k]++, 0);
+        assert_int_equal(k, i); /* in the order decided */
+    }
+    h_entries_free(ent, n);
+    assert_true(h_count_lines(e->redis.dir, "daemon.log", "reading resumes") >= 1);
+    assert_true(h_wait_int(e->c, "we:stats:redis_writes_dropped_total", 0, 3000));
+}
+
 int
 main(void)
 {
@@ -278,6 +344,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_oom_holds_writes_and_acks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acl_without_xadd, setup_acl, teardown),
         cmocka_unit_test_setup_teardown(test_wrongtype_moved_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_cap_pauses_reading, setup_small_queue,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
