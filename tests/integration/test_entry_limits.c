@@ -19,6 +19,14 @@
 
 #include "harness.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
 #define BIG 100                /* entries */
 #define BIG_FIELD (1u << 20)   /* bytes of the ignored field of each */
 
@@ -95,8 +103,11 @@ test_big_entries_bounded(void **state)
     printf("%d entries of %u KiB: peak RSS %ld KiB (idle daemon: %ld KiB)\n", BIG,
            BIG_FIELD >> 10, peak_kb, base_kb);
     /* The backlog is 100 MiB; a batch is sized to about 4 MiB after the
-     * first (16 entries). */
+     * first (16 entries). (ASan's quarantine keeps freed memory: no
+     * figure to check there.) */
+#ifndef UNDER_ASAN
     assert_true(peak_kb > 0 && peak_kb < base_kb + 48 * 1024);
+#endif
     assert_true(h_wait_int(e->c, "el:stats:rejected_total", BIG, 3000));
 
     /* Each one dead-lettered with its first bytes only. */
@@ -130,7 +141,7 @@ test_too_many_fields_keeps_the_first(void **state)
 {
     struct env *e = *state;
     const char *argv[3 + 2 * 70];
-    char names[70][8], values[70][8];
+    char names[70][16], values[70][16];
     int argc = 0;
     argv[argc++] = "XADD";
     argv[argc++] = "el:events";

@@ -157,7 +157,7 @@ test_oom_holds_writes_and_acks(void **state)
     emit(e, "opened", "L0", now);
     emit(e, "opened", "L1", now + 1);
     emit(e, "opened", "L2", now + 2);
-    char tk[8];
+    char tk[16];
     for (int i = 0; i < 8; i++) {
         snprintf(tk, sizeof(tk), "S%d", i);
         emit(e, "opened", tk, now - 10000 + i);
@@ -226,7 +226,7 @@ test_acl_without_xadd(void **state)
     assert_int_equal(h_cmd(e->c, "ACL SETUSER slw -xadd"), 0);
     int64_t now = h_now_ms();
     for (int i = 0; i < 3; i++) {
-        char tk[8];
+        char tk[16];
         snprintf(tk, sizeof(tk), "A%d", i);
         emit(e, "opened", tk, now - 5000 + i); /* breached when applied */
     }
