@@ -189,7 +189,8 @@ conn_lost(struct rds_conn *conn, const char *why)
     evtimer_del(conn->ping_ev);
     if (conn->state == RDS_CLOSED)
         return;
-    conn->lost_total++;
+    if (was_up)
+        conn->lost_total++;
     snprintf(conn->last_error, sizeof(conn->last_error), "%s", why);
     /* The backoff starts over only after a connection that was useful for
      * a while; one dropped right after its handshake keeps backing off. */

@@ -106,7 +106,7 @@ struct rds_conn {
     uint64_t write_errors;           /* error replies to durable commands */
     uint64_t dead_total;             /* moved aside into <prefix>writes:dead */
     uint64_t dropped;                /* refused: queue over its hard cap */
-    uint64_t lost_total;             /* connections lost or timed out */
+    uint64_t lost_total;             /* ready connections lost or timed out */
     char last_error[192];            /* the last error reply or loss reason */
     struct log_ratelimit err_rl;     /* refused writes */
     struct log_ratelimit dead_rl;    /* commands moved aside */
