@@ -570,8 +570,10 @@ send_cb(redisAsyncContext *ac, void *r, void *privdata)
         hard_reset(conn, "Redis is loading its dataset");
         return;
     }
+    /* A connection already replaced answers nothing (hiredis hands its
+     * pending callbacks NULL anyway). */
     if (ctx->fn)
-        ctx->fn(conn, reply, ctx->privdata);
+        ctx->fn(conn, current ? reply : NULL, ctx->privdata);
     free(ctx);
 }
 
