@@ -6,7 +6,8 @@
  * state_decode's parsing itself. Decoded under config A (harness.c) with
  * the sections as io/snapshot.c hands them out: STATE_SECTION_COMPLIANCE
  * to cmp_decode (under config A, and again under B, as after a reload),
- * STATE_SECTION_WRITES through state_next_write.
+ * STATE_SECTION_WRITES (and the 0.1.0 one) through state_write_next and
+ * state_write_from_resp, then state_write_check.
  *
  * A checkpoint that decodes is then used the way the daemon would: every
  * restored ticket gets a response, a pause and resume, an update, a
@@ -54,13 +55,30 @@ on_section(void *arg, uint32_t tag, const char *data, size_t len)
             r->refused++;
     } else if (tag == STATE_SECTION_WRITES) {
         struct wire_reader rd;
-        const char *cmd;
-        size_t clen;
+        struct state_write w;
         wire_reader_init(&rd, data, len);
-        while (state_next_write(&rd, &cmd, &clen) > 0) {
-            if (clen < 4 || cmd[0] != '*' || cmd[clen - 1] != '\n')
-                abort(); /* state_next_write promised a RESP command */
-            r->writes++;
+        while (state_write_next(&rd, &w) > 0) {
+            if (w.argc == 0)
+                abort(); /* state_write_next promised a command */
+            if (state_write_check(&w, "sla:") == NULL)
+                r->writes++;
+            state_write_free(&w);
+        }
+    } else if (tag == STATE_SECTION_WRITES_RESP) {
+        struct wire_reader rd;
+        wire_reader_init(&rd, data, len);
+        while (rd.left > 0) {
+            uint32_t cl = wire_get_u32(&rd);
+            const char *cmd = wire_get_bytes(&rd, cl);
+            struct state_write w;
+            const char *why;
+            if (cmd == NULL)
+                break;
+            if (state_write_from_resp(cmd, cl, &w, &why) == 0) {
+                if (state_write_check(&w, "sla:") == NULL)
+                    r->writes++;
+                state_write_free(&w);
+            }
         }
     }
 }

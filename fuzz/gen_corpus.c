@@ -111,8 +111,13 @@ checkpoint(struct core *core, struct compliance *cmp, bool sections,
     wire_init(&b);
     wire_init(&cb);
     wire_init(&wb);
-    state_put_write(&wb, hset, sizeof(hset) - 1);
-    state_put_write(&wb, xadd, sizeof(xadd) - 1);
+    const char *const hset_argv[] = { "HSET", "sla:outbox", "id", "record" };
+    const char *const xadd_argv[] = { "XADD", "sla:breaches", "*", "ticket", "T-42" };
+    const size_t hset_lens[] = { 4, 10, 2, 6 }, xadd_lens[] = { 4, 12, 1, 6, 4 };
+    state_write_put(&wb, 4, hset_argv, hset_lens);
+    state_write_put(&wb, 5, xadd_argv, xadd_lens);
+    (void)hset;
+    (void)xadd;
     if (cmp_encode(cmp, &cb) < 0)
         exit(1);
     sec[0] = (struct state_section){ STATE_SECTION_WRITES, wb.data, wb.len };

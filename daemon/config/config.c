@@ -125,6 +125,8 @@ parse_redis(struct cfg_load *ld, const yaml_node_t *sec)
     cfg_opt_secret(ctx, sec, "redis", "password_file", &r->password);
     /* An empty prefix is allowed: the keys are then bare. */
     cfg_opt_str(ctx, sec, "redis", "prefix", true, &r->prefix);
+    if (cfg_opt_int(ctx, sec, "redis", "max_queue_mb", 1, 65536, &n))
+        r->max_queue_mb = (int)n;
 }
 
 static void
@@ -299,6 +301,7 @@ set_defaults(struct config *cfg)
 {
     cfg->redis.port = 6379;
     cfg->redis.db = 0;
+    cfg->redis.max_queue_mb = 256;
     cfg->events.batch = 1000;
     cfg->events.max_clock_skew_ms = 5 * 60000;
     cfg->events.dead_maxlen = 100000;

@@ -24,6 +24,7 @@ const char *const cfg_known_keys[] = {
     "redis.prefix",
     "redis.sentinels",
     "redis.master_name",
+    "redis.max_queue_mb",
     "events",
     "events.group",
     "events.consumer",

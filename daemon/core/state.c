@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define STATE_MAGIC "SLAWST01"
@@ -248,67 +249,176 @@ state_decode(struct core *core, const char *data, size_t len,
     return restored;
 }
 
-/* ---- the writes section -------------------------------------------------- */
+/* ---- the writes section ------------------------------------------------ */
+
+#define WRITE_MAX_ARGS (1u << 20)
 
 void
-state_put_write(struct wire_buf *out, const char *cmd, size_t len)
+state_write_put(struct wire_buf *b, size_t argc, const char *const *argv,
+                const size_t *lens)
 {
-    wire_put_u32(out, (uint32_t)len);
-    wire_put(out, cmd, len);
+    wire_put_u32(b, (uint32_t)argc);
+    for (size_t i = 0; i < argc; i++) {
+        wire_put_u32(b, (uint32_t)lens[i]);
+        wire_put(b, argv[i], lens[i]);
+    }
 }
 
-/* "<digits>\r\n" at p (bounded by end): at most 10 digits, since no record
- * is longer than a u32. Returns the byte after it, or NULL. */
-static const char *
-resp_number(const char *p, const char *end, uint64_t *v)
+void
+state_write_free(struct state_write *w)
 {
-    size_t digits = 0;
-    *v = 0;
-    while (p < end && *p >= '0' && *p <= '9' && digits < 10) {
-        *v = *v * 10 + (uint64_t)(*p - '0');
-        p++;
-        digits++;
-    }
-    if (digits == 0 || end - p < 2 || p[0] != '\r' || p[1] != '\n')
-        return NULL;
-    return p + 2;
+    free(w->argv);
+    free(w->lens);
+    memset(w, 0, sizeof(*w));
 }
 
-/* Exactly one RESP array of bulk strings, as redisFormatCommandArgv()
- * writes it. Every element takes at least 5 bytes, so the loop ends. */
-static bool
-resp_is_command(const char *cmd, size_t len)
+static int
+write_alloc(struct state_write *w, size_t argc)
 {
-    const char *p = cmd, *end = cmd + len;
-    uint64_t n, blen;
-
-    if (len == 0 || *p++ != '*' || (p = resp_number(p, end, &n)) == NULL ||
-        n == 0)
-        return false;
-    for (uint64_t i = 0; i < n; i++) {
-        if (p >= end || *p++ != '$' || (p = resp_number(p, end, &blen)) == NULL ||
-            blen > (uint64_t)(end - p) || (uint64_t)(end - p) - blen < 2 ||
-            p[blen] != '\r' || p[blen + 1] != '\n')
-            return false;
-        p += blen + 2;
+    memset(w, 0, sizeof(*w));
+    w->argv = calloc(argc, sizeof(*w->argv));
+    w->lens = calloc(argc, sizeof(*w->lens));
+    if (w->argv == NULL || w->lens == NULL) {
+        state_write_free(w);
+        return -1;
     }
-    return p == end;
+    w->argc = argc;
+    return 0;
 }
 
 int
-state_next_write(struct wire_reader *r, const char **cmd, size_t *len)
+state_write_next(struct wire_reader *r, struct state_write *w)
 {
-    if (r->bad)
-        return -1;
+    memset(w, 0, sizeof(*w));
     if (r->left == 0)
         return 0;
-    uint32_t cl = wire_get_u32(r);
-    const char *c = wire_get_bytes(r, cl);
-    if (c == NULL || !resp_is_command(c, cl)) {
-        r->bad = 1;
+    uint32_t argc = wire_get_u32(r);
+    /* Each argument takes at least its 4-byte length. */
+    if (r->bad || argc == 0 || argc > WRITE_MAX_ARGS || argc > r->left / 4)
+        return -1;
+    if (write_alloc(w, argc) < 0)
+        return -1;
+    for (size_t i = 0; i < argc; i++) {
+        uint32_t len = wire_get_u32(r);
+        const char *arg = wire_get_bytes(r, len);
+        if (arg == NULL && len > 0)
+            r->bad = 1;
+        if (r->bad) {
+            state_write_free(w);
+            return -1;
+        }
+        w->argv[i] = arg ? arg : "";
+        w->lens[i] = len;
+    }
+    return 1;
+}
+
+/* Reads "<digits>\r\n" at *p: a decimal without sign, at most 10 digits. */
+static int
+resp_number(const char **p, const char *end, size_t *out)
+{
+    size_t n = 0, digits = 0;
+    while (*p < end && **p >= '0' && **p <= '9' && digits < 10) {
+        n = n * 10 + (size_t)(**p - '0');
+        (*p)++;
+        digits++;
+    }
+    if (digits == 0 || end - *p < 2 || (*p)[0] != '\r' || (*p)[1] != '\n')
+        return -1;
+    *p += 2;
+    *out = n;
+    return 0;
+}
+
+int
+state_write_from_resp(const char *buf, size_t len, struct state_write *w,
+                      const char **why)
+{
+    const char *p = buf, *end = buf + len;
+    size_t argc;
+    memset(w, 0, sizeof(*w));
+    if (len < 1 || *p++ != '*' || resp_number(&p, end, &argc) < 0) {
+        *why = "not a RESP array";
         return -1;
     }
-    *cmd = c;
-    *len = cl;
-    return 1;
+    /* Each element takes at least "$0\r\n\r\n". */
+    if (argc == 0 || argc > WRITE_MAX_ARGS || argc > (size_t)(end - p) / 6) {
+        *why = "bad argument count";
+        return -1;
+    }
+    if (write_alloc(w, argc) < 0) {
+        *why = "out of memory";
+        return -1;
+    }
+    for (size_t i = 0; i < argc; i++) {
+        size_t n;
+        if (p >= end || *p++ != '$' || resp_number(&p, end, &n) < 0 ||
+            (size_t)(end - p) < n + 2 || p[n] != '\r' || p[n + 1] != '\n') {
+            state_write_free(w);
+            *why = "not a bulk string";
+            return -1;
+        }
+        w->argv[i] = p;
+        w->lens[i] = n;
+        p += n + 2;
+    }
+    if (p != end) {
+        state_write_free(w);
+        *why = "more than one command in one record";
+        return -1;
+    }
+    return 0;
+}
+
+static bool
+arg_is(const struct state_write *w, size_t i, const char *name)
+{
+    size_t n = strlen(name);
+    if (w->lens[i] != n)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        char c = w->argv[i][k];
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        if (c != name[k])
+            return false;
+    }
+    return true;
+}
+
+const char *
+state_write_check(const struct state_write *w, const char *prefix)
+{
+    /* The commands the daemon queues itself, their least argument count,
+     * whether the count is fixed by pairs, and where their keys are. */
+    static const struct {
+        const char *name;
+        size_t min_argc;
+        int parity;      /* -1: any; else argc % 2 must equal it */
+        size_t key_step; /* 0: the key is argv[1] only; else argv[1], 1+step, ... */
+    } allowed[] = {
+        { "XADD", 5, -1, 0 }, /* XADD key [MAXLEN ~ n] id field value ... */
+        { "XACK", 4, -1, 0 }, /* XACK key group id ... */
+        { "HSET", 4, 0, 0 },  /* HSET key field value ... */
+        { "HDEL", 3, -1, 0 }, /* HDEL key field ... */
+        { "MSET", 3, 1, 2 },  /* MSET key value ... */
+        { "DEL", 2, -1, 1 },  /* DEL key ... */
+    };
+    size_t plen = strlen(prefix);
+    if (w->argc == 0)
+        return "empty command";
+    for (size_t c = 0; c < ARRAY_LEN(allowed); c++) {
+        if (!arg_is(w, 0, allowed[c].name))
+            continue;
+        if (w->argc < allowed[c].min_argc ||
+            (allowed[c].parity >= 0 && (int)(w->argc % 2) != allowed[c].parity))
+            return "wrong number of arguments";
+        size_t step = allowed[c].key_step;
+        for (size_t k = 1; k < w->argc; k += step ? step : w->argc) {
+            if (w->lens[k] < plen || memcmp(w->argv[k], prefix, plen) != 0)
+                return "a key outside the prefix";
+        }
+        return NULL;
+    }
+    return "command not allowed";
 }

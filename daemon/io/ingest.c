@@ -12,6 +12,17 @@
  * in arrival order from a zero-delay timer, so Redis prepares the next one
  * meanwhile. Entries at or before the last applied ID (a re-delivery after a
  * reconnect) are only acknowledged: each event is applied exactly once.
+ *
+ * Bounds: a batch asks for as many entries as fit READ_BYTES_BUDGET at the
+ * size of the last batch's entries (starting at READ_COUNT_START, at most
+ * doubling per batch, never above events.batch), so memory per batch stays
+ * near the budget whatever the producers write; an entry over
+ * MAX_ENTRY_BYTES is dead-lettered as `entry too large`, and a dead letter
+ * copies at most DEAD_COPY_MAX bytes of the original fields. Reading pauses
+ * while the writer's queue is over its cap, and the XACK of a batch is a
+ * barrier on the writer: sent only once the batch's outputs were accepted.
+ * An error reply on the stream (a key that is not a stream, a deleted
+ * group) is retried with its own backoff, on the same connection.
  */
 #define _GNU_SOURCE
 #include "slawatch/ingest.h"
@@ -24,8 +35,15 @@
 #include "slawatch/log.h"
 
 #define READ_BLOCK_MS "2000"
-#define REPLAY_COUNT "1000"
+#define READ_BLOCK_MS_N 2000
 #define REPLAY_COUNT_N 1000
+#define READ_BYTES_BUDGET (4u << 20)
+#define READ_COUNT_START 16
+#define MAX_ENTRY_BYTES (64u << 10)   /* field names and values of one entry */
+#define DEAD_COPY_MAX 1024            /* bytes of original fields in a dead letter */
+#define STREAM_RETRY_MIN_MS 200
+#define STREAM_RETRY_MAX_MS 10000
+#define PAUSE_CHECK_MS 100
 
 enum phase { WAIT_STATE = 0, REPLAY, LIVE };
 
@@ -62,6 +80,18 @@ struct ingest {
     struct batch *batches, *batches_tail; /* read, not yet applied */
     struct event *apply_ev;
     struct log_ratelimit reject_rl;
+    size_t count;                    /* entries the next read asks for */
+    size_t asked;                    /* ... the read in flight asked for */
+    /* Errors on the stream: retried after their own backoff. */
+    struct event *retry_ev;
+    int64_t retry_ms;
+    uint64_t stream_errors;
+    char problem[2 * KEY_MAX + 256];
+    struct log_ratelimit stream_rl;
+    /* Back-pressure: the writer's queue is over its cap. */
+    struct event *pause_ev;
+    bool paused;
+    bool replay_waiting;             /* the next XRANGE waits for the pause */
 };
 
 static void read_cb(struct rds_conn *conn, redisReply *reply, void *privdata);
@@ -92,13 +122,34 @@ dead_letter(struct ingest *ing, const char *id, size_t id_len,
         argv_addf(&a, "%ld", ing->cfg->events.dead_maxlen);
     }
     argv_adds(&a, "*");
+    /* The original fields, except ones that would shadow ours, up to
+     * DEAD_COPY_MAX bytes: the first bytes of a huge one are enough to
+     * find its producer. */
+    size_t room = DEAD_COPY_MAX;
+    bool cut = false;
     for (size_t i = 0; i < nfields; i++) {
-        /* The original fields, except ones that would shadow ours. */
         if ((fields[i].name_len == 6 && memcmp(fields[i].name, "reason", 6) == 0) ||
-            (fields[i].name_len == 9 && memcmp(fields[i].name, "source_id", 9) == 0))
+            (fields[i].name_len == 9 && memcmp(fields[i].name, "source_id", 9) == 0) ||
+            (fields[i].name_len == 9 && memcmp(fields[i].name, "truncated", 9) == 0))
             continue;
+        if (fields[i].name_len >= room) {
+            cut = true;
+            break;
+        }
+        size_t vlen = fields[i].value_len;
+        if (vlen > room - fields[i].name_len) {
+            vlen = room - fields[i].name_len;
+            cut = true;
+        }
         argv_add(&a, fields[i].name, fields[i].name_len);
-        argv_add(&a, fields[i].value, fields[i].value_len);
+        argv_add(&a, fields[i].value, vlen);
+        room -= fields[i].name_len + vlen;
+        if (cut)
+            break;
+    }
+    if (cut) {
+        argv_adds(&a, "truncated");
+        argv_adds(&a, "1");
     }
     argv_adds(&a, "reason");
     argv_adds(&a, reason);
@@ -175,22 +226,31 @@ ingest_entry_fields(const redisReply *kv, struct ev_field *fields, size_t max,
         *reason = "entry deleted";
         return -1;
     }
-    if (kv->elements % 2 != 0 || kv->elements / 2 > max) {
-        *reason = "too many fields";
-        return -1;
-    }
+    /* The first `max` fields, kept for a dead letter whatever else is
+     * wrong with the entry. */
+    size_t entry_bytes = 0;
     for (size_t i = 0; i + 1 < kv->elements; i += 2) {
         const redisReply *f = kv->element[i], *v = kv->element[i + 1];
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-            *nfields = 0;
             *reason = "malformed entry";
             return -1;
         }
+        entry_bytes += f->len + v->len;
+        if (*nfields == max)
+            continue;
         fields[*nfields].name = f->str;
         fields[*nfields].name_len = f->len;
         fields[*nfields].value = v->str;
         fields[*nfields].value_len = v->len;
         (*nfields)++;
+    }
+    if (kv->elements % 2 != 0 || kv->elements / 2 > max) {
+        *reason = "too many fields";
+        return -1;
+    }
+    if (entry_bytes > MAX_ENTRY_BYTES) {
+        *reason = "entry too large";
+        return -1;
     }
     return 0;
 }
@@ -215,7 +275,8 @@ ack_batch(struct ingest *ing, redisReply **entries, size_t n)
      * applied when they come back. */
     if (argv_seal(&a) < 0)
         log_warnx("cannot acknowledge a batch: out of memory");
-    else if (a.n > 3 && rds_queue(ing->writer, NULL, NULL, (int)a.n, a.argv, a.lens) < 0)
+    else if (a.n > 3 && rds_queue_ex(ing->writer, RDS_BARRIER, NULL, NULL, (int)a.n,
+                                     a.argv, a.lens) < 0)
         log_warnx("cannot queue XACK: writer queue full");
     argv_free(&a);
 }
@@ -308,6 +369,142 @@ enqueue(struct ingest *ing, redisReply *array, bool replay, bool last)
     return 0;
 }
 
+/* ---- bounds and errors --------------------------------------------------- */
+
+/* Bytes of an array of stream entries (IDs, field names and values). */
+static size_t
+entries_bytes(const redisReply *entries)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t k = 0; k < e->elements; k++) {
+            const redisReply *x = e->element[k];
+            if (x->type == REDIS_REPLY_STRING)
+                bytes += x->len;
+            else if (x->type == REDIS_REPLY_ARRAY)
+                for (size_t j = 0; j < x->elements; j++)
+                    if (x->element[j]->type == REDIS_REPLY_STRING)
+                        bytes += x->element[j]->len;
+        }
+    }
+    return bytes;
+}
+
+/* After a batch of n entries (asked: what the read asked for): the next
+ * read asks for what fits READ_BYTES_BUDGET at this batch's entry size,
+ * at most twice as many as this one. */
+static void
+adapt_count(struct ingest *ing, const redisReply *entries, size_t asked)
+{
+    size_t n = entries->elements;
+    if (n == 0)
+        return;
+    size_t per_entry = entries_bytes(entries) / n + 1;
+    size_t fit = READ_BYTES_BUDGET / per_entry;
+    size_t next = n == asked ? asked * 2 : ing->count;
+    if (next > fit)
+        next = fit;
+    ing->count = next < 1 ? 1 : next;
+}
+
+static size_t
+read_count(const struct ingest *ing, size_t max)
+{
+    return ing->count < max ? ing->count : max;
+}
+
+/* An error reply on the stream: counted, logged at most stream_rl's rate,
+ * and the step tried again after a backoff that only a good read resets
+ * (a key that is not a stream fails every time). */
+static void
+stream_error(struct ingest *ing, const char *what, const redisReply *reply)
+{
+    long suppressed;
+    struct timeval tv = { ing->retry_ms / 1000, (ing->retry_ms % 1000) * 1000 };
+    bool first = ing->problem[0] == '\0'; /* of this episode: always logged */
+    ing->stream_errors++;
+    snprintf(ing->problem, sizeof(ing->problem), "%s %s: %s", what, ing->key_events,
+             reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+    if (log_ratelimit_ok(&ing->stream_rl, &suppressed) || first) {
+        if (suppressed)
+            log_err("%ld more errors reading %s not logged", suppressed, ing->key_events);
+        log_err("%s; trying again in %lld ms", ing->problem, (long long)ing->retry_ms);
+    }
+    evtimer_add(ing->retry_ev, &tv);
+    ing->retry_ms *= 2;
+    if (ing->retry_ms > STREAM_RETRY_MAX_MS)
+        ing->retry_ms = STREAM_RETRY_MAX_MS;
+}
+
+static void
+stream_ok(struct ingest *ing)
+{
+    if (ing->problem[0])
+        log_notice("%s can be read again", ing->key_events);
+    ing->problem[0] = '\0';
+    ing->retry_ms = STREAM_RETRY_MIN_MS;
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ingest *ing = arg;
+    (void)fd;
+    (void)what;
+    if (ing->stopping || !rds_ready(ing->reader))
+        return; /* on_ready resumes */
+    if (ing->phase == REPLAY)
+        replay_next(ing);
+    else if (ing->phase == LIVE)
+        start_group(ing);
+}
+
+/* True while the writer's queue is over its cap: no read is sent, and time
+ * waits for the stream (no deadline is decided by the wall clock with
+ * events unread), so the queue stops growing. A timer looks again. */
+static bool
+paused_for_writes(struct ingest *ing)
+{
+    if (!rds_over_cap(ing->writer)) {
+        if (ing->paused)
+            log_notice("the Redis write queue is below its cap again: reading resumes");
+        ing->paused = false;
+        return false;
+    }
+    if (!ing->paused) {
+        log_warnx("the Redis write queue is over its cap (%zu writes, %zu bytes): "
+                  "reading paused", rds_pending(ing->writer), ing->writer->queued_bytes);
+        if (ing->phase == LIVE)
+            set_drained(ing, false);
+    }
+    ing->paused = true;
+    struct timeval tv = { 0, PAUSE_CHECK_MS * 1000 };
+    evtimer_add(ing->pause_ev, &tv);
+    return true;
+}
+
+static void replay_send(struct ingest *ing);
+
+static void
+pause_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ingest *ing = arg;
+    (void)fd;
+    (void)what;
+    if (paused_for_writes(ing) || ing->stopping)
+        return;
+    if (ing->replay_waiting) {
+        ing->replay_waiting = false;
+        if (rds_ready(ing->reader))
+            replay_send(ing);
+    } else {
+        ingest_read(ing);
+    }
+}
+
 /* ---- the start-up replay ------------------------------------------------ */
 
 static void replay_from(struct ingest *ing, const char *after, size_t len);
@@ -320,20 +517,20 @@ replay_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
     if (reply == NULL)
         return; /* connection lost: on_ready resumes from the last applied ID */
     if (reply->type != REDIS_REPLY_ARRAY) {
-        log_err("replay: XRANGE %s: %s", ing->key_events,
-                reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-        rds_reset(ing->reader);
+        stream_error(ing, "replay: XRANGE", reply);
         return;
     }
     size_t n = reply->elements;
-    bool more = n == REPLAY_COUNT_N;
+    bool more = n > 0 && n == ing->asked;
+    stream_ok(ing);
+    adapt_count(ing, reply, ing->asked);
     if (more) {
         /* Ask for what follows before this batch is applied, so Redis
          * reads ahead meanwhile. */
         const redisReply *last = reply->element[n - 1];
         if (last->type != REDIS_REPLY_ARRAY || last->elements < 1 ||
             last->element[0]->type != REDIS_REPLY_STRING) {
-            rds_reset(ing->reader);
+            stream_error(ing, "replay: XRANGE", last);
             return;
         }
         replay_from(ing, last->element[0]->str, last->element[0]->len);
@@ -345,13 +542,26 @@ replay_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
 }
 
 static void
+replay_send(struct ingest *ing)
+{
+    char count[16];
+    ing->asked = read_count(ing, REPLAY_COUNT_N);
+    snprintf(count, sizeof(count), "%zu", ing->asked);
+    const char *argv[] = { "XRANGE", ing->key_events, ing->replay_after, "+",
+                           "COUNT", count };
+    if (rds_send(ing->reader, replay_cb, ing, (int)ARRAY_LEN(argv), argv, NULL) < 0)
+        rds_reset(ing->reader);
+}
+
+static void
 replay_from(struct ingest *ing, const char *after, size_t len)
 {
     snprintf(ing->replay_after, sizeof(ing->replay_after), "(%.*s", (int)len, after);
-    const char *argv[] = { "XRANGE", ing->key_events, ing->replay_after, "+",
-                           "COUNT", REPLAY_COUNT };
-    if (rds_send(ing->reader, replay_cb, ing, (int)ARRAY_LEN(argv), argv, NULL) < 0)
-        rds_reset(ing->reader);
+    if (paused_for_writes(ing)) {
+        ing->replay_waiting = true; /* pause_cb sends it */
+        return;
+    }
+    replay_send(ing);
 }
 
 static void
@@ -445,9 +655,9 @@ group_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
     if (reply == NULL)
         return; /* connection lost: on_ready starts over */
     if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0) {
-        log_err("cannot create consumer group %s on %s: %s", ing->cfg->events.group,
-                ing->key_events, reply->str);
-        rds_reset(ing->reader);
+        char what[KEY_MAX + 64];
+        snprintf(what, sizeof(what), "XGROUP CREATE %s", ing->cfg->events.group);
+        stream_error(ing, what, reply);
         return;
     }
     ing->claimed = 0;
@@ -479,6 +689,7 @@ ingest_on_ready(struct rds_conn *conn, void *arg)
     struct ingest *ing = arg;
     ing->group_ready = false;
     ing->reading = false;
+    evtimer_del(ing->retry_ev);
     if (ing->stopping)
         return;
     /* The checkpoint is loaded and the stream after it replayed before the
@@ -489,6 +700,7 @@ ingest_on_ready(struct rds_conn *conn, void *arg)
             ing->hooks.need_state(ing->hooks.arg, conn);
         break;
     case REPLAY:
+        ing->replay_waiting = false;
         replay_next(ing); /* resumed after a reconnect */
         break;
     case LIVE:
@@ -504,9 +716,11 @@ ingest_on_down(struct rds_conn *conn, void *arg)
     (void)conn;
     ing->reading = false;
     ing->group_ready = false;
+    evtimer_del(ing->retry_ev);
     /* Nothing can be read while Redis is away: deadlines follow the wall
-     * clock again, whatever the last batch looked like. */
-    if (ing->phase == LIVE)
+     * clock again, whatever the last batch looked like (unless reading was
+     * paused for the write queue: then time still waits for the stream). */
+    if (ing->phase == LIVE && !ing->paused)
         set_drained(ing, true);
 }
 
@@ -516,7 +730,10 @@ ingest_read(struct ingest *ing)
     char count[16];
     if (ing->stopping || ing->reading || !ing->group_ready || !rds_ready(ing->reader))
         return;
-    snprintf(count, sizeof(count), "%d", ing->cfg->events.batch);
+    if (paused_for_writes(ing))
+        return;
+    ing->asked = read_count(ing, (size_t)ing->cfg->events.batch);
+    snprintf(count, sizeof(count), "%zu", ing->asked);
     /* Block only when drained: after a full batch the next read returns at
      * once, so "drained" is known without waiting out a BLOCK during which
      * the wall clock would not drive deadlines. */
@@ -529,7 +746,8 @@ ingest_read(struct ingest *ing)
                               "STREAMS", ing->key_events,
                               ing->pending_mode ? ing->pending_after : ">" };
     bool block = ing->drained && !ing->pending_mode && ing->batches == NULL;
-    if ((block ? rds_send(ing->reader, read_cb, ing, (int)ARRAY_LEN(argv), argv, NULL)
+    if ((block ? rds_send_block(ing->reader, READ_BLOCK_MS_N, read_cb, ing,
+                                (int)ARRAY_LEN(argv), argv, NULL)
                : rds_send(ing->reader, read_cb, ing, (int)ARRAY_LEN(argv_nb), argv_nb,
                           NULL)) < 0) {
         rds_reset(ing->reader);
@@ -561,11 +779,12 @@ read_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
     if (reply == NULL)
         return; /* connection lost; pending entries are re-read later */
     if (reply->type == REDIS_REPLY_ERROR) {
-        log_err("XREADGROUP on %s: %s", ing->key_events, reply->str);
-        /* NOGROUP: the stream or group was deleted; recreate both. */
-        rds_reset(ing->reader);
+        /* NOGROUP: the stream or group was deleted; the retry recreates
+         * both. WRONGTYPE: the key is no stream; the retry backs off. */
+        stream_error(ing, "XREADGROUP", reply);
         return;
     }
+    stream_ok(ing);
     redisReply *entries = entries_of(reply);
     size_t n = entries ? entries->elements : 0;
     bool was_pending = ing->pending_mode;
@@ -581,7 +800,9 @@ read_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
                          (int)last->element[0]->len, last->element[0]->str);
         }
     }
-    bool full = n == (size_t)ing->cfg->events.batch;
+    bool full = n > 0 && n == ing->asked;
+    if (entries)
+        adapt_count(ing, entries, ing->asked);
     if (n > 0 && enqueue(ing, entries, false, !full) < 0) {
         log_err("out of memory: batch left pending, read again later");
         rds_reset(ing->reader);
@@ -620,10 +841,16 @@ ingest_new(struct event_base *base, const struct config *cfg, struct core *core,
     ing->writer = writer;
     ing->hooks = *hooks;
     ing->reject_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 20);
+    ing->stream_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60, 5);
+    ing->retry_ms = STREAM_RETRY_MIN_MS;
+    ing->count = READ_COUNT_START;
     ing->apply_ev = evtimer_new(base, apply_cb, ing);
+    ing->retry_ev = evtimer_new(base, retry_cb, ing);
+    ing->pause_ev = evtimer_new(base, pause_cb, ing);
     int a = snprintf(ing->key_events, KEY_MAX, "%sevents", cfg->redis.prefix);
     int b = snprintf(ing->key_dead, KEY_MAX, "%sevents:dead", cfg->redis.prefix);
-    if (ing->apply_ev == NULL || a >= KEY_MAX || b >= KEY_MAX) {
+    if (ing->apply_ev == NULL || ing->retry_ev == NULL || ing->pause_ev == NULL ||
+        a >= KEY_MAX || b >= KEY_MAX) {
         ingest_free(ing);
         return NULL;
     }
@@ -642,6 +869,10 @@ ingest_free(struct ingest *ing)
     }
     if (ing->apply_ev)
         event_free(ing->apply_ev);
+    if (ing->retry_ev)
+        event_free(ing->retry_ev);
+    if (ing->pause_ev)
+        event_free(ing->pause_ev);
     free(ing);
 }
 
@@ -655,6 +886,8 @@ void
 ingest_stop(struct ingest *ing)
 {
     ing->stopping = true;
+    evtimer_del(ing->retry_ev);
+    evtimer_del(ing->pause_ev);
     drain(ing);
 }
 
@@ -662,4 +895,21 @@ void
 ingest_position(const struct ingest *ing, struct ingest_position *pos)
 {
     *pos = ing->pos;
+}
+
+uint64_t
+ingest_stream_errors(const struct ingest *ing)
+{
+    return ing->stream_errors;
+}
+
+bool
+ingest_problem(const struct ingest *ing, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (ing->problem[0])
+        snprintf(buf, len, "%s", ing->problem);
+    else if (ing->paused)
+        snprintf(buf, len, "reading paused: the Redis write queue is over its cap");
+    return buf[0] != '\0';
 }

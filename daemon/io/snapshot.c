@@ -2,9 +2,12 @@
  * snapshot.c - checkpoints (see snapshot.h). Owns the forked checkpoint
  * child, the SIGCHLD watch that reaps it, and the encoding of the running
  * state: the core, the position its hooks report, the writer's unanswered
- * commands (section WRTS) and the registered sections. Must never block the
- * event loop except in the final save at shutdown, and must not touch the
- * parent's connections from the child.
+ * commands (section WRT2, see state.h) and the registered sections. Must
+ * never block the event loop except in the final save at shutdown (within
+ * the budget it is given), must not touch the parent's connections from the
+ * child, and must never send a write from a checkpoint that
+ * state_write_check refuses: the checkpoint is data anyone with write access
+ * to <prefix>state can forge.
  */
 #define _GNU_SOURCE
 #include "slawatch/snapshot.h"
@@ -15,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,14 +43,27 @@ struct snapshot {
     int64_t child_started_ms;
     int64_t last_ms;
     uint64_t failed;
+    uint64_t writes_refused;         /* checkpoint writes not sent (forged?) */
+    struct log_ratelimit refuse_rl;
 };
 
 /* ---- encoding the running daemon --------------------------------------- */
 
+/* One queued command (our own RESP, from redisFormatCommandArgv) as a
+ * WRT2 record. */
 static void
 put_write(void *arg, const char *buf, size_t len)
 {
-    state_put_write(arg, buf, len);
+    struct wire_buf *b = arg;
+    struct state_write w;
+    const char *why;
+    if (state_write_from_resp(buf, len, &w, &why) < 0) {
+        if (strcmp(why, "out of memory") == 0)
+            b->oom = 1;
+        return; /* cannot happen for a command hiredis formatted */
+    }
+    state_write_put(b, w.argc, w.argv, w.lens);
+    state_write_free(&w);
 }
 
 /* Encodes core, position, unanswered writes and sections. Returns -1 on
@@ -84,21 +102,45 @@ encode_all(struct snapshot *s, struct wire_buf *out)
     return rc;
 }
 
-/* Encodes and stores a checkpoint synchronously. Returns 0 or -1 (err). */
+/* Encodes and stores a checkpoint synchronously. deadline_us (monotonic)
+ * bounds the whole exchange: connect, AUTH and SELECT get a quarter of
+ * what is left each at most, the SET the rest; 0: the child's generous
+ * 5 s connect and 30 s per command. Returns 0 or -1 (err). */
 static int
-save_now(struct snapshot *s, char *err, size_t errlen)
+save_now(struct snapshot *s, int64_t deadline_us, char *err, size_t errlen)
 {
     struct wire_buf b;
+    int connect_ms = 5000, command_ms = 30000;
     wire_init(&b);
     if (encode_all(s, &b) < 0) {
         snprintf(err, errlen, "out of memory encoding the checkpoint");
         wire_free(&b);
         return -1;
     }
-    redisContext *c = rds_connect_sync(&s->cfg->redis, 5000, 30000, err, errlen);
+    if (deadline_us) {
+        int64_t left_ms = (deadline_us - now_mono_us()) / 1000;
+        if (left_ms < 40) {
+            snprintf(err, errlen, "no time left before the shutdown deadline");
+            wire_free(&b);
+            return -1;
+        }
+        connect_ms = command_ms = (int)(left_ms / 4);
+    }
+    redisContext *c = rds_connect_sync(&s->cfg->redis, connect_ms, command_ms, err, errlen);
     if (c == NULL) {
         wire_free(&b);
         return -1;
+    }
+    if (deadline_us) {
+        int64_t left_ms = (deadline_us - now_mono_us()) / 1000;
+        struct timeval tv = { (time_t)(left_ms / 1000), (suseconds_t)(left_ms % 1000) * 1000 };
+        if (left_ms < 10) {
+            snprintf(err, errlen, "no time left before the shutdown deadline");
+            redisFree(c);
+            wire_free(&b);
+            return -1;
+        }
+        redisSetTimeout(c, tv);
     }
     int rc = 0;
     redisReply *rep = NULL;
@@ -178,7 +220,7 @@ checkpoint_cb(evutil_socket_t fd, short what, void *arg)
         /* The child: a frozen copy of the state. No stdio buffers, no
          * atexit handlers, no touching the parent's connections. */
         char err[256];
-        int rc = save_now(s, err, sizeof(err));
+        int rc = save_now(s, 0, err, sizeof(err));
         if (rc < 0)
             fprintf(stderr, "slawatchd checkpoint: %s\n", err);
         _exit(rc < 0 ? 1 : 0);
@@ -236,7 +278,7 @@ snapshot_start(struct snapshot *s)
 }
 
 int
-snapshot_save_sync(struct snapshot *s)
+snapshot_save_sync(struct snapshot *s, int64_t deadline_us)
 {
     char err[256];
     if (!s->started) {
@@ -250,7 +292,7 @@ snapshot_save_sync(struct snapshot *s)
         s->child = 0;
     }
     int64_t t0 = now_mono_us();
-    if (save_now(s, err, sizeof(err)) < 0) {
+    if (save_now(s, deadline_us, err, sizeof(err)) < 0) {
         log_err("final checkpoint failed: %s (the next start replays from the "
                 "previous checkpoint)", err);
         return -1;
@@ -272,36 +314,101 @@ snapshot_failed_total(const struct snapshot *s)
     return s->failed;
 }
 
+uint64_t
+snapshot_writes_refused_total(const struct snapshot *s)
+{
+    return s->writes_refused;
+}
+
 /* ---- loading at start-up ------------------------------------------------ */
+
+static void
+refuse_write(struct snapshot *s, const struct state_write *w, size_t n, const char *why)
+{
+    long suppressed;
+    s->writes_refused++;
+    if (!log_ratelimit_ok(&s->refuse_rl, &suppressed))
+        return;
+    if (suppressed)
+        log_warnx("checkpoint: %ld more refused writes not logged", suppressed);
+    /* The command name, for the operator, printable bytes only. */
+    char name[24] = "";
+    for (size_t i = 0; w && w->argc && i < w->lens[0] && i + 1 < sizeof(name); i++) {
+        char c = w->argv[0][i];
+        name[i] = c > 0x20 && c < 0x7f ? c : '?';
+        name[i + 1] = '\0';
+    }
+    log_warnx("checkpoint %s: pending write %zu%s%s refused: %s; not sent", s->key, n,
+              name[0] ? " " : "", name, why);
+}
+
+/* A pending write from the checkpoint: sent through the writer's queue
+ * like any other, when state_write_check allows it. */
+static void
+requeue_write(struct snapshot *s, const struct state_write *w, size_t n, size_t *queued)
+{
+    const char *why = state_write_check(w, s->cfg->redis.prefix);
+    if (why) {
+        refuse_write(s, w, n, why);
+        return;
+    }
+    /* An acknowledgement waits for every output before it, as it did. */
+    unsigned flags = w->lens[0] == 4 && strncasecmp(w->argv[0], "XACK", 4) == 0
+                         ? RDS_BARRIER
+                         : 0;
+    if (rds_queue_ex(s->writer, flags, NULL, NULL, (int)w->argc, w->argv, w->lens) < 0)
+        log_err("checkpoint: cannot re-queue a pending write");
+    else
+        (*queued)++;
+}
 
 static void
 on_section(void *arg, uint32_t tag, const char *data, size_t len)
 {
     struct snapshot *s = arg;
     struct wire_reader r;
-    size_t n = 0;
+    struct state_write w;
+    size_t n = 0, queued = 0;
     for (size_t i = 0; i < s->nsec; i++) {
         if (s->sec[i].tag == tag) {
             s->sec[i].restore(s->sec[i].arg, data, len);
             return;
         }
     }
-    if (tag != STATE_SECTION_WRITES)
-        return; /* a section of a newer version: ignored */
-    const char *cmd;
-    size_t cl;
-    int got;
     wire_reader_init(&r, data, len);
-    while ((got = state_next_write(&r, &cmd, &cl)) > 0) {
-        if (rds_queue_formatted(s->writer, cmd, cl) < 0)
-            log_err("checkpoint: cannot re-queue a pending write");
-        n++;
+    if (tag == STATE_SECTION_WRITES) {
+        int rc;
+        while ((rc = state_write_next(&r, &w)) > 0) {
+            requeue_write(s, &w, ++n, &queued);
+            state_write_free(&w);
+        }
+        if (rc < 0)
+            refuse_write(s, NULL, n + 1, "malformed record (the rest of the section "
+                                         "is ignored)");
+    } else if (tag == STATE_SECTION_WRITES_RESP) {
+        /* 0.1.0 stored raw RESP: converted with strict checks, each record
+         * exactly one command. */
+        while (r.left > 0) {
+            uint32_t cl = wire_get_u32(&r);
+            const char *cmd = wire_get_bytes(&r, cl);
+            const char *why;
+            n++;
+            if (cmd == NULL) {
+                refuse_write(s, NULL, n, "truncated record");
+                break;
+            }
+            if (state_write_from_resp(cmd, cl, &w, &why) < 0) {
+                refuse_write(s, NULL, n, why);
+                continue;
+            }
+            requeue_write(s, &w, n, &queued);
+            state_write_free(&w);
+        }
+    } else {
+        return; /* a section of a newer version: ignored */
     }
-    if (got < 0)
-        log_err("checkpoint: pending write %zu is malformed; it and the rest "
-                "of the section are dropped", n + 1);
-    if (n)
-        log_info("checkpoint: %zu pending Redis writes queued again", n);
+    if (queued)
+        log_info("checkpoint: %zu pending Redis writes queued again", queued);
 }
 
 static void
@@ -367,6 +474,7 @@ snapshot_new(struct event_base *base, const struct config *cfg, struct core *cor
     s->core = core;
     s->writer = writer;
     s->hooks = *hooks;
+    s->refuse_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 20);
     if (snprintf(s->key, sizeof(s->key), "%sstate", cfg->redis.prefix) >= KEY_MAX) {
         free(s);
         return NULL;

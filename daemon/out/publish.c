@@ -153,14 +153,26 @@ publish_gauges(struct publish *pub, const struct publish_stats *st)
         { "deliveries_failed_total", (long long)st->deliveries_failed },
         { "late_events_total", (long long)core_late_events(pub->core) },
         { "future_events_total", (long long)st->future_events },
+        { "redis_write_errors_total", (long long)pub->writer->write_errors },
+        { "redis_writes_dead_total", (long long)pub->writer->dead_total },
+        { "redis_writes_dropped_total", (long long)pub->writer->dropped },
+        { "redis_connections_lost_total", (long long)st->redis_lost },
+        { "stream_errors_total", (long long)st->stream_errors },
+        { "checkpoint_writes_refused_total", (long long)st->checkpoint_writes_refused },
     };
     for (size_t i = 0; i < ARRAY_LEN(stats); i++) {
         argv_addf(&a, "%sstats:%s", prefix, stats[i].name);
         argv_addf(&a, "%lld", stats[i].value);
     }
+    /* While Redis refuses writes the queue is held: a snapshot queued behind
+     * it would be stale when it lands, so it is sent on its own (and may be
+     * refused too). */
     if (argv_seal(&a) < 0)
         log_warnx("gauges not published: out of memory");
-    else if (rds_queue(pub->writer, NULL, NULL, (int)a.n, a.argv, a.lens) < 0)
+    else if (rds_stalled(pub->writer)) {
+        if (rds_send(pub->writer, NULL, NULL, (int)a.n, a.argv, a.lens) < 0)
+            log_debug("gauges not published: writer not ready");
+    } else if (rds_queue(pub->writer, NULL, NULL, (int)a.n, a.argv, a.lens) < 0)
         log_warnx("gauges not published: writer queue full");
     argv_free(&a);
 

@@ -455,8 +455,9 @@ report_publish(struct report *rp)
     long suppressed;
     if (atrisk_degraded(rp->risk) && log_ratelimit_ok(&rp->rl, &suppressed))
         log_err("at_risk gauges may be off: out of memory while counting deadlines");
-    if (rds_ready(rp->writer)) {
-        /* Snapshots, like the other gauges: not queued while Redis is away. */
+    if (rds_ready(rp->writer) && !rds_stalled(rp->writer)) {
+        /* Snapshots, like the other gauges: not queued while Redis is away
+         * or refuses writes. */
         if (report_build(rp, now, &cmds) < 0) {
             log_err("compliance not published: out of memory");
         } else {

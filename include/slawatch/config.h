@@ -55,6 +55,8 @@ struct cfg_redis {
     int sentinel_port[CFG_MAX_SENTINELS];
     size_t nsentinels;   /* 0: no Sentinel */
     char *master_name;
+    int max_queue_mb;    /* writes waiting for Redis: reading pauses above
+                            this (MiB), default 256 */
 };
 
 struct cfg_events {

@@ -81,11 +81,19 @@ void ingest_position(const struct ingest *ing, struct ingest_position *pos);
 /* The fields of one stream entry (element [1] of an XRANGE/XREADGROUP
  * entry), pointing into the reply, at most `max` of them. Returns 0, or -1
  * with the reason to dead-letter it ("entry deleted", "too many fields",
- * "malformed entry"). With stream_id_parse and event_apply, the one path
+ * "malformed entry", "entry too large"; the first `max` fields are then still
+ * in fields, for the dead letter). With stream_id_parse and event_apply, the one path
  * from the stream to the core: the daemon and slawatchctl status both take
  * it, so they decide alike. */
 #define INGEST_MAX_FIELDS 64
 int ingest_entry_fields(const redisReply *kv, struct ev_field *fields, size_t max,
                         size_t *nfields, const char **reason) MUSTCHECK;
+
+/* Error replies on the stream so far (a key that is no stream, a deleted
+ * group, ...), for stats. */
+uint64_t ingest_stream_errors(const struct ingest *ing);
+/* What keeps the stream from being read (the last error, or reading
+ * paused for the write queue) in buf, for STATUS=; false when nothing. */
+bool ingest_problem(const struct ingest *ing, char *buf, size_t len);
 
 #endif

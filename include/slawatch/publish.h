@@ -27,6 +27,9 @@ struct publish_stats {
     uint64_t checkpoints_failed;
     size_t notifications_pending;
     uint64_t deliveries_failed;
+    uint64_t redis_lost;             /* connections lost, reader and writer */
+    uint64_t stream_errors;          /* error replies reading <prefix>events */
+    uint64_t checkpoint_writes_refused;
 };
 
 /* cfg, core and writer are not owned. Returns NULL on allocation failure. */

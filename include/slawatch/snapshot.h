@@ -12,7 +12,10 @@
  *           ingest's replay)
  *   every state.checkpoint_every, once started: fork -> child: encode,
  *           SET <prefix>state (rds_sync)
- *   SIGTERM: snapshot_save_sync -> encode, SET in process
+ *   SIGTERM: snapshot_save_sync -> encode, SET in process, by a deadline
+ *
+ * The writes a checkpoint holds are re-queued only after state_write_check
+ * (an allow-list of the commands the daemon writes, keys under the prefix).
  *
  * Guarantees: a checkpoint is consistent (fork gives the child a frozen
  * copy) and holds the last applied stream ID and every Redis write not yet
@@ -86,14 +89,19 @@ void snapshot_load(struct snapshot *s, struct rds_conn *conn);
  * now on. Returns -1 when the timer cannot be created. */
 int snapshot_start(struct snapshot *s) MUSTCHECK;
 
-/* The final checkpoint, in process (after the writes were answered).
+/* The final checkpoint, in process (after the writes were answered), done
+ * or given up by deadline_us (now_mono_us() time; 0: no limit beyond the
+ * connection's own time-outs), so a frozen Redis cannot hold the exit.
  * Returns 0, or -1 (logged) when the state was never complete or the save
  * failed. */
-int snapshot_save_sync(struct snapshot *s);
+int snapshot_save_sync(struct snapshot *s, int64_t deadline_us);
 
 /* For stats: wall time of the last good checkpoint (0: none yet) and the
  * failures since start. */
 int64_t snapshot_last_ms(const struct snapshot *s);
 uint64_t snapshot_failed_total(const struct snapshot *s);
+/* Pending writes of a loaded checkpoint that were refused (not one the
+ * daemon writes, a key outside the prefix, malformed): never sent. */
+uint64_t snapshot_writes_refused_total(const struct snapshot *s);
 
 #endif

@@ -90,8 +90,9 @@ h_connect(int port)
     return c;
 }
 
+/* Forks and execs redis-server for r (r->pid set); does not wait. */
 static int
-redis_spawn(struct h_redis *r)
+redis_fork(struct h_redis *r)
 {
     char port[16], logf[300];
     snprintf(port, sizeof(port), "%d", r->port);
@@ -129,6 +130,15 @@ redis_spawn(struct h_redis *r)
         _exit(127);
     }
     r->pid = pid;
+    return 0;
+}
+
+static int
+redis_spawn(struct h_redis *r)
+{
+    if (redis_fork(r) < 0)
+        return -1;
+    pid_t pid = r->pid;
     for (int i = 0; i < 200; i++) {
         redisContext *c = h_connect(r->port);
         if (c) {
@@ -339,7 +349,7 @@ h_xrange(redisContext *c, const char *stream, struct h_entry **out)
         redisReply *ent = r->element[i];
         snprintf(e[i].id, sizeof(e[i].id), "%s", ent->element[0]->str);
         redisReply *kv = ent->element[1];
-        for (size_t k = 0; k + 1 < kv->elements && e[i].n < 64; k += 2) {
+        for (size_t k = 0; k + 1 < kv->elements && e[i].n < H_ENTRY_FIELDS; k += 2) {
             e[i].field[e[i].n] = strndup(kv->element[k]->str, kv->element[k]->len);
             e[i].value[e[i].n] = strndup(kv->element[k + 1]->str, kv->element[k + 1]->len);
             e[i].n++;
@@ -441,6 +451,74 @@ h_wait_hlen(redisContext *c, const char *key, long long want, int timeout_ms)
         h_sleep_ms(20);
     }
     return false;
+}
+
+int
+h_count_lines(const char *dir, const char *name, const char *needle)
+{
+    char path[600], line[4096];
+    int n = 0;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+int
+h_cmd(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    int rc = r && r->type != REDIS_REPLY_ERROR ? 0 : -1;
+    if (rc < 0)
+        fprintf(stderr, "redis command '%s' failed: %s\n", fmt,
+                r ? r->str : c->errstr);
+    if (r)
+        freeReplyObject(r);
+    return rc;
+}
+
+int
+h_redis_restart_nowait(struct h_redis *r)
+{
+    if (r->pid > 0) {
+        kill(r->pid, SIGTERM);
+        waitpid(r->pid, NULL, 0);
+        r->pid = 0;
+    }
+    if (redis_fork(r) < 0)
+        return -1;
+    for (int i = 0; i < 400; i++) {
+        redisContext *c = h_connect(r->port);
+        if (c) {
+            redisFree(c);
+            return 0;
+        }
+        h_sleep_ms(10);
+    }
+    return -1;
+}
+
+long
+h_peak_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
 }
 
 /* ---- loopback HTTP receiver --------------------------------------------- */

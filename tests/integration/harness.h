@@ -50,11 +50,12 @@ bool h_wait_group(redisContext *c, const char *stream, const char *group,
 /* XADD stream * f1 v1 ... (NULL-terminated). Returns 0 and the ID in id. */
 int h_xadd(redisContext *c, const char *stream, char *id, size_t idlen, ...);
 
+#define H_ENTRY_FIELDS 128
 struct h_entry {
     char id[48];
     int n;
-    char *field[64];
-    char *value[64];
+    char *field[H_ENTRY_FIELDS];
+    char *value[H_ENTRY_FIELDS];
 };
 /* Reads the whole stream; returns the count (entries in *out, free with
  * h_entries_free) or -1. */
@@ -76,6 +77,18 @@ bool h_wait_hlen(redisContext *c, const char *key, long long want, int timeout_m
 int64_t h_now_ms(void);
 void h_sleep_until(int64_t wall_ms);
 void h_sleep_ms(int ms);
+
+/* Lines of dir/name containing needle (a fixed string), or -1. */
+int h_count_lines(const char *dir, const char *name, const char *needle);
+/* Runs a command and checks it did not fail (redisCommand format);
+ * returns 0, or -1 (printed) on an error reply or a lost connection. */
+int h_cmd(redisContext *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Restarts the server on the same port and directory without waiting for
+ * it to answer PING (it may be loading its dataset): waits only until the
+ * port accepts a connection. */
+int h_redis_restart_nowait(struct h_redis *r);
+/* Peak resident memory of a process in KiB (VmHWM), or -1. */
+long h_peak_rss_kb(pid_t pid);
 
 /* ---- a loopback HTTP receiver (libevent evhttp in its own thread) ------ */
 

@@ -428,6 +428,14 @@ test_notify_protocol(void **state)
         h_dump_file(e->redis.dir, "daemon.log");
         fail_msg("before Redis answers: want pings and no READY/RELOADING");
     }
+    /* ... and STATUS= says why. */
+    bool why = false;
+    for (size_t i = 0; i < e->notes.n && !why; i++)
+        why = strstr(e->notes.v[i].text, "STATUS=redis writer down: ") != NULL;
+    if (!why) {
+        notes_dump(&e->notes);
+        fail_msg("before Redis answers: no STATUS= naming the connection down");
+    }
 
     /* Redis comes up: READY=1, and by then the group exists. */
     assert_int_equal(h_redis_restart(&e->redis), 0);

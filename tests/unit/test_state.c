@@ -142,7 +142,7 @@ cmp_line(const void *x, const void *y)
 static void
 on_sec(void *arg, uint32_t tag, const char *data, size_t len)
 {
-    assert_int_equal(tag, STATE_SECTION_WRITES);
+    assert_int_equal(tag, STATE_SECTION_WRITES_RESP);
     memcpy(arg, data, len);
 }
 
@@ -159,7 +159,7 @@ test_roundtrip_decides_the_same(void **state)
     wire_init(&buf);
     struct state_meta meta = { T0 + 26 * MIN, core_now(a.core), 1795000000123ULL, 7, 42, 3 };
     const char extra[] = "queued writes";
-    struct state_section sec = { STATE_SECTION_WRITES, extra, sizeof(extra) };
+    struct state_section sec = { STATE_SECTION_WRITES_RESP, extra, sizeof(extra) };
     assert_int_equal(state_encode(a.core, &meta, &sec, 1, &buf), 0);
 
     struct state_meta got;
@@ -393,60 +393,6 @@ test_absurd_times_refused(void **state)
     core_free(a.core);
 }
 
-/* The writes section: each record one RESP command, or the rest is
- * refused (sent as it is, a broken one would desynchronise the writer). */
-static void
-test_writes_section(void **state)
-{
-    (void)state;
-    static const char set[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n";
-    static const char del[] = "*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n";
-    struct wire_buf b;
-    struct wire_reader r;
-    const char *cmd;
-    size_t len;
-
-    wire_init(&b);
-    state_put_write(&b, set, sizeof(set) - 1);
-    state_put_write(&b, del, sizeof(del) - 1);
-    wire_reader_init(&r, b.data, b.len);
-    assert_int_equal(state_next_write(&r, &cmd, &len), 1);
-    assert_int_equal(len, sizeof(set) - 1);
-    assert_memory_equal(cmd, set, len);
-    assert_int_equal(state_next_write(&r, &cmd, &len), 1);
-    assert_memory_equal(cmd, del, sizeof(del) - 1);
-    assert_int_equal(state_next_write(&r, &cmd, &len), 0);
-    wire_free(&b);
-
-    static const char *const bad[] = {
-        "",                                  /* empty */
-        "PING\r\n",                          /* inline, not RESP */
-        "*0\r\n",                            /* no arguments */
-        "*2\r\n$3\r\nDEL\r\n",               /* one argument short */
-        "*1\r\n$4\r\nDEL\r\n",               /* length off by one */
-        "*1\r\n$3\r\nDELxx",                 /* no CRLF after the bytes */
-        "*1\r\n$3\r\nDEL\r\n*1\r\n$4\r\nPING\r\n", /* two commands */
-        "*1\r\n$99999999999\r\nDEL\r\n",     /* length past the record */
-        "*1\r\n:3\r\n",                      /* not a bulk string */
-    };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        wire_init(&b);
-        state_put_write(&b, del, sizeof(del) - 1);
-        state_put_write(&b, bad[i], strlen(bad[i]));
-        wire_reader_init(&r, b.data, b.len);
-        assert_int_equal(state_next_write(&r, &cmd, &len), 1);
-        assert_int_equal(state_next_write(&r, &cmd, &len), -1);
-        assert_int_equal(state_next_write(&r, &cmd, &len), -1); /* sticky */
-        wire_free(&b);
-    }
-    /* A record longer than what is left. */
-    wire_init(&b);
-    wire_put_u32(&b, 100);
-    wire_put(&b, del, sizeof(del) - 1);
-    wire_reader_init(&r, b.data, b.len);
-    assert_int_equal(state_next_write(&r, &cmd, &len), -1);
-    wire_free(&b);
-}
 
 static void
 test_config_change_remaps(void **state)
@@ -539,7 +485,7 @@ test_golden_checkpoint(void **state)
 
     struct wire_buf buf;
     wire_init(&buf);
-    struct state_section sec = { STATE_SECTION_WRITES, "queued", 6 };
+    struct state_section sec = { STATE_SECTION_WRITES_RESP, "queued", 6 };
     assert_int_equal(state_encode(b.core, &got, &sec, 1, &buf), 0);
     /* Written back as version 2: the same blob plus each clock's K (4
      * bytes per clock). */
@@ -562,6 +508,147 @@ test_golden_checkpoint(void **state)
     core_free(c2);
     wire_free(&buf);
     core_free(b.core);
+}
+
+
+/* ---- the writes section ----------------------------------------------- */
+
+static int
+resp_split(const char *resp, struct state_write *w, const char **why)
+{
+    return state_write_from_resp(resp, strlen(resp), w, why);
+}
+
+static void
+test_write_from_resp_strict(void **state)
+{
+    (void)state;
+    struct state_write w;
+    const char *why = NULL;
+    assert_int_equal(resp_split("*3\r\n$4\r\nHDEL\r\n$6\r\nsla:ob\r\n$0\r\n\r\n", &w, &why), 0);
+    assert_int_equal(w.argc, 3);
+    assert_int_equal(w.lens[0], 4);
+    assert_memory_equal(w.argv[1], "sla:ob", 6);
+    assert_int_equal(w.lens[2], 0);
+    state_write_free(&w);
+    static const struct {
+        const char *resp;
+        const char *why;
+    } bad[] = {
+        { "", "not a RESP array" },
+        { "+OK\r\n", "not a RESP array" },
+        { "*-1\r\n", "not a RESP array" },
+        { "*0\r\n", "bad argument count" },
+        { "*99999999999\r\n$1\r\na\r\n", "not a RESP array" }, /* more than 10 digits */
+        { "*2\r\n$1\r\na\r\n", "bad argument count" },          /* fewer than announced */
+        { "*1\r\n$-1\r\n\r\n", "not a bulk string" },
+        { "*1\r\n:10\r\n\r\n", "not a bulk string" },
+        { "*1\r\n$5\r\nMULTI\r\n*1\r\n$4\r\nEXEC\r\n", "more than one command in one record" },
+        { "*1\r\n$5\r\nMULTI\r\nX", "more than one command in one record" },
+        { "*1\r\n$9\r\nMULTI\r\n", "not a bulk string" },        /* length past the end */
+        { "*1\r\n$5\r\nMULTIXX", "not a bulk string" },           /* no CRLF after it */
+        { "*1\n$5\nMULTI\n", "not a RESP array" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        assert_int_equal(resp_split(bad[i].resp, &w, &why), -1);
+        assert_non_null(why);
+        assert_string_equal(why, bad[i].why);
+        assert_null(w.argv);
+    }
+}
+
+static const char *
+check_args(const char *prefix, size_t argc, const char *const *args)
+{
+    size_t lens[16];
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(args[i]);
+    struct state_write w = { argc, (const char **)args, lens };
+    return state_write_check(&w, prefix);
+}
+
+#define CHECK(prefix, ...)                                                          \
+    check_args(prefix, sizeof((const char *[]){ __VA_ARGS__ }) / sizeof(const char *), \
+               (const char *[]){ __VA_ARGS__ })
+
+static void
+test_write_check_allow_list(void **state)
+{
+    (void)state;
+    /* What the daemon writes itself. */
+    assert_null(CHECK("sla:", "XADD", "sla:breaches", "*", "kind", "breach"));
+    assert_null(CHECK("sla:", "xadd", "sla:events:dead", "MAXLEN", "~", "10", "*", "a", "b"));
+    assert_null(CHECK("sla:", "XACK", "sla:events", "slawatch", "1-1", "1-2"));
+    assert_null(CHECK("sla:", "HSET", "sla:outbox", "id", "rec"));
+    assert_null(CHECK("sla:", "HDEL", "sla:outbox", "id"));
+    assert_null(CHECK("sla:", "MSET", "sla:open:t", "1", "sla:stats:lag", "0"));
+    assert_null(CHECK("sla:", "DEL", "sla:a", "sla:b"));
+    assert_null(CHECK("", "DEL", "anything")); /* an empty prefix: any key */
+    /* Anything else. */
+    assert_string_equal(CHECK("sla:", "SET", "sla:x", "1"), "command not allowed");
+    assert_string_equal(CHECK("sla:", "MULTI"), "command not allowed");
+    assert_string_equal(CHECK("sla:", "SUBSCRIBE", "sla:c"), "command not allowed");
+    assert_string_equal(CHECK("sla:", "EVAL", "return 1", "0"), "command not allowed");
+    assert_string_equal(CHECK("sla:", "XADDX", "sla:b", "*", "a", "b"), "command not allowed");
+    assert_string_equal(CHECK("sla:", "XADD", "other:b", "*", "a", "b"),
+                        "a key outside the prefix");
+    assert_string_equal(CHECK("sla:", "XADD", "sla", "*", "a", "b"), "a key outside the prefix");
+    assert_string_equal(CHECK("sla:", "MSET", "sla:a", "1", "other:b", "2"),
+                        "a key outside the prefix");
+    assert_string_equal(CHECK("sla:", "DEL", "sla:a", "other:b"), "a key outside the prefix");
+    assert_string_equal(CHECK("sla:", "MSET", "sla:a", "1", "sla:b"),
+                        "wrong number of arguments");
+    assert_string_equal(CHECK("sla:", "HSET", "sla:o", "f"), "wrong number of arguments");
+    assert_string_equal(CHECK("sla:", "XADD", "sla:b", "*"), "wrong number of arguments");
+    assert_string_equal(CHECK("sla:", "DEL"), "wrong number of arguments");
+}
+
+static void
+test_write_records_roundtrip(void **state)
+{
+    (void)state;
+    struct wire_buf b;
+    wire_init(&b);
+    const char *one[] = { "XADD", "sla:breaches", "*", "k", "v\0w" };
+    size_t one_lens[] = { 4, 12, 1, 1, 3 };
+    const char *two[] = { "HDEL", "sla:outbox", "" };
+    size_t two_lens[] = { 4, 10, 0 };
+    state_write_put(&b, 5, one, one_lens);
+    state_write_put(&b, 3, two, two_lens);
+    size_t good = b.len;
+    wire_put_u32(&b, 2); /* a record cut short */
+    wire_put_u32(&b, 50);
+    assert_false(b.oom);
+
+    struct wire_reader r;
+    struct state_write w;
+    wire_reader_init(&r, b.data, good);
+    assert_int_equal(state_write_next(&r, &w), 1);
+    assert_int_equal(w.argc, 5);
+    assert_int_equal(w.lens[4], 3);
+    assert_memory_equal(w.argv[4], "v\0w", 3);
+    state_write_free(&w);
+    assert_int_equal(state_write_next(&r, &w), 1);
+    assert_int_equal(w.argc, 3);
+    assert_int_equal(w.lens[2], 0);
+    state_write_free(&w);
+    assert_int_equal(state_write_next(&r, &w), 0);
+
+    wire_reader_init(&r, b.data, b.len);
+    assert_int_equal(state_write_next(&r, &w), 1);
+    state_write_free(&w);
+    assert_int_equal(state_write_next(&r, &w), 1);
+    state_write_free(&w);
+    assert_int_equal(state_write_next(&r, &w), -1);
+    /* An argument count larger than the section could hold. */
+    struct wire_buf c;
+    wire_init(&c);
+    wire_put_u32(&c, 0xffffffffu);
+    wire_reader_init(&r, c.data, c.len);
+    assert_int_equal(state_write_next(&r, &w), -1);
+    wire_free(&c);
+    wire_free(&b);
 }
 
 static int
@@ -588,9 +675,11 @@ main(void)
         cmocka_unit_test(test_damaged_blobs_refused),
         cmocka_unit_test(test_valid_crc_garbage),
         cmocka_unit_test(test_absurd_times_refused),
-        cmocka_unit_test(test_writes_section),
         cmocka_unit_test(test_config_change_remaps),
         cmocka_unit_test(test_golden_checkpoint),
+        cmocka_unit_test(test_write_from_resp_strict),
+        cmocka_unit_test(test_write_check_allow_list),
+        cmocka_unit_test(test_write_records_roundtrip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
