@@ -26,8 +26,12 @@
  * now ms (for the roll call), the token this process held before it
  * re-executed itself ("0": none). Claims a free lease: the next token, the
  * previous holder; or keeps the lease this very instance still holds under
- * that token. Returns {1, token, previous} or {0, holder, pttl}. */
+ * that token. Returns {1, token, previous} or {0, holder, pttl}. The
+ * lease's own scripts run even when Redis is out of memory (allow-oom):
+ * they write a few bytes, and a leader must not lose its lease to a full
+ * Redis that refuses everyone's writes anyway; the fence does not. */
 static const char claim_script[] =
+    "#!lua flags=allow-oom\n"
     "redis.call('ZADD', KEYS[5], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[1])\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[3])\n"
     "local cur = redis.call('GET', KEYS[1])\n"
@@ -48,6 +52,7 @@ static const char claim_script[] =
  * nobody claimed it since, the holder takes it again with its own token,
  * which also puts the epoch back: tokens never go backwards. */
 static const char renew_script[] =
+    "#!lua flags=allow-oom\n"
     "local cur = redis.call('GET', KEYS[1])\n"
     "local epoch = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
     "local mine = tonumber(ARGV[2])\n"
@@ -62,6 +67,7 @@ static const char renew_script[] =
 
 /* KEYS: leader, epoch; ARGV: name, token. */
 static const char release_script[] =
+    "#!lua flags=allow-oom\n"
     "if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[2] then\n"
     "  return redis.call('DEL', KEYS[1]) end\n"
     "return 0\n";

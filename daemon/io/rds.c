@@ -260,6 +260,9 @@ error_transient(const char *err)
     for (size_t i = 0; i < ARRAY_LEN(words); i++)
         if (error_is(err, words[i]))
             return true;
+    /* NOPERM met inside the fence script (lease.c) comes back as ERR. */
+    if (err && strstr(err, "can't run this command") != NULL)
+        return true;
     return false;
 }
 

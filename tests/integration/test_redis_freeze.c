@@ -38,7 +38,11 @@ setup(void **state)
     snprintf(text, sizeof(text),
              "redis: { host: 127.0.0.1, port: %d, prefix: \"fz:\" }\n"
              "tiers:\n  t: { response: 2s }\n"
-             "state: { checkpoint_every: 1s }\n",
+             "state: { checkpoint_every: 1s }\n"
+             /* The freeze (9 s) stays within the lease: what is tested here
+              * is the connections' time-outs, not a leader stepping down
+              * (test_ha.c). */
+             "ha: { lease: 30s }\n",
              e->redis.port);
     e->cfg = h_write_file(e->redis.dir, "slawatch.yaml", text);
     e->daemon = h_daemon_start(e->cfg, e->redis.dir);
