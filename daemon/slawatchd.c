@@ -346,7 +346,9 @@ publish_cb(evutil_socket_t fd, short what, void *arg)
     /* A Redis that loads, refuses writes or is away, or a stream that
      * cannot be read, leads the line. */
     char problem[256];
-    if (rds_problem(&sw->writer, problem, sizeof(problem)) ||
+    /* Before it leads, only the lease connection is up or not. */
+    if ((!sw->leading && lease_problem(sw->lease, problem, sizeof(problem))) ||
+        rds_problem(&sw->writer, problem, sizeof(problem)) ||
         rds_problem(&sw->reader, problem, sizeof(problem)) ||
         ingest_problem(sw->ingest, problem, sizeof(problem)))
         service_status("%s; %ld open tickets, %zu writes pending", problem, open,

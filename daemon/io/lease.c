@@ -394,6 +394,12 @@ lease_resume_env(const struct lease *l)
 }
 
 bool
+lease_problem(const struct lease *l, char *buf, size_t len)
+{
+    return rds_problem(&l->conn, buf, len);
+}
+
+bool
 lease_held(const struct lease *l)
 {
     return l->held && now_mono_us() <= l->valid_until_us;

@@ -69,6 +69,9 @@ void lease_resume_env(const struct lease *l);
 /* Redis answered a fenced write "FENCED": another instance leads. */
 void lease_refused(struct lease *l);
 
+/* What keeps the lease connection from Redis (rds_problem), for STATUS=. */
+bool lease_problem(const struct lease *l, char *buf, size_t len);
+
 bool lease_held(const struct lease *l);
 uint64_t lease_token(const struct lease *l);
 const char *lease_leader(const struct lease *l); /* as last seen; "" if none */
