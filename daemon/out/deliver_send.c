@@ -208,8 +208,10 @@ send_entry(struct entry *e)
         return;
     }
     bool am = wh->format == HOOK_ALERTMANAGER;
+    /* Checked before every attempt, retries too: a trigger whose clock
+     * stopped meanwhile is never sent after the stop's resolve. */
     if ((e->flags & HOOK_F_COND) && !(e->flags & HOOK_F_RESOLVING) &&
-        (am || e->attempts == 0) && !d->hooks.still_open(d->hooks.arg, &n)) {
+        !d->hooks.still_open(d->hooks.arg, &n)) {
         if (!am || !(e->flags & HOOK_F_DELIVERED) || !wh->send_resolved) {
             /* A ladder level whose clock stopped (or violation ended)
              * first, or an alert that Alertmanager never had: nothing to

@@ -132,13 +132,18 @@ fire(struct notify *nt, const struct sla_notice *n, enum esc_when when)
             note.at_ms = n->at_ms;
             note.late_ms = n->late_ms;
             note.percent_bp = when == ESC_WARNING ? n->percent_bp : 0;
-            /* `after` counts business time, like every SLA duration. */
-            note.due_ms = cal_add(cfg->tiers[n->tier_index].calendar, n->at_ms,
-                                  e->after_ms);
-            /* A later level fires only if the clock still runs then; an
-             * Alertmanager alert is re-checked at every re-send. */
-            if (e->after_ms > 0 || wh->format == HOOK_ALERTMANAGER)
-                note.flags = HOOK_F_COND;
+            /* `after` counts business time, like every SLA duration; with
+             * none, the page goes now, even outside opening hours (a
+             * breach decided after hours is not held until the opening,
+             * where it would follow its own resolve). */
+            note.due_ms = e->after_ms > 0
+                              ? cal_add(cfg->tiers[n->tier_index].calendar, n->at_ms,
+                                        e->after_ms)
+                              : n->at_ms;
+            /* Every trigger is checked against its clock before each
+             * attempt: one still waiting or being retried when the clock
+             * stops is never sent after the stop's resolve. */
+            note.flags = HOOK_F_COND;
             if (nt->dlv.submit(nt->dlv.arg, &note) < 0)
                 continue; /* logged and counted */
             log_ticket(LOG_LVL_DEBUG, note.ticket, note.tier,
