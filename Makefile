@@ -39,7 +39,7 @@ TEST_LIBS   = $(shell pkg-config --libs cmocka 2>/dev/null)
 #   daemon/io      Redis, the stream, checkpoints, HTTP, systemd, logs
 #   daemon/out     the sinks: records, compliance, escalations, delivery
 #                  (io and out)                           -> libslawatch.a
-#   daemon/slawatchd.c, slawatchctl.c: the wiring
+#   daemon/slawatchd.c, daemon/ctl/*.c (slawatchctl): the wiring
 # tests/layers/check.sh reads the objects with nm and fails on a call that
 # goes up a layer, into the wiring, or round a cycle between files.
 CORE_CFLAGS = $(BASE_CFLAGS) -MD -MP
@@ -55,7 +55,8 @@ define core_cc
 	fi
 endef
 
-MAINS      := daemon/slawatchd.c daemon/slawatchctl.c
+CTL_SRCS   := $(wildcard daemon/ctl/*.c)
+CTL_OBJS   := $(CTL_SRCS:%.c=$(BUILD)/%.o)
 CORE_SRCS  := $(wildcard daemon/core/*.c)
 CORE_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/%.o)
 CORE_LIB   := $(BUILD)/libslawcore.a
@@ -71,7 +72,7 @@ LIBS       := $(LIB) $(CFG_LIB) $(CORE_LIB)
 # -lm and cmocka only. The core tests that build their fixtures from YAML
 # also link the loader (libslawcfg.a, -lyaml) and nothing else.
 PURE_UNITS := heap event cal cal_crosscheck wire
-CFG_UNITS  := core state time config config_docs man_keys
+CFG_UNITS  := core state time config config_docs man_keys policy
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:%.c=$(BUILD)/%)
 PURE_BINS  := $(addprefix $(BUILD)/tests/unit/test_,$(PURE_UNITS))
@@ -129,7 +130,7 @@ $(LIB): $(LIB_OBJS)
 $(BUILD)/slawatchd: $(BUILD)/daemon/slawatchd.o $(LIBS) $(BUILD)/core-alone
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBS) $(LDLIBS_ALL)
 
-$(BUILD)/slawatchctl: $(BUILD)/daemon/slawatchctl.o $(LIBS)
+$(BUILD)/slawatchctl: $(CTL_OBJS) $(LIBS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(PURE_BINS): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)

@@ -35,7 +35,7 @@
 #include "slawatch/service.h"
 #include "slawatch/snapshot.h"
 
-#define SLAWATCH_VERSION "0.1.0"
+#include "slawatch/version.h"
 #define EX_CONFIG 78
 #define DEFAULT_CONFIG "/etc/slawatch/slawatch.yaml"
 #define PUBLISH_MS 1000

@@ -64,7 +64,8 @@ parse_redis(struct cfg_load *ld, const yaml_node_t *sec)
     if (cfg_opt_int(ctx, sec, "redis", "db", 0, INT_MAX, &n))
         r->db = (int)n;
     cfg_opt_str(ctx, sec, "redis", "username", false, &r->username);
-    cfg_opt_secret(ctx, sec, "redis", "password_file", &r->password);
+    cfg_opt_secret(ctx, sec, "redis", "password_file", &r->password,
+                   &r->password_file);
     /* An empty prefix is allowed: the keys are then bare. */
     cfg_opt_str(ctx, sec, "redis", "prefix", true, &r->prefix);
 }

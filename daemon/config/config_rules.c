@@ -655,7 +655,7 @@ parse_webhook(struct cfg_load *ld, const yaml_node_t *key,
         cfg_get_enum(ctx, v, cfg_path(sub, sizeof(sub), path, "format"),
                      format_names, ARRAY_LEN(format_names), &idx) == 0)
         w->format = (enum hook_format)idx;
-    cfg_opt_secret(ctx, val, path, "secret_file", &w->secret);
+    cfg_opt_secret(ctx, val, path, "secret_file", &w->secret, &w->secret_file);
     v = cfg_get_set(ctx, val, "routing_key_file");
     if (w->format == HOOK_PAGERDUTY && v == NULL)
         cfg_err(ctx, key,
@@ -668,7 +668,8 @@ parse_webhook(struct cfg_load *ld, const yaml_node_t *key,
                 "pagerduty",
                 path);
     else
-        cfg_opt_secret(ctx, val, path, "routing_key_file", &w->routing_key);
+        cfg_opt_secret(ctx, val, path, "routing_key_file", &w->routing_key,
+                       &w->routing_key_file);
     cfg_opt_dur(ctx, val, path, "timeout", 1, &w->timeout_ms);
     if ((v = cfg_get_set(ctx, val, "retry")) != NULL)
         parse_retry(ctx, w, v, path);

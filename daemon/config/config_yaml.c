@@ -822,13 +822,13 @@ cfg_opt_bool(struct cfg_ctx *ctx, const yaml_node_t *map, const char *prefix,
 
 void
 cfg_opt_secret(struct cfg_ctx *ctx, const yaml_node_t *map, const char *prefix,
-               const char *key, char **dst)
+               const char *key, char **dst, char **file)
 {
     char path[CFG_PATH_MAX];
     const yaml_node_t *v = cfg_get_set(ctx, map, key);
     if (v != NULL &&
         cfg_read_secret(ctx, v, cfg_path(path, sizeof(path), prefix, key),
-                        dst) < 0)
+                        dst, file) < 0)
         return; /* reported */
 }
 
@@ -884,7 +884,7 @@ read_all(int fd, char *buf, size_t cap, size_t *len)
 
 int
 cfg_read_secret(struct cfg_ctx *ctx, const yaml_node_t *node, const char *path,
-                char **out)
+                char **out, char **file)
 {
     const char *text;
     char *full = NULL, *buf = NULL;
@@ -962,6 +962,9 @@ cfg_read_secret(struct cfg_ctx *ctx, const yaml_node_t *node, const char *path,
         goto out;
     }
     *out = secret;
+    free(*file);
+    *file = full;
+    full = NULL;
     rc = 0;
 out:
     if (buf != NULL) {
