@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "slawatch/config.h"
+#include "slawatch/config_diff.h"
 #include "slawatch/core.h"
 #include "slawatch/deliver.h"
 #include "slawatch/driver.h"
@@ -65,6 +66,15 @@ struct sw {
     uint64_t events_at_last_status;
     int64_t last_status_us;
     double events_per_s;
+    int64_t config_loaded_ms;        /* when the running config was loaded */
+    bool reload_failed;              /* until a reload succeeds */
+    int64_t reload_failed_ms;
+    char reload_error[160];          /* the first error of that reload */
+    int64_t redis_down_since_ms;     /* 0 while the writer is connected */
+    struct {                         /* what a reload did to the clocks */
+        bool on;
+        long moved, started, breached;
+    } retarget;
 };
 
 static int64_t
@@ -176,8 +186,41 @@ writer_ready(struct rds_conn *conn, void *arg)
 {
     struct sw *sw = arg;
     (void)conn;
+    sw->redis_down_since_ms = 0;
     if (sw->ready)
         deliver_writer_ready(sw->deliver);
+}
+
+static void
+writer_down(struct rds_conn *conn, void *arg)
+{
+    struct sw *sw = arg;
+    (void)conn;
+    sw->redis_down_since_ms = now_wall_ms();
+}
+
+/* A sink that only listens during core_set_config() on reload, to say what
+ * re-targeting did: deadlines moved (a clock whose new deadline is already
+ * past counts here and, once decided, as breached at once), clocks started
+ * (a tier that gained a resolution target). */
+static void
+retarget_notice(void *arg, const struct sla_notice *n)
+{
+    struct sw *sw = arg;
+    if (sw->retarget.on && n->kind == NOTICE_BREACH)
+        sw->retarget.breached++;
+}
+
+static void
+retarget_deadline(void *arg, const struct sla_deadline_change *d)
+{
+    struct sw *sw = arg;
+    if (!sw->retarget.on)
+        return;
+    if (d->old_tier >= 0 && d->new_tier >= 0 && d->old_deadline_ms != d->new_deadline_ms)
+        sw->retarget.moved++;
+    else if (d->old_tier < 0 && d->new_tier >= 0)
+        sw->retarget.started++;
 }
 
 /* deliver.c asks notify.c whether a note's clock (or violation) still holds;
@@ -229,6 +272,8 @@ publish_cb(evutil_socket_t fd, short what, void *arg)
     }
     sw->last_status_us = now;
     sw->events_at_last_status = pos.events_total;
+    /* Before this round's own MSET joins the queue: idle, nothing waits. */
+    size_t pending = rds_pending(&sw->writer);
     struct publish_stats st = {
         .events_total = pos.events_total,
         .rejected_total = pos.rejected_total,
@@ -238,13 +283,29 @@ publish_cb(evutil_socket_t fd, short what, void *arg)
         .checkpoints_failed = snapshot_failed_total(sw->snapshot),
         .notifications_pending = deliver_pending(sw->deliver),
         .deliveries_failed = deliver_failed_total(sw->deliver),
+        .reload_failed = sw->reload_failed,
     };
     publish_gauges(sw->publish, &st);
     long open = 0;
     for (size_t t = 0; t < sw->cfg->ntiers; t++)
         open += core_open_count(sw->core, (int)t);
-    service_status("%ld open tickets, %.0f events/s, %zu writes pending",
-                   open, sw->events_per_s, rds_pending(&sw->writer));
+    char reload[sizeof(sw->reload_error) + 64] = "", since[TS_BUFLEN];
+    if (sw->reload_failed)
+        snprintf(reload, sizeof(reload), "; reload rejected at %s: %s",
+                 ts_format(sw->reload_failed_ms, since), sw->reload_error);
+    const struct cfg_redis *r = &sw->writer.cfg; /* where it connects, until restart */
+    char where[300];
+    if (r->unix_path)
+        snprintf(where, sizeof(where), "%s", r->unix_path);
+    else
+        snprintf(where, sizeof(where), "%s:%d", r->host, r->port);
+    if (sw->redis_down_since_ms)
+        service_status("waiting for Redis at %s since %s; %ld open tickets, %zu writes "
+                       "pending%s",
+                       where, ts_format(sw->redis_down_since_ms, since), open, pending, reload);
+    else
+        service_status("%ld open tickets, %.0f events/s, %zu writes pending%s", open,
+                       sw->events_per_s, pending, reload);
 }
 
 static void
@@ -287,6 +348,13 @@ begin_shutdown(struct sw *sw, int sig)
 }
 
 static void
+log_change(void *arg, const char *line)
+{
+    (void)arg;
+    log_notice("reload: %s", line);
+}
+
+static void
 reload(struct sw *sw)
 {
     char *errs = NULL;
@@ -300,11 +368,19 @@ reload(struct sw *sw)
     struct config *cfg = cfg_load(sw->config_path, ef);
     fclose(ef);
     if (cfg == NULL) {
+        int64_t now = now_wall_ms();
+        publish_config_state(sw->publish, "rejected", now, sw->config_loaded_ms,
+                             sw->config_path, errs ? errs : "");
+        sw->reload_failed = true;
+        sw->reload_failed_ms = now;
+        snprintf(sw->reload_error, sizeof(sw->reload_error), "%.*s",
+                 errs ? (int)strcspn(errs, "\n") : 0, errs ? errs : "");
         char *save = NULL;
         for (char *line = strtok_r(errs, "\n", &save); line;
              line = strtok_r(NULL, "\n", &save))
             log_err("reload rejected: %s", line);
-        log_err("reload rejected: keeping the running configuration");
+        log_err("reload rejected: keeping the running configuration (stats:reload_failed is "
+                "1 until a reload succeeds)");
     } else {
         struct config *old = sw->cfg;
         if (strcmp(old->redis.prefix, cfg->redis.prefix) != 0 ||
@@ -321,9 +397,13 @@ reload(struct sw *sw)
             log_err("reload rejected: out of memory");
             cfg_free(cfg);
         } else {
+            size_t changes = cfg_diff(old, cfg, log_change, NULL);
             report_reconfigure(sw->report, cfg); /* before the core's outcomes */
             publish_set_config(sw->publish, cfg);
+            memset(&sw->retarget, 0, sizeof(sw->retarget));
+            sw->retarget.on = true;
             core_set_config(sw->core, cfg);
+            sw->retarget.on = false;
             notify_set_config(sw->notify, cfg);
             deliver_set_config(sw->deliver, cfg);
             ingest_set_config(sw->ingest, cfg);
@@ -331,7 +411,15 @@ reload(struct sw *sw)
             sw->cfg = cfg;
             cfg_free(old);
             log_set_level(cfg->log_level);
-            log_notice("configuration reloaded from %s", sw->config_path);
+            sw->config_loaded_ms = now_wall_ms();
+            sw->reload_failed = false;
+            publish_config_state(sw->publish, "reloaded", sw->config_loaded_ms,
+                                 sw->config_loaded_ms, sw->config_path, "");
+            log_notice("configuration reloaded from %s: %zu change%s; clocks re-targeted: "
+                       "%ld deadline%s moved, %ld started, %ld breached at once",
+                       sw->config_path, changes, changes == 1 ? "" : "s", sw->retarget.moved,
+                       sw->retarget.moved == 1 ? "" : "s", sw->retarget.started,
+                       sw->retarget.breached);
             driver_arm(sw->driver);
         }
     }
@@ -433,6 +521,7 @@ main(int argc, char **argv)
         { notify_notice_sink, notify_outcome_sink, NULL, sw.notify },
         { publish_notice, NULL, NULL, sw.publish },
         { NULL, report_outcome, report_deadline, sw.report },
+        { retarget_notice, NULL, retarget_deadline, &sw },
     };
     for (size_t i = 0; i < ARRAY_LEN(sinks); i++)
         if (core_add_sink(sw.core, &sinks[i]) < 0)
@@ -467,8 +556,13 @@ main(int argc, char **argv)
         fatalx("cannot create the watchdog timer");
     if (rds_init(&sw.reader, sw.base, &cfg->redis, "reader", ingest_on_ready,
                  ingest_on_down, sw.ingest) < 0 ||
-        rds_init(&sw.writer, sw.base, &cfg->redis, "writer", writer_ready, NULL, &sw) < 0)
+        rds_init(&sw.writer, sw.base, &cfg->redis, "writer", writer_ready, writer_down,
+                 &sw) < 0)
         fatalx("out of memory");
+    /* Until the writer connects, STATUS= says the daemon waits for Redis. */
+    sw.config_loaded_ms = sw.redis_down_since_ms = now_wall_ms();
+    publish_config_state(sw.publish, "started", sw.config_loaded_ms, sw.config_loaded_ms,
+                         path, "");
 
     log_notice("slawatchd %s starting: %zu tiers, redis %s%s%d, prefix \"%s\"",
                SLAWATCH_VERSION, cfg->ntiers,
