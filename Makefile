@@ -8,6 +8,7 @@
 
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
+DOCDIR     ?= $(PREFIX)/share/doc/slawatch
 CC         ?= cc
 PKGS       := libevent hiredis yaml-0.1 libsystemd libcurl libcrypto jansson
 
@@ -191,6 +192,8 @@ install: all
 	        install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; \
 	    done; \
 	fi
+	install -d $(DESTDIR)$(DOCDIR)/prometheus
+	install -m 0644 contrib/prometheus/* $(DESTDIR)$(DOCDIR)/prometheus/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/slawatchd $(DESTDIR)$(PREFIX)/bin/slawatchctl
@@ -200,6 +203,8 @@ uninstall:
 	        s=$${m##*.}; rm -f $(DESTDIR)$(PREFIX)/share/man/man$$s/$${m##*/}; \
 	    done; \
 	fi
+	for f in contrib/prometheus/*; do rm -f $(DESTDIR)$(DOCDIR)/prometheus/$${f##*/}; done
+	-rmdir $(DESTDIR)$(DOCDIR)/prometheus $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 format:
 	clang-format -i daemon/*.c daemon/*/*.c include/slawatch/*.h

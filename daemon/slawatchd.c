@@ -27,6 +27,7 @@
 #include "slawatch/deliver.h"
 #include "slawatch/driver.h"
 #include "slawatch/hook_http.h"
+#include "slawatch/hygiene.h"
 #include "slawatch/ingest.h"
 #include "slawatch/log.h"
 #include "slawatch/notify.h"
@@ -55,6 +56,7 @@ struct sw {
     struct report *report;           /* sink: compliance, at-risk */
     struct notify *notify;           /* sink: escalation webhooks */
     struct deliver *deliver;         /* the outbox and its webhooks */
+    struct hygiene *hygiene;         /* values no policy names */
     struct rds_conn reader;          /* XRANGE/XREADGROUP only (it blocks) */
     struct rds_conn writer;          /* every other command, in order */
     struct event *publish_ev;        /* gauges and counters */
@@ -284,6 +286,7 @@ publish_cb(evutil_socket_t fd, short what, void *arg)
         .notifications_pending = deliver_pending(sw->deliver),
         .deliveries_failed = deliver_failed_total(sw->deliver),
         .reload_failed = sw->reload_failed,
+        .unmatched = hygiene_counts(sw->hygiene),
     };
     publish_gauges(sw->publish, &st);
     long open = 0;
@@ -397,6 +400,12 @@ reload(struct sw *sw)
             log_err("reload rejected: out of memory");
             cfg_free(cfg);
         } else {
+            /* A valid file may still carry warnings (slawatchd -t shows
+             * them too). */
+            char *save = NULL;
+            for (char *line = errs ? strtok_r(errs, "\n", &save) : NULL; line;
+                 line = strtok_r(NULL, "\n", &save))
+                log_warnx("reload: %s", line);
             size_t changes = cfg_diff(old, cfg, log_change, NULL);
             report_reconfigure(sw->report, cfg); /* before the core's outcomes */
             publish_set_config(sw->publish, cfg);
@@ -405,6 +414,7 @@ reload(struct sw *sw)
             core_set_config(sw->core, cfg);
             sw->retarget.on = false;
             notify_set_config(sw->notify, cfg);
+            hygiene_set_config(sw->hygiene, cfg);
             deliver_set_config(sw->deliver, cfg);
             ingest_set_config(sw->ingest, cfg);
             snapshot_set_config(sw->snapshot, cfg);
@@ -514,7 +524,9 @@ main(int argc, char **argv)
     const struct notify_delivery nd = { delivery_submit, delivery_lookup, delivery_cancel,
                                         delivery_poke, sw.deliver };
     sw.notify = sw.deliver ? notify_new(cfg, sw.core, &nd) : NULL;
+    sw.hygiene = sw.core ? hygiene_new(cfg, sw.core) : NULL;
     if (sw.core == NULL || sw.report == NULL || sw.publish == NULL || sw.notify == NULL ||
+        sw.hygiene == NULL ||
         report_attach(sw.report, sw.base, &sw.writer, sw.core) < 0)
         fatalx("out of memory");
     const struct core_sink sinks[] = {
@@ -526,6 +538,7 @@ main(int argc, char **argv)
     for (size_t i = 0; i < ARRAY_LEN(sinks); i++)
         if (core_add_sink(sw.core, &sinks[i]) < 0)
             fatalx("too many sinks");
+    core_set_tier_hook(sw.core, hygiene_tier_chosen, sw.hygiene);
     report_set_objective_hook(sw.report, objective_changed, &sw);
     notify_set_objective_state(sw.notify, objective_state, &sw);
 
@@ -598,6 +611,7 @@ main(int argc, char **argv)
     service_free();
     report_free_state(sw.report);
     publish_free(sw.publish);
+    hygiene_free(sw.hygiene);
     core_free(sw.core);
     cfg_free(sw.cfg);
     event_base_free(sw.base);

@@ -62,6 +62,10 @@ void cfg_ctx_flush(struct cfg_ctx *ctx);
 /* Records an error at `node` (NULL: about the whole file). */
 void cfg_err(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A warning at `node`: printed with the errors, as "FILE:LINE:COL:
+ * warning: message", but the file still loads. */
+void cfg_warn(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void cfg_err_at(struct cfg_ctx *ctx, size_t line0, size_t col0, const char *fmt,
                 ...) __attribute__((format(printf, 4, 5)));
 /* Notes an allocation failure; the load then fails with "out of memory". */

@@ -91,7 +91,8 @@ cfg_ctx_flush(struct cfg_ctx *ctx)
 static void
 msg_add(struct cfg_ctx *ctx, size_t line, size_t col, const char *text)
 {
-    ctx->nerrors++;
+    if (strncmp(text, "warning: ", 9) != 0)
+        ctx->nerrors++;
     if (ctx->nmsgs == ctx->msgs_cap) {
         size_t cap = ctx->msgs_cap ? ctx->msgs_cap * 2 : 16;
         struct cfg_msg *m = reallocarray(ctx->msgs, cap, sizeof(*m));
@@ -135,6 +136,20 @@ cfg_err(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
         verr(ctx, node->start_mark.line + 1, node->start_mark.column + 1, fmt,
              ap);
     va_end(ap);
+}
+
+void
+cfg_warn(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    if (ctx->over_budget || node == NULL)
+        return;
+    memcpy(text, "warning: ", 9);
+    va_start(ap, fmt);
+    vsnprintf(text + 9, sizeof(text) - 9, fmt, ap);
+    va_end(ap);
+    msg_add(ctx, node->start_mark.line + 1, node->start_mark.column + 1, text);
 }
 
 void

@@ -9,7 +9,9 @@
  *   series of a breakdown it removed, are deleted; so are the gauges an
  *   earlier run's configuration left, at the next start;
  * - stats:heartbeat_ms moves with every publish, and slawatchctl status
- *   says whether the daemon publishes.
+ *   says whether the daemon publishes;
+ * - attribute values no policy names, and tiers that name no tier, are
+ *   counted in stats:unmatched:<attr> and logged with the tier taken.
  *
  * Every wait is bounded and polls for a state, never for a duration. */
 #define _GNU_SOURCE
@@ -424,6 +426,47 @@ test_heartbeat(void **state)
     assert_non_null(strstr(out, "never published under prefix \"op:\""));
 }
 
+/* ---- input hygiene ------------------------------------------------------ */
+
+static void
+test_unmatched_counted(void **state)
+{
+    struct env *e = *state;
+    char out[8192];
+    config(e,
+           "redis: { host: 127.0.0.1, port: %d, prefix: \"op:\" }\n"
+           "tiers:\n  high: { response: 1h }\n  phone: { response: 1h }\n"
+           "  low: { response: 4h }\n"
+           "policies:\n"
+           "  - { match: { priority: high }, tier: high }\n"
+           "  - { match: { channel: phone }, tier: phone }\n"
+           "  - { tier: low }\n",
+           true);
+    emit(e, "U-1", 0, "priority", "High");  /* a typo of a named value */
+    emit(e, "U-2", 0, "tier", "gold");      /* no such tier */
+    emit(e, "U-3", 0, "queue", "anything"); /* no policy matches on queue */
+    emit(e, "U-4", 0, "priority", "high");  /* fine */
+    assert_int_equal(h_xadd(e->c, "op:events", NULL, 0, "type", "updated", "ticket", "U-4",
+                            "channel", "fax", NULL), 0);
+    assert_true(h_wait_int(e->c, "op:stats:unmatched:priority", 1, 4000));
+    assert_true(h_wait_int(e->c, "op:stats:unmatched:tier", 1, 2000));
+    assert_true(h_wait_int(e->c, "op:stats:unmatched:channel", 1, 2000));
+    assert_true(h_wait_int(e->c, "op:stats:unmatched:queue", 0, 2000));
+    assert_true(h_wait_int(e->c, "op:stats:events_total", 5, 2000));
+    expect_log(e, "ticket U-1: priority=High is named by no policy; it got tier low "
+                  "(stats:unmatched:priority)");
+    expect_log(e, "ticket U-2: tier=gold names no tier; it got tier low (stats:unmatched:tier)");
+    expect_log(e, "ticket U-4: channel=fax is named by no policy; it got tier high "
+                  "(stats:unmatched:channel)");
+    char *log = daemon_log(e);
+    assert_null(strstr(log, "U-3:"));
+    free(log);
+    /* explain says the same before anything is sent. */
+    assert_int_equal(ctl(e, out, sizeof(out), "explain priority=High"), 0);
+    assert_non_null(strstr(out, "  unmatched priority=High: no policy names this value (they "
+                                "name high); counted in stats:unmatched:priority\n"));
+}
+
 int
 main(void)
 {
@@ -432,6 +475,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reload_visible, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_gauges_swept_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unmatched_counted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

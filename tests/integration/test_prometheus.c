@@ -445,6 +445,9 @@ write_prometheus_config(struct env *e)
         char *p;
         if ((p = strstr(line, "localhost:9121")) != NULL)
             fprintf(out, "%.*s%s%s", (int)(p - line), line, target, p + 14);
+        else if ((p = strstr(line, "localhost:9093")) != NULL)
+            /* Alerts to nowhere: never to an Alertmanager of this host. */
+            fprintf(out, "%.*s127.0.0.1:1%s", (int)(p - line), line, p + 14);
         else if ((p = strstr(line, "_interval: 30s")) != NULL)
             fprintf(out, "%.*s_interval: 1s\n", (int)(p - line), line);
         else if ((p = strstr(line, "- slawatch.rules.yml")) != NULL)
@@ -491,6 +494,11 @@ test_prometheus_relabels_keys(void **state)
     expect_query(e, "slawatch_open_tickets{tier=\"u\"}", "0");
     expect_query(e, "slawatch_objective_ratio", "0.9");
     expect_query(e, "slawatch_lag", "0");
+    /* E and F have priority low, which no policy names. */
+    expect_query(e, "slawatch_unmatched_total{attr=\"priority\"}", "2");
+    expect_query(e, "slawatch_unmatched_total{attr=\"tier\"}", "0");
+    expect_query(e, "slawatch_reload_failed", "0");
+    expect_query(e, "count(time() - slawatch_heartbeat_ms / 1000 < 90)", "1");
     /* No series keeps the raw key label. */
     expect_query(e, "count(slawatch_outcomes) - count(slawatch_outcomes{key=\"\"})", "0");
     /* The recording and alerting rules run on them: t and all response are

@@ -917,7 +917,7 @@ test_make_install(void **state)
     const char *dest = *state;
     char *out = NULL, *want = NULL, *got;
     size_t wlen = 0;
-    char cmd[2 * PATH_MAX];
+    char cmd[4 * PATH_MAX];
 
     if (make_in("install", dest, &out) != 0) {
         fprintf(stderr, "%s", out);
@@ -925,7 +925,8 @@ test_make_install(void **state)
     }
     free(out);
 
-    /* Exactly: the binaries, the config, the unit and every manual page. */
+    /* Exactly: the binaries, the config, the unit, every manual page and
+     * contrib/prometheus/ under the documentation. */
     FILE *m = open_memstream(&want, &wlen);
     assert_non_null(m);
     fprintf(m, "0755 usr/bin/slawatchctl\n0755 usr/sbin/slawatchd\n"
@@ -943,8 +944,16 @@ test_make_install(void **state)
         }
     }
     free(out);
+    snprintf(cmd, sizeof(cmd), "cd '%s' && ls contrib/prometheus", srcdir());
+    assert_int_equal(run(cmd, &out), 0);
+    int nprom = 0;
+    for (char *save = NULL, *name = strtok_r(out, "\n", &save); name;
+         name = strtok_r(NULL, "\n", &save), nprom++)
+        fprintf(m, "0644 usr/share/doc/slawatch/prometheus/%s\n", name);
+    free(out);
     fclose(m);
     assert_true(npages >= 3);
+    assert_true(nprom >= 5);
     snprintf(cmd, sizeof(cmd), "LC_ALL=C sort -k2 <<'EOF'\n%sEOF\n", want);
     free(want);
     assert_int_equal(run(cmd, &want), 0);
@@ -965,8 +974,10 @@ test_make_install(void **state)
              " && grep -qx 'ExecStart=/usr/sbin/slawatchd -c "
              "/etc/slawatch/slawatch.yaml' $u"
              " && usr/sbin/slawatchd --version | grep -q '^slawatchd '"
-             " && cmp etc/slawatch/slawatch.yaml '%s/conf/slawatch.yaml' 2>&1",
-             dest, src);
+             " && cmp etc/slawatch/slawatch.yaml '%s/conf/slawatch.yaml' 2>&1"
+             " && cmp usr/share/doc/slawatch/prometheus/slawatch.rules.yml"
+             " '%s/contrib/prometheus/slawatch.rules.yml' 2>&1",
+             dest, src, src);
     if (run(cmd, &out) != 0) {
         fprintf(stderr, "%s", out);
         fail_msg("installed files are not as expected");
