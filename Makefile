@@ -1,7 +1,7 @@
 # slawatch - build, test, run, install.
 #
 #   make            build/slawatchd and build/slawatchctl
-#   make run        private redis-server + daemon + demo events
+#   make run        private redis-server + webhook receiver + daemon + demo events
 #   make test       every unit and integration test (SANITIZE=1: ASan+UBSan)
 #   make bench      benchmarks against a private redis-server
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -149,9 +149,14 @@ $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(ITEST_HOBJ) $(LIB
 $(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(BENCH_HOBJ) $(ITEST_HOBJ) $(LIBS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-tests-build: $(BUILD)/slawatchd $(BUILD)/slawatchctl $(UNIT_BINS) $(ITEST_BINS)
+# The demo's webhook receiver (make run): not part of slawatch.
+DEMO_RX    := $(BUILD)/slawatch-demo-receiver
+$(DEMO_RX): $(BUILD)/contrib/demo/receiver.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-run: all
+tests-build: $(BUILD)/slawatchd $(BUILD)/slawatchctl $(DEMO_RX) $(UNIT_BINS) $(ITEST_BINS)
+
+run: all $(DEMO_RX)
 	@scripts/run-demo.sh $(BUILD)
 
 # The pure core's unit tests also run under valgrind (not with SANITIZE=1:

@@ -5,8 +5,10 @@
  * policies say `high`), and a `tier` that names no tier, let the ticket
  * fall through to a later policy or the default tier. Each is counted per
  * attribute (stats:unmatched:<attr> and stats:unmatched:tier, published by
- * publish.c) and logged, at most 10 lines a minute, with the value and the
- * tier the ticket got. Told by the core (core_set_tier_hook) after an
+ * publish.c) and logged with the value and the tier the ticket got: each
+ * value at most once an hour, at most 10 lines a minute. A legitimate value
+ * no policy needs (channel=email where only phone has a policy) counts too:
+ * the counters say how much input falls through, the log which values. Told by the core (core_set_tier_hook) after an
  * opened or updated event chose a tier; reads the config, writes nothing
  * but counters and log lines.
  */

@@ -454,12 +454,17 @@ test_unmatched_counted(void **state)
     assert_true(h_wait_int(e->c, "op:stats:unmatched:queue", 0, 2000));
     assert_true(h_wait_int(e->c, "op:stats:events_total", 5, 2000));
     expect_log(e, "ticket U-1: priority=High is named by no policy; it got tier low "
-                  "(stats:unmatched:priority)");
-    expect_log(e, "ticket U-2: tier=gold names no tier; it got tier low (stats:unmatched:tier)");
+                  "(stats:unmatched:priority counts every such event; this value is logged "
+                  "at most once an hour)");
+    expect_log(e, "ticket U-2: tier=gold names no tier; it got tier low (stats:unmatched:tier");
     expect_log(e, "ticket U-4: channel=fax is named by no policy; it got tier high "
-                  "(stats:unmatched:channel)");
+                  "(stats:unmatched:channel");
+    /* The same value again: counted, not logged again. */
+    emit(e, "U-5", 0, "priority", "High");
+    assert_true(h_wait_int(e->c, "op:stats:unmatched:priority", 2, 4000));
     char *log = daemon_log(e);
     assert_null(strstr(log, "U-3:"));
+    assert_null(strstr(log, "U-5:"));
     free(log);
     /* explain says the same before anything is sent. */
     assert_int_equal(ctl(e, out, sizeof(out), "explain priority=High"), 0);
