@@ -79,15 +79,28 @@ scan(redisContext *c, const struct config *cfg, struct items *it)
         }
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
-    /* The last failure of each, as the daemon noted it. */
-    for (size_t i = 0; i < it->n; i++) {
-        char ekey[KEY_MAX];
-        redisReply *r =
-            redisCommand(c, "GET %s", ctl_key(ekey, cfg, "outbox:error:%s", it->v[i].id));
-        if (r && r->type == REDIS_REPLY_STRING)
-            it->v[i].last_error = strdup(r->str);
-        if (r)
+    /* The last failure of each, as the daemon noted it: pipelined, one
+     * round trip per 500. */
+    for (size_t from = 0; from < it->n; from += 500) {
+        size_t to = from + 500 < it->n ? from + 500 : it->n;
+        for (size_t i = from; i < to; i++) {
+            char ekey[KEY_MAX];
+            if (redisAppendCommand(c, "GET %s",
+                                   ctl_key(ekey, cfg, "outbox:error:%s", it->v[i].id)) != REDIS_OK)
+                return EX_UNAVAILABLE;
+        }
+        for (size_t i = from; i < to; i++) {
+            void *reply = NULL;
+            if (redisGetReply(c, &reply) != REDIS_OK) {
+                fprintf(stderr, "slawatchctl: GET %soutbox:error:*: %s\n", cfg->redis.prefix,
+                        c->errstr);
+                return EX_UNAVAILABLE;
+            }
+            redisReply *r = reply;
+            if (r->type == REDIS_REPLY_STRING)
+                it->v[i].last_error = strdup(r->str);
             freeReplyObject(r);
+        }
     }
     return 0;
 }

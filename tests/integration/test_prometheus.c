@@ -203,20 +203,41 @@ publish_known_values(struct env *e)
         { "C", "high", "sales", 1500 },  { "D", "high", "billing", 3000 },
         { "E", "low", "billing", 200 },  { "F", "low", "sales", 5000 },
     };
+    /* History, imported as the README says: each entry's ID carries its
+     * time (XADD <ms>-*), in time order, so that arrival decides as the
+     * timestamps do. With `*` IDs everything would arrive now, and whether
+     * a clock whose deadline lies minutes back is stopped before it is
+     * decided would depend on the millisecond each XADD fell in. */
+    struct ev {
+        long long ts;
+        const char *type, *id, *priority, *queue;
+    } evs[3 * sizeof(s) / sizeof(s[0])];
+    size_t n = 0;
     int64_t base = h_now_ms() - 5 * 60 * 1000;
-    char ts[24];
     for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
-        int64_t t0 = base + (int64_t)i * 10000;
-        snprintf(ts, sizeof(ts), "%lld", (long long)t0);
-        assert_int_equal(h_xadd(e->c, "sla:events", NULL, 0, "type", "opened", "ticket",
-                                s[i].id, "ts", ts, "priority", s[i].priority, "queue",
-                                s[i].queue, NULL), 0);
-        snprintf(ts, sizeof(ts), "%lld", (long long)(t0 + s[i].resp));
-        assert_int_equal(h_xadd(e->c, "sla:events", NULL, 0, "type", "responded", "ticket",
-                                s[i].id, "ts", ts, NULL), 0);
-        snprintf(ts, sizeof(ts), "%lld", (long long)(t0 + 3500));
-        assert_int_equal(h_xadd(e->c, "sla:events", NULL, 0, "type", "resolved", "ticket",
-                                s[i].id, "ts", ts, NULL), 0);
+        long long t0 = base + (int64_t)i * 10000;
+        evs[n++] = (struct ev){ t0, "opened", s[i].id, s[i].priority, s[i].queue };
+        evs[n++] = (struct ev){ t0 + s[i].resp, "responded", s[i].id, NULL, NULL };
+        evs[n++] = (struct ev){ t0 + 3500, "resolved", s[i].id, NULL, NULL };
+    }
+    for (size_t i = 1; i < n; i++) /* insertion sort by time, stable */
+        for (size_t j = i; j > 0 && evs[j - 1].ts > evs[j].ts; j--) {
+            struct ev tmp = evs[j];
+            evs[j] = evs[j - 1];
+            evs[j - 1] = tmp;
+        }
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r =
+            evs[i].priority
+                ? redisCommand(e->c, "XADD sla:events %lld-* type %s ticket %s ts %lld "
+                                     "priority %s queue %s",
+                               evs[i].ts, evs[i].type, evs[i].id, evs[i].ts, evs[i].priority,
+                               evs[i].queue)
+                : redisCommand(e->c, "XADD sla:events %lld-* type %s ticket %s ts %lld",
+                               evs[i].ts, evs[i].type, evs[i].id, evs[i].ts);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        freeReplyObject(r);
     }
     e->daemon = h_daemon_start(e->cfg, e->redis.dir);
     assert_true(e->daemon > 0);
