@@ -184,7 +184,8 @@ cmd_outbox(const struct config *cfg, int argc, char **argv)
     redisFree(c);
     int64_t now = now_wall_ms();
     if (rc == 0) {
-        qsort(it.v, it.n, sizeof(*it.v), item_cmp);
+        if (it.n > 1) /* qsort(NULL, 0, ...) is undefined */
+            qsort(it.v, it.n, sizeof(*it.v), item_cmp);
         if (json) {
             json_t *arr = json_array();
             for (size_t i = 0; i < it.n; i++)

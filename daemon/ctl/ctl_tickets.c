@@ -222,7 +222,8 @@ cmd_tickets(const struct config *cfg, int argc, char **argv)
         fprintf(stderr, "slawatchctl: out of memory\n");
         rc = 1;
     } else {
-        qsort(k.rows, k.n, sizeof(*k.rows), row_cmp);
+        if (k.n > 1) /* qsort(NULL, 0, ...) is undefined */
+            qsort(k.rows, k.n, sizeof(*k.rows), row_cmp);
         if (json) {
             char a[TS_BUFLEN], src[160];
             json_t *o = json_object(), *arr = json_array();
