@@ -1,7 +1,7 @@
 # slawatch - build, test, run, install.
 #
 #   make            build/slawatchd and build/slawatchctl
-#   make run        private redis-server + daemon + demo events
+#   make run        private redis-server + webhook receiver + daemon + demo events
 #   make test       every unit and integration test (SANITIZE=1: ASan+UBSan)
 #   make fuzz       libFuzzer targets into build-fuzz/, FUZZ_SECONDS each
 #   make bench      benchmarks against a private redis-server
@@ -9,6 +9,7 @@
 
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
+DOCDIR     ?= $(PREFIX)/share/doc/slawatch
 CC         ?= cc
 PKGS       := libevent hiredis yaml-0.1 libsystemd libcurl libcrypto jansson
 
@@ -46,7 +47,7 @@ TEST_LIBS   = $(shell pkg-config --libs cmocka 2>/dev/null)
 #   daemon/io      Redis, the stream, checkpoints, HTTP, systemd, logs
 #   daemon/out     the sinks: records, compliance, escalations, delivery
 #                  (io and out)                           -> libslawatch.a
-#   daemon/slawatchd.c, slawatchctl.c: the wiring
+#   daemon/slawatchd.c, daemon/ctl/*.c (slawatchctl): the wiring
 # tests/layers/check.sh reads the objects with nm and fails on a call that
 # goes up a layer, into the wiring, or round a cycle between files.
 CORE_CFLAGS = $(BASE_CFLAGS) -MD -MP
@@ -62,7 +63,8 @@ define core_cc
 	fi
 endef
 
-MAINS      := daemon/slawatchd.c daemon/slawatchctl.c
+CTL_SRCS   := $(wildcard daemon/ctl/*.c)
+CTL_OBJS   := $(CTL_SRCS:%.c=$(BUILD)/%.o)
 CORE_SRCS  := $(wildcard daemon/core/*.c)
 CORE_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/%.o)
 CORE_LIB   := $(BUILD)/libslawcore.a
@@ -78,7 +80,7 @@ LIBS       := $(LIB) $(CFG_LIB) $(CORE_LIB)
 # -lm and cmocka only. The core tests that build their fixtures from YAML
 # also link the loader (libslawcfg.a, -lyaml) and nothing else.
 PURE_UNITS := heap event cal cal_crosscheck wire
-CFG_UNITS  := core state time config config_docs man_keys
+CFG_UNITS  := core state time config config_docs man_keys policy config_diff
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:%.c=$(BUILD)/%)
 PURE_BINS  := $(addprefix $(BUILD)/tests/unit/test_,$(PURE_UNITS))
@@ -156,7 +158,7 @@ $(LIB): $(LIB_OBJS)
 $(BUILD)/slawatchd: $(BUILD)/daemon/slawatchd.o $(LIBS) $(BUILD)/core-alone
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBS) $(LDLIBS_ALL)
 
-$(BUILD)/slawatchctl: $(BUILD)/daemon/slawatchctl.o $(LIBS)
+$(BUILD)/slawatchctl: $(CTL_OBJS) $(LIBS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(PURE_BINS): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
@@ -191,7 +193,14 @@ $(BUILD)/fuzz/gen_corpus: $(BUILD)/fuzz/gen_corpus.o $(FUZZ_HOBJ) $(LIBS)
 
 tests-build: $(BUILD)/slawatchd $(BUILD)/slawatchctl $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS)
 
-run: all
+# The demo's webhook receiver (make run): not part of slawatch.
+DEMO_RX    := $(BUILD)/slawatch-demo-receiver
+$(DEMO_RX): $(BUILD)/contrib/demo/receiver.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+tests-build: $(BUILD)/slawatchd $(BUILD)/slawatchctl $(DEMO_RX) $(UNIT_BINS) $(ITEST_BINS)
+
+run: all $(DEMO_RX)
 	@scripts/run-demo.sh $(BUILD)
 
 # The pure core's unit tests also run under valgrind (not with SANITIZE=1:
@@ -247,6 +256,8 @@ install: all
 	        install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; \
 	    done; \
 	fi
+	install -d $(DESTDIR)$(DOCDIR)/prometheus
+	install -m 0644 contrib/prometheus/* $(DESTDIR)$(DOCDIR)/prometheus/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/slawatchd $(DESTDIR)$(PREFIX)/bin/slawatchctl
@@ -256,6 +267,8 @@ uninstall:
 	        s=$${m##*.}; rm -f $(DESTDIR)$(PREFIX)/share/man/man$$s/$${m##*/}; \
 	    done; \
 	fi
+	for f in contrib/prometheus/*; do rm -f $(DESTDIR)$(DOCDIR)/prometheus/$${f##*/}; done
+	-rmdir $(DESTDIR)$(DOCDIR)/prometheus $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 format:
 	clang-format -i daemon/*.c daemon/*/*.c include/slawatch/*.h

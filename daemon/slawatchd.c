@@ -22,10 +22,12 @@
 #include <unistd.h>
 
 #include "slawatch/config.h"
+#include "slawatch/config_diff.h"
 #include "slawatch/core.h"
 #include "slawatch/deliver.h"
 #include "slawatch/driver.h"
 #include "slawatch/hook_http.h"
+#include "slawatch/hygiene.h"
 #include "slawatch/ingest.h"
 #include "slawatch/lease.h"
 #include "slawatch/log.h"
@@ -36,7 +38,7 @@
 #include "slawatch/service.h"
 #include "slawatch/snapshot.h"
 
-#define SLAWATCH_VERSION "0.1.0"
+#include "slawatch/version.h"
 #define EX_CONFIG 78
 #define DEFAULT_CONFIG "/etc/slawatch/slawatch.yaml"
 #define PUBLISH_MS 1000
@@ -61,6 +63,7 @@ struct sw {
     struct lease *lease;             /* who leads (SPEC section 7) */
     bool leading;
     char **argv;                     /* for the re-exec of a deposed leader */
+    struct hygiene *hygiene;         /* values no policy names */
     struct rds_conn reader;          /* XRANGE/XREADGROUP only (it blocks) */
     struct rds_conn writer;          /* every other command, in order */
     struct event *publish_ev;        /* gauges and counters */
@@ -73,6 +76,15 @@ struct sw {
     uint64_t events_at_last_status;
     int64_t last_status_us;
     double events_per_s;
+    int64_t config_loaded_ms;        /* when the running config was loaded */
+    bool reload_failed;              /* until a reload succeeds */
+    int64_t reload_failed_ms;
+    char reload_error[160];          /* the first error of that reload */
+    int64_t redis_down_since_ms;     /* 0 while the writer is connected */
+    struct {                         /* what a reload did to the clocks */
+        bool on;
+        long moved, started, breached;
+    } retarget;
 };
 
 static int64_t
@@ -184,8 +196,41 @@ writer_ready(struct rds_conn *conn, void *arg)
 {
     struct sw *sw = arg;
     (void)conn;
+    sw->redis_down_since_ms = 0;
     if (sw->ready)
         deliver_writer_ready(sw->deliver);
+}
+
+static void
+writer_down(struct rds_conn *conn, void *arg)
+{
+    struct sw *sw = arg;
+    (void)conn;
+    sw->redis_down_since_ms = now_wall_ms();
+}
+
+/* A sink that only listens during core_set_config() on reload, to say what
+ * re-targeting did: deadlines moved (a clock whose new deadline is already
+ * past counts here and, once decided, as breached at once), clocks started
+ * (a tier that gained a resolution target). */
+static void
+retarget_notice(void *arg, const struct sla_notice *n)
+{
+    struct sw *sw = arg;
+    if (sw->retarget.on && n->kind == NOTICE_BREACH)
+        sw->retarget.breached++;
+}
+
+static void
+retarget_deadline(void *arg, const struct sla_deadline_change *d)
+{
+    struct sw *sw = arg;
+    if (!sw->retarget.on)
+        return;
+    if (d->old_tier >= 0 && d->new_tier >= 0 && d->old_deadline_ms != d->new_deadline_ms)
+        sw->retarget.moved++;
+    else if (d->old_tier < 0 && d->new_tier >= 0)
+        sw->retarget.started++;
 }
 
 /* deliver.c asks notify.c whether a note's clock (or violation) still holds;
@@ -326,6 +371,8 @@ publish_cb(evutil_socket_t fd, short what, void *arg)
     }
     sw->last_status_us = now;
     sw->events_at_last_status = pos.events_total;
+    /* Before this round's own MSET joins the queue: idle, nothing waits. */
+    size_t pending = rds_pending(&sw->writer);
     struct publish_stats st = {
         .events_total = pos.events_total,
         .rejected_total = pos.rejected_total,
@@ -338,24 +385,46 @@ publish_cb(evutil_socket_t fd, short what, void *arg)
         .redis_lost = sw->reader.lost_total + sw->writer.lost_total,
         .stream_errors = ingest_stream_errors(sw->ingest),
         .checkpoint_writes_refused = snapshot_writes_refused_total(sw->snapshot),
+        .reload_failed = sw->reload_failed,
+        .unmatched = hygiene_counts(sw->hygiene),
     };
     publish_gauges(sw->publish, &st);
     long open = 0;
     for (size_t t = 0; t < sw->cfg->ntiers; t++)
         open += core_open_count(sw->core, (int)t);
+    char reload[sizeof(sw->reload_error) + 64] = "", since[TS_BUFLEN];
+    if (sw->reload_failed)
+        snprintf(reload, sizeof(reload), "; reload rejected at %s: %s",
+                 ts_format(sw->reload_failed_ms, since), sw->reload_error);
+    const struct cfg_redis *r = &sw->writer.cfg; /* where it connects, until restart */
+    char where[300];
+    if (r->nsentinels)
+        snprintf(where, sizeof(where), "%s (Sentinel)", r->master_name);
+    else if (r->unix_path)
+        snprintf(where, sizeof(where), "%s", r->unix_path);
+    else
+        snprintf(where, sizeof(where), "%s:%d", r->host, r->port);
     /* A Redis that loads, refuses writes or is away, or a stream that
-     * cannot be read, leads the line. */
+     * cannot be read, leads the line; before it leads, only the lease
+     * connection is up or not. */
     char problem[256];
-    /* Before it leads, only the lease connection is up or not. */
     if ((!sw->leading && lease_problem(sw->lease, problem, sizeof(problem))) ||
         rds_problem(&sw->writer, problem, sizeof(problem)) ||
         rds_problem(&sw->reader, problem, sizeof(problem)) ||
         ingest_problem(sw->ingest, problem, sizeof(problem)))
-        service_status("%s; %ld open tickets, %zu writes pending", problem, open,
-                       rds_pending(&sw->writer));
+        service_status("%s; waiting for Redis at %s since %s; %ld open tickets, %zu writes "
+                       "pending%s",
+                       problem, where,
+                       ts_format(sw->redis_down_since_ms ? sw->redis_down_since_ms
+                                                         : now_wall_ms(), since),
+                       open, pending, reload);
+    else if (sw->redis_down_since_ms)
+        service_status("waiting for Redis at %s since %s; %ld open tickets, %zu writes "
+                       "pending%s",
+                       where, ts_format(sw->redis_down_since_ms, since), open, pending, reload);
     else
-        service_status("%ld open tickets, %.0f events/s, %zu writes pending",
-                       open, sw->events_per_s, rds_pending(&sw->writer));
+        service_status("%ld open tickets, %.0f events/s, %zu writes pending%s", open,
+                       sw->events_per_s, pending, reload);
 }
 
 static void
@@ -401,6 +470,13 @@ begin_shutdown(struct sw *sw, int sig)
 }
 
 static void
+log_change(void *arg, const char *line)
+{
+    (void)arg;
+    log_notice("reload: %s", line);
+}
+
+static void
 reload(struct sw *sw)
 {
     char *errs = NULL;
@@ -414,11 +490,19 @@ reload(struct sw *sw)
     struct config *cfg = cfg_load(sw->config_path, ef);
     fclose(ef);
     if (cfg == NULL) {
+        int64_t now = now_wall_ms();
+        publish_config_state(sw->publish, "rejected", now, sw->config_loaded_ms,
+                             sw->config_path, errs ? errs : "");
+        sw->reload_failed = true;
+        sw->reload_failed_ms = now;
+        snprintf(sw->reload_error, sizeof(sw->reload_error), "%.*s",
+                 errs ? (int)strcspn(errs, "\n") : 0, errs ? errs : "");
         char *save = NULL;
         for (char *line = strtok_r(errs, "\n", &save); line;
              line = strtok_r(NULL, "\n", &save))
             log_err("reload rejected: %s", line);
-        log_err("reload rejected: keeping the running configuration");
+        log_err("reload rejected: keeping the running configuration (stats:reload_failed is "
+                "1 until a reload succeeds)");
     } else {
         struct config *old = sw->cfg;
         if (strcmp(old->redis.prefix, cfg->redis.prefix) != 0 ||
@@ -435,17 +519,36 @@ reload(struct sw *sw)
             log_err("reload rejected: out of memory");
             cfg_free(cfg);
         } else {
+            /* A valid file may still carry warnings (slawatchd -t shows
+             * them too). */
+            char *save = NULL;
+            for (char *line = errs ? strtok_r(errs, "\n", &save) : NULL; line;
+                 line = strtok_r(NULL, "\n", &save))
+                log_warnx("reload: %s", line);
+            size_t changes = cfg_diff(old, cfg, log_change, NULL);
             report_reconfigure(sw->report, cfg); /* before the core's outcomes */
             publish_set_config(sw->publish, cfg);
+            memset(&sw->retarget, 0, sizeof(sw->retarget));
+            sw->retarget.on = true;
             core_set_config(sw->core, cfg);
+            sw->retarget.on = false;
             notify_set_config(sw->notify, cfg);
+            hygiene_set_config(sw->hygiene, cfg);
             deliver_set_config(sw->deliver, cfg);
             ingest_set_config(sw->ingest, cfg);
             snapshot_set_config(sw->snapshot, cfg);
             sw->cfg = cfg;
             cfg_free(old);
             log_set_level(cfg->log_level);
-            log_notice("configuration reloaded from %s", sw->config_path);
+            sw->config_loaded_ms = now_wall_ms();
+            sw->reload_failed = false;
+            publish_config_state(sw->publish, "reloaded", sw->config_loaded_ms,
+                                 sw->config_loaded_ms, sw->config_path, "");
+            log_notice("configuration reloaded from %s: %zu change%s; clocks re-targeted: "
+                       "%ld deadline%s moved, %ld started, %ld breached at once",
+                       sw->config_path, changes, changes == 1 ? "" : "s", sw->retarget.moved,
+                       sw->retarget.moved == 1 ? "" : "s", sw->retarget.started,
+                       sw->retarget.breached);
             driver_arm(sw->driver);
         }
     }
@@ -541,17 +644,21 @@ main(int argc, char **argv)
     const struct notify_delivery nd = { delivery_submit, delivery_lookup, delivery_cancel,
                                         delivery_poke, sw.deliver };
     sw.notify = sw.deliver ? notify_new(cfg, sw.core, &nd) : NULL;
+    sw.hygiene = sw.core ? hygiene_new(cfg, sw.core) : NULL;
     if (sw.core == NULL || sw.report == NULL || sw.publish == NULL || sw.notify == NULL ||
+        sw.hygiene == NULL ||
         report_attach(sw.report, sw.base, &sw.writer, sw.core) < 0)
         fatalx("out of memory");
     const struct core_sink sinks[] = {
         { notify_notice_sink, notify_outcome_sink, NULL, sw.notify },
         { publish_notice, NULL, NULL, sw.publish },
         { NULL, report_outcome, report_deadline, sw.report },
+        { retarget_notice, NULL, retarget_deadline, &sw },
     };
     for (size_t i = 0; i < ARRAY_LEN(sinks); i++)
         if (core_add_sink(sw.core, &sinks[i]) < 0)
             fatalx("too many sinks");
+    core_set_tier_hook(sw.core, hygiene_tier_chosen, sw.hygiene);
     report_set_objective_hook(sw.report, objective_changed, &sw);
     notify_set_objective_state(sw.notify, objective_state, &sw);
 
@@ -582,9 +689,14 @@ main(int argc, char **argv)
         fatalx("cannot create the watchdog timer");
     if (rds_init(&sw.reader, sw.base, &cfg->redis, "reader", ingest_on_ready,
                  ingest_on_down, sw.ingest) < 0 ||
-        rds_init(&sw.writer, sw.base, &cfg->redis, "writer", writer_ready, NULL, &sw) < 0)
+        rds_init(&sw.writer, sw.base, &cfg->redis, "writer", writer_ready, writer_down,
+                 &sw) < 0)
         fatalx("out of memory");
     rds_set_max_queued(&sw.writer, (size_t)cfg->redis.max_queue_mb << 20);
+    /* Until the writer connects, STATUS= says the daemon waits for Redis. */
+    sw.config_loaded_ms = sw.redis_down_since_ms = now_wall_ms();
+    publish_config_state(sw.publish, "started", sw.config_loaded_ms, sw.config_loaded_ms,
+                         path, "");
 
     log_notice("slawatchd %s starting: %zu tiers, redis %s%s%d, prefix \"%s\"",
                SLAWATCH_VERSION, cfg->ntiers,
@@ -626,6 +738,7 @@ main(int argc, char **argv)
     service_free();
     report_free_state(sw.report);
     publish_free(sw.publish);
+    hygiene_free(sw.hygiene);
     core_free(sw.core);
     cfg_free(sw.cfg);
     event_base_free(sw.base);

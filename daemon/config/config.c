@@ -122,7 +122,8 @@ parse_redis(struct cfg_load *ld, const yaml_node_t *sec)
         r->db = (int)n;
     cfg_opt_str(ctx, sec, "redis", "username", false, &r->username);
     parse_sentinels(ctx, sec, r);
-    cfg_opt_secret(ctx, sec, "redis", "password_file", &r->password);
+    cfg_opt_secret(ctx, sec, "redis", "password_file", &r->password,
+                   &r->password_file);
     /* An empty prefix is allowed: the keys are then bare. */
     cfg_opt_str(ctx, sec, "redis", "prefix", true, &r->prefix);
     if (cfg_opt_int(ctx, sec, "redis", "max_queue_mb", 1, 65536, &n))

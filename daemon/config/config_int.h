@@ -62,6 +62,10 @@ void cfg_ctx_flush(struct cfg_ctx *ctx);
 /* Records an error at `node` (NULL: about the whole file). */
 void cfg_err(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A warning at `node`: printed with the errors, as "FILE:LINE:COL:
+ * warning: message", but the file still loads. */
+void cfg_warn(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void cfg_err_at(struct cfg_ctx *ctx, size_t line0, size_t col0, const char *fmt,
                 ...) __attribute__((format(printf, 4, 5)));
 /* Notes an allocation failure; the load then fails with "out of memory". */
@@ -136,9 +140,10 @@ int cfg_get_enum(struct cfg_ctx *ctx, const yaml_node_t *node, const char *path,
 /* Reads the secret file named by the scalar `node`: a relative path
  * resolves against ctx->basedir; a file that group or others may read is
  * refused; one trailing newline is stripped. The secret is never printed.
- * The caller owns *out. */
+ * The caller owns *out and *file (the resolved file name, for showing
+ * where a secret comes from). */
 int cfg_read_secret(struct cfg_ctx *ctx, const yaml_node_t *node,
-                    const char *path, char **out) MUSTCHECK;
+                    const char *path, char **out, char **file) MUSTCHECK;
 
 /* 1..64 bytes of [A-Za-z0-9_.-]: tier, calendar, webhook and escalation
  * names, which end up in Redis keys and webhook bodies. */
@@ -172,7 +177,8 @@ void cfg_opt_dur(struct cfg_ctx *ctx, const yaml_node_t *map,
 void cfg_opt_bool(struct cfg_ctx *ctx, const yaml_node_t *map,
                   const char *prefix, const char *key, bool *dst);
 void cfg_opt_secret(struct cfg_ctx *ctx, const yaml_node_t *map,
-                    const char *prefix, const char *key, char **dst);
+                    const char *prefix, const char *key, char **dst,
+                    char **file);
 /* A key's text when it is a valid name, else "?", for building paths. */
 const char *cfg_name_or_placeholder(const yaml_node_t *key);
 /* Reports a bad user-chosen name; `what` prefixes the message. */

@@ -268,6 +268,35 @@ parse_tier_calendar(struct cfg_load *ld, struct cfg_tier *tier,
                 cfg_show(v, shown, sizeof(shown)));
 }
 
+/* On a business-hours tier a target counts open hours only, so "3d" is 72
+ * open hours: with 9 open hours a day, 8 working days. That surprises
+ * people; say so at -t and at every load, with what to write instead. */
+static void
+warn_calendar_days(struct cfg_ctx *ctx, const yaml_node_t *val, const char *path,
+                   const struct cfg_tier *tier)
+{
+    int days = cal_open_days(tier->calendar);
+    int64_t per_day = days > 0 ? cal_week_open_ms(tier->calendar) / days : 0;
+    if (per_day <= 0 || per_day >= 24 * 3600000LL)
+        return; /* open around the clock: a day is a day */
+    for (int m = 0; m < METRIC_COUNT; m++) {
+        const yaml_node_t *v = cfg_get_set(ctx, val, cfg_metric_name(m));
+        if (v == NULL || v->type != YAML_SCALAR_NODE || tier->target_ms[m] <= 0 ||
+            memchr(CFG_TEXT(v), 'd', CFG_LEN(v)) == NULL)
+            continue;
+        int64_t hours = tier->target_ms[m] / 3600000LL;
+        double per_day_h = (double)per_day / 3600000.0;
+        cfg_warn(ctx, v,
+                 "%s.%s: %.*s on business-hours calendar %s counts %lld open hours, "
+                 "about %.0f working days of %.3g h; write %lldh to keep it, or "
+                 "the open hours you mean",
+                 path, cfg_metric_name(m), (int)CFG_LEN(v), CFG_TEXT(v),
+                 tier->calendar_name, (long long)hours,
+                 (double)tier->target_ms[m] / (double)per_day, per_day_h,
+                 (long long)hours);
+    }
+}
+
 static void
 parse_tier(struct cfg_load *ld, const yaml_node_t *key, const yaml_node_t *val,
            struct cfg_tier *tier)
@@ -302,6 +331,8 @@ parse_tier(struct cfg_load *ld, const yaml_node_t *key, const yaml_node_t *val,
     if ((v = cfg_get_set(ctx, val, "calendar")) != NULL)
         parse_tier_calendar(ld, tier, v,
                             cfg_path(sub, sizeof(sub), path, "calendar"));
+    if (tier->calendar != NULL)
+        warn_calendar_days(ctx, val, path, tier);
 }
 
 /* SPEC's four tiers, used when the file has no tiers section. */
@@ -655,7 +686,7 @@ parse_webhook(struct cfg_load *ld, const yaml_node_t *key,
         cfg_get_enum(ctx, v, cfg_path(sub, sizeof(sub), path, "format"),
                      format_names, ARRAY_LEN(format_names), &idx) == 0)
         w->format = (enum hook_format)idx;
-    cfg_opt_secret(ctx, val, path, "secret_file", &w->secret);
+    cfg_opt_secret(ctx, val, path, "secret_file", &w->secret, &w->secret_file);
     v = cfg_get_set(ctx, val, "routing_key_file");
     if (w->format == HOOK_PAGERDUTY && v == NULL)
         cfg_err(ctx, key,
@@ -668,7 +699,8 @@ parse_webhook(struct cfg_load *ld, const yaml_node_t *key,
                 "pagerduty",
                 path);
     else
-        cfg_opt_secret(ctx, val, path, "routing_key_file", &w->routing_key);
+        cfg_opt_secret(ctx, val, path, "routing_key_file", &w->routing_key,
+                       &w->routing_key_file);
     cfg_opt_dur(ctx, val, path, "timeout", 1, &w->timeout_ms);
     if ((v = cfg_get_set(ctx, val, "retry")) != NULL)
         parse_retry(ctx, w, v, path);

@@ -91,7 +91,8 @@ cfg_ctx_flush(struct cfg_ctx *ctx)
 static void
 msg_add(struct cfg_ctx *ctx, size_t line, size_t col, const char *text)
 {
-    ctx->nerrors++;
+    if (strncmp(text, "warning: ", 9) != 0)
+        ctx->nerrors++;
     if (ctx->nmsgs == ctx->msgs_cap) {
         size_t cap = ctx->msgs_cap ? ctx->msgs_cap * 2 : 16;
         struct cfg_msg *m = reallocarray(ctx->msgs, cap, sizeof(*m));
@@ -135,6 +136,20 @@ cfg_err(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
         verr(ctx, node->start_mark.line + 1, node->start_mark.column + 1, fmt,
              ap);
     va_end(ap);
+}
+
+void
+cfg_warn(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    if (ctx->over_budget || node == NULL)
+        return;
+    memcpy(text, "warning: ", 9);
+    va_start(ap, fmt);
+    vsnprintf(text + 9, sizeof(text) - 9, fmt, ap);
+    va_end(ap);
+    msg_add(ctx, node->start_mark.line + 1, node->start_mark.column + 1, text);
 }
 
 void
@@ -822,13 +837,13 @@ cfg_opt_bool(struct cfg_ctx *ctx, const yaml_node_t *map, const char *prefix,
 
 void
 cfg_opt_secret(struct cfg_ctx *ctx, const yaml_node_t *map, const char *prefix,
-               const char *key, char **dst)
+               const char *key, char **dst, char **file)
 {
     char path[CFG_PATH_MAX];
     const yaml_node_t *v = cfg_get_set(ctx, map, key);
     if (v != NULL &&
         cfg_read_secret(ctx, v, cfg_path(path, sizeof(path), prefix, key),
-                        dst) < 0)
+                        dst, file) < 0)
         return; /* reported */
 }
 
@@ -884,7 +899,7 @@ read_all(int fd, char *buf, size_t cap, size_t *len)
 
 int
 cfg_read_secret(struct cfg_ctx *ctx, const yaml_node_t *node, const char *path,
-                char **out)
+                char **out, char **file)
 {
     const char *text;
     char *full = NULL, *buf = NULL;
@@ -962,6 +977,9 @@ cfg_read_secret(struct cfg_ctx *ctx, const yaml_node_t *node, const char *path,
         goto out;
     }
     *out = secret;
+    free(*file);
+    *file = full;
+    full = NULL;
     rc = 0;
 out:
     if (buf != NULL) {

@@ -1366,3 +1366,67 @@ cal_format_local(const struct calendar *cal, int64_t ms, char *buf)
              (int)(tod % MS_PER_SEC), zone);
     return buf;
 }
+
+/* ---- what a calendar says, for people ---------------------------------- */
+
+char *
+cal_day_hours(const struct calendar *cal, int wday, char *buf)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    if (cal == NULL || wday < 0 || wday > 6) {
+        snprintf(buf, CAL_DAY_BUFLEN, "%s", cal == NULL ? "00:00-24:00" : "closed");
+        return buf;
+    }
+    const struct cal_day *d = &cal->week[wday];
+    for (int i = 0; i < d->nseg && n + 16 < CAL_DAY_BUFLEN; i++) {
+        char a[8], b[8];
+        clock_text(d->seg[i].start_ms, a);
+        clock_text(d->seg[i].end_ms, b);
+        n += (size_t)snprintf(buf + n, CAL_DAY_BUFLEN - n, "%s%s-%s", i ? "," : "", a, b);
+    }
+    if (n == 0)
+        snprintf(buf, CAL_DAY_BUFLEN, "closed");
+    return buf;
+}
+
+const char *
+cal_day_name(int wday)
+{
+    return wday >= 0 && wday < 7 ? day_short[wday] : "?";
+}
+
+size_t
+cal_holiday_count(const struct calendar *cal)
+{
+    return cal ? cal->nholidays : 0;
+}
+
+char *
+cal_holiday(const struct calendar *cal, size_t i, char *buf)
+{
+    int64_t y;
+    unsigned m, d;
+    if (cal == NULL || i >= cal->nholidays) {
+        buf[0] = '\0';
+        return buf;
+    }
+    civil_from_days(cal->holidays[i], &y, &m, &d);
+    snprintf(buf, CAL_DATE_BUFLEN, "%04lld-%02u-%02u", (long long)y, m, d);
+    return buf;
+}
+
+int64_t
+cal_week_open_ms(const struct calendar *cal)
+{
+    return cal ? cal->week_open_ms : MS_PER_WEEK;
+}
+
+int
+cal_open_days(const struct calendar *cal)
+{
+    int n = 0;
+    for (int i = 0; i < 7; i++)
+        n += cal == NULL || cal->week[i].nseg > 0;
+    return n;
+}

@@ -108,6 +108,7 @@ cfg_free(struct config *cfg)
     free(cfg->redis.unix_path);
     free(cfg->redis.username);
     free_secret(cfg->redis.password);
+    free(cfg->redis.password_file);
     free(cfg->redis.prefix);
     for (size_t i = 0; i < cfg->redis.nsentinels; i++)
         free(cfg->redis.sentinel_host[i]);
@@ -140,6 +141,8 @@ cfg_free(struct config *cfg)
         free(cfg->webhooks[i].url);
         free_secret(cfg->webhooks[i].secret);
         free_secret(cfg->webhooks[i].routing_key);
+        free(cfg->webhooks[i].secret_file);
+        free(cfg->webhooks[i].routing_key_file);
     }
     free(cfg->webhooks);
     for (size_t i = 0; i < cfg->compliance.nwindows; i++)

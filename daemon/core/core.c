@@ -39,6 +39,8 @@ struct core {
     const int64_t *keep_k;   /* per metric: K kept through a re-target that
                                 no event caused (reload, restore) */
     uint64_t late_events;
+    core_tier_fn *tier_hook;     /* input hygiene, see core_set_tier_hook */
+    void *tier_hook_arg;
 };
 
 static inline struct sla_clock *
@@ -741,6 +743,9 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
             break; /* a second `opened` is a no-op */
         if (ev_opened(core, ev, reason) < 0)
             return -1;
+        if (core->tier_hook)
+            core->tier_hook(core->tier_hook_arg, ev,
+                            tt_find(&core->tickets, ev->ticket, ev->ticket_len));
         break;
     case EVT_RESPONDED:
         clock_stop(core, t, &t->clk[METRIC_RESPONSE], ts);
@@ -796,6 +801,8 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
             int tier = choose_tier(core, t);
             if (tier != t->tier)
                 set_tier(core, t, tier, ts);
+            if (core->tier_hook)
+                core->tier_hook(core->tier_hook_arg, ev, t);
         }
     }
     /* A backdated start or a tightened target may already be past. */
@@ -1019,6 +1026,13 @@ const char *
 core_tier_name(const struct core *core, const struct ticket *t)
 {
     return tier_of(core, t)->name;
+}
+
+void
+core_set_tier_hook(struct core *core, core_tier_fn *fn, void *arg)
+{
+    core->tier_hook = fn;
+    core->tier_hook_arg = arg;
 }
 
 uint64_t

@@ -38,6 +38,16 @@ outbox_del(struct outbox *ob, const char *id)
 }
 
 int
+outbox_note_error(struct outbox *ob, const char *id, int64_t at_ms, const char *text)
+{
+    char key[OUTBOX_KEY_MAX + 80], val[512];
+    snprintf(key, sizeof(key), "%s:error:%s", ob->key, id);
+    snprintf(val, sizeof(val), "%lld %s", (long long)at_ms, text);
+    const char *argv[] = {"SET", key, val, "EX", "86400"};
+    return rds_send(ob->conn, NULL, NULL, 5, argv, NULL);
+}
+
+int
 outbox_get(struct outbox *ob, const char *id, rds_reply_fn *fn, void *privdata)
 {
     const char *argv[] = {"HGET", ob->key, id};

@@ -151,6 +151,7 @@ finish_attempt(struct entry *e, const struct hook_note *n,
             h->name, hook_kind_name(n->kind), e->id, (unsigned)e->attempts, why,
             delay);
     e->due_ms = now + delay;
+    (void)outbox_note_error(&d->ob, e->id, now, why); /* for slawatchctl outbox */
     persist(e);
     dlv_drop_rec(e);
     dlv_schedule(e);

@@ -89,4 +89,22 @@ int64_t cal_utc_offset_ms(const struct calendar *cal, int64_t ms);
 #define CAL_LOCAL_BUFLEN 40
 char *cal_format_local(const struct calendar *cal, int64_t ms, char *buf);
 
+/* What a finished calendar says, for people (slawatchctl config, the
+ * reload log). cal_day_hours: the open hours of weekday `wday` (0 =
+ * Monday) as the config writes them, "09:00-12:00,13:00-18:00",
+ * "00:00-24:00" or "closed" (24x7 for cal == NULL); buf holds
+ * CAL_DAY_BUFLEN bytes. cal_day_name: "mon" ... "sun". cal_holiday: the
+ * i-th holiday, ascending, as "YYYY-MM-DD" (buf of CAL_DATE_BUFLEN).
+ * cal_week_open_ms: open time of a week without holidays or DST changes;
+ * cal_open_days: the weekdays with any open hours. Each returns buf where
+ * it takes one. */
+#define CAL_DAY_BUFLEN 256
+#define CAL_DATE_BUFLEN 16
+char *cal_day_hours(const struct calendar *cal, int wday, char *buf);
+const char *cal_day_name(int wday);
+size_t cal_holiday_count(const struct calendar *cal);
+char *cal_holiday(const struct calendar *cal, size_t i, char *buf);
+int64_t cal_week_open_ms(const struct calendar *cal);
+int cal_open_days(const struct calendar *cal);
+
 #endif

@@ -48,6 +48,7 @@ struct cfg_redis {
     int db;
     char *username;      /* NULL: no ACL user */
     char *password;      /* read from password_file; NULL: no AUTH */
+    char *password_file; /* where it came from (resolved), NULL: none */
     char *prefix;        /* default "sla:" */
     /* Redis Sentinel (SPEC section 7), instead of host/port: */
 #define CFG_MAX_SENTINELS 16
@@ -110,6 +111,8 @@ struct cfg_webhook {
     enum hook_format format;
     char *secret;                    /* from secret_file, NULL if none */
     char *routing_key;               /* from routing_key_file (pagerduty) */
+    char *secret_file;               /* where they came from (resolved paths, */
+    char *routing_key_file;          /* for display); NULL: none */
     int64_t timeout_ms;              /* default 5s */
     int attempts;                    /* default 10 */
     int64_t backoff_ms;              /* default 1s */

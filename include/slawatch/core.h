@@ -191,7 +191,7 @@ struct core_sink {
     void *arg;
 };
 
-#define CORE_MAX_SINKS 4
+#define CORE_MAX_SINKS 6
 
 struct core;
 
@@ -237,6 +237,13 @@ const struct ticket *core_find(const struct core *core, const char *id,
 const char *core_ticket_attr(const struct core *core, const struct ticket *t,
                              int attr);
 const char *core_tier_name(const struct core *core, const struct ticket *t);
+
+/* Input hygiene (slawatchd's stats:unmatched:<attr>): after an event chose
+ * a ticket's tier (opened, updated), fn hears the event and the ticket,
+ * its tier set. Read-only, like a sink; NULL: nobody listens. */
+typedef void core_tier_fn(void *arg, const struct sla_event *ev,
+                          const struct ticket *t);
+void core_set_tier_hook(struct core *core, core_tier_fn *fn, void *arg);
 
 /* Stopping events that reached a clock already decided breached although
  * their ts was at or before its deadline (they arrived too late: see

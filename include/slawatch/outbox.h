@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "slawatch/rds.h"
 #include "slawatch/util.h"
@@ -52,6 +53,13 @@ int outbox_put(struct outbox *ob, const char *id, const char *rec, size_t len,
 
 /* HDEL key id, durable, no callback. Returns -1 when refused. */
 int outbox_del(struct outbox *ob, const char *id) MUSTCHECK;
+
+/* SET <prefix>outbox:error:<id> "<at_ms> <text>" EX 86400, not durable
+ * (it is for people: slawatchctl outbox shows it next to the record; a
+ * record that is delivered later leaves it to expire). Returns -1 when
+ * the writer is not connected. */
+int outbox_note_error(struct outbox *ob, const char *id, int64_t at_ms,
+                      const char *text);
 
 /* HGET key id; fn sees the reply, or NULL when the connection went away
  * first. Returns -1 when the writer is not connected (fn is not called). */

@@ -430,7 +430,9 @@ test_at_risk_live(void **state)
     expect(e, P "response_ms:gone:1h:p50", NULL);
     expect(e, P "met:t:response:1h:queue=old", NULL);
     expect_now(e, P "other:thing", "7");
-    expect_now(e, P "open:gone", "2");
+    /* open: is publish.c's, which sweeps the gauges of tiers that no
+     * longer exist too. */
+    expect(e, P "open:gone", NULL);
     expect_now(e, P "met:t:response:1h", "0");
     for (int i = 0; i < 3; i++) {
         char id[16];

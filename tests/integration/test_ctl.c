@@ -1,6 +1,9 @@
 /* slawatchctl against a real redis-server and a running daemon: emit,
- * status and report (text and --json), and every kind of bad argument or
- * unreachable Redis giving a clear message and a non-zero status. */
+ * status (of a ticket and of the daemon), tickets, report, outbox (text
+ * and --json), config (which slawatchd reads back to the same config),
+ * explain, --version and --help (whose commands are the ones
+ * slawatchctl(1) documents), and every kind of bad argument or unreachable
+ * Redis giving a clear message and a non-zero status. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <signal.h>
@@ -10,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "harness.h"
 
@@ -35,9 +40,13 @@ setup(void **state)
              "redis: { host: 127.0.0.1, port: %d, prefix: \"ctl:\" }\n"
              "tiers:\n"
              "  fast: { response: 1s, resolution: 1h }\n"
+             "  office: { response: 2h, calendar: cn }\n"
              "  slow: { response: 1h }\n"
+             "calendars:\n"
+             "  cn: { timezone: Asia/Shanghai }\n"
              "policies:\n"
              "  - { match: { priority: urgent }, tier: fast }\n"
+             "  - { match: { queue: china }, tier: office }\n"
              "  - { tier: slow }\n",
              e->redis.port);
     e->cfg = h_write_file(e->redis.dir, "slawatch.yaml", text);
@@ -61,18 +70,54 @@ teardown(void **state)
     return 0;
 }
 
-/* Runs slawatchctl with args; returns its exit status, output in out. */
+/* Runs slawatchctl -c cfg with args; returns its exit status, output
+ * (stdout and stderr) in out. */
 static int
-ctl(struct env *e, const char *cfg, char *out, size_t outlen, const char *args)
+run_ctl(const char *cfg, char *out, size_t outlen, const char *args)
 {
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "%s/slawatchctl -c %s %s 2>&1", h_build_dir(),
-             cfg ? cfg : e->cfg, args);
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd), "%s/slawatchctl%s%s %s 2>&1", h_build_dir(), cfg ? " -c " : "",
+             cfg ? cfg : "", args);
     FILE *p = popen(cmd, "r");
     size_t n = fread(out, 1, outlen - 1, p);
     out[n] = '\0';
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* The same with the test's config (or another). */
+static int
+ctl(struct env *e, const char *cfg, char *out, size_t outlen, const char *args)
+{
+    return run_ctl(cfg ? cfg : e->cfg, out, outlen, args);
+}
+
+/* Index of the first line of text containing needle, or -1. */
+static int
+line_of(const char *text, const char *needle)
+{
+    const char *p = strstr(text, needle);
+    if (p == NULL)
+        return -1;
+    int line = 0;
+    for (const char *q = text; q < p; q++)
+        line += *q == '\n';
+    return line;
+}
+
+/* The line of text containing needle, copied into buf ("" when none). */
+static const char *
+the_line(const char *text, const char *needle, char *buf, size_t len)
+{
+    const char *p = strstr(text, needle);
+    buf[0] = '\0';
+    if (p == NULL)
+        return buf;
+    while (p > text && p[-1] != '\n')
+        p--;
+    size_t n = strcspn(p, "\n");
+    snprintf(buf, len, "%.*s", (int)(n < len ? n : len - 1), p);
+    return buf;
 }
 
 static void
@@ -163,6 +208,7 @@ test_status(void **state)
     assert_int_equal(ctl(e, NULL, out, sizeof(out), "status"), 0);
     assert_non_null(strstr(out, "leader      none"));
     assert_int_equal(ctl(e, NULL, out, sizeof(out), "status a b"), 64);
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "status --yaml"), 64);
     assert_int_equal(ctl(e, NULL, out, sizeof(out), "status nobody"), 1);
     assert_non_null(strstr(out, "not known"));
 }
@@ -186,6 +232,380 @@ test_report(void **state)
     assert_int_equal(ctl(e, NULL, out, sizeof(out), "report --yaml"), 64);
 }
 
+/* Appends an "opened" event stamped ago_ms before now, with more fields. */
+static void
+open_ago(struct env *e, const char *ticket, long long ago_ms, const char *more)
+{
+    char out[1024], args[512];
+    snprintf(args, sizeof(args), "emit opened %s ts=%lld %s", ticket,
+             (long long)h_now_ms() - ago_ms, more);
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), args), 0);
+}
+
+static void
+test_tickets(void **state)
+{
+    struct env *e = *state;
+    char out[16384], line[512];
+    /* fast: 1 s response, so opened 5 s ago it is overdue; slow: 1 h, so
+     * opened 50 min ago it is due in 10 min; office: 2 h in Shanghai's
+     * zone (a calendar open around the clock). */
+    open_ago(e, "K-over", 5000, "priority=urgent queue=billing");
+    open_ago(e, "K-risk", 50 * 60000, "queue=billing");
+    open_ago(e, "K-later", 0, "");
+    open_ago(e, "K-cn", 0, "queue=china");
+    assert_true(h_wait_int(e->c, "ctl:overdue:fast:response", 1, 4000));
+
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "tickets"), 0);
+    /* Every running clock, soonest deadline first: K-over's response
+     * (past), K-risk (10 min), K-over's resolution and K-later (1 h), K-cn
+     * (2 h). */
+    assert_int_equal(line_of(out, "DEADLINE"), 0);
+    int over = line_of(out, "K-over           fast       response"),
+        risk = line_of(out, "K-risk"), later = line_of(out, "K-later"),
+        cn = line_of(out, "K-cn");
+    assert_int_equal(over, 1);
+    assert_int_equal(risk, 2);
+    assert_true(later > risk && cn > later);
+    assert_non_null(strstr(the_line(out, "K-over           fast       response", line,
+                                    sizeof(line)), "overdue"));
+    assert_non_null(strstr(the_line(out, "K-over           fast       response", line,
+                                    sizeof(line)), "ago"));
+    assert_non_null(strstr(the_line(out, "K-risk", line, sizeof(line)), "in 9m"));
+    assert_non_null(strstr(the_line(out, "K-risk", line, sizeof(line)), "billing"));
+    /* Local time in the tier's zone: +08:00 for office, Z for 24x7 tiers. */
+    assert_non_null(strstr(the_line(out, "K-cn", line, sizeof(line)), "+08:00  in 1h59m"));
+    assert_non_null(strstr(the_line(out, "K-later", line, sizeof(line)), "Z  "));
+    assert_non_null(strstr(out, "5 clocks (1 overdue) of 5 running; as of 4 events (no "
+                                "checkpoint yet)"));
+
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "tickets --overdue"), 0);
+    assert_non_null(strstr(out, "K-over"));
+    assert_null(strstr(out, "K-risk"));
+    assert_non_null(strstr(out, "1 clock (1 overdue) of 5 running"));
+
+    /* At risk as the gauges count: running, not breached, due within. */
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "tickets --at-risk 15m"), 0);
+    assert_non_null(strstr(out, "K-risk"));
+    assert_null(strstr(out, "K-over"));
+    assert_null(strstr(out, "K-later"));
+    assert_non_null(strstr(out, "1 clock (0 overdue) of 5 running"));
+
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "tickets --tier office"), 0);
+    assert_non_null(strstr(out, "K-cn"));
+    assert_non_null(strstr(out, "1 clock "));
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "tickets --queue billing --tier slow"), 0);
+    assert_non_null(strstr(out, "K-risk"));
+    assert_null(strstr(out, "K-over"));
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "tickets --queue nowhere"), 0);
+    assert_non_null(strstr(out, "no clocks match (5 running)"));
+
+    /* --json: the same rows, with epoch ms and the zone. */
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "tickets --tier office --json"), 0);
+    json_error_t err;
+    json_t *root = json_loads(out, 0, &err);
+    assert_non_null(root);
+    json_t *clocks = json_object_get(root, "clocks");
+    assert_int_equal(json_array_size(clocks), 1);
+    json_t *k = json_array_get(clocks, 0);
+    assert_string_equal(json_string_value(json_object_get(k, "ticket")), "K-cn");
+    assert_string_equal(json_string_value(json_object_get(k, "timezone")), "Asia/Shanghai");
+    assert_string_equal(json_string_value(json_object_get(k, "state")), "running");
+    assert_true(json_integer_value(json_object_get(k, "due_in_ms")) > 7000000);
+    assert_non_null(strstr(json_string_value(json_object_get(k, "deadline_local")), "+08:00"));
+    assert_string_equal(json_string_value(
+                            json_object_get(json_object_get(k, "attributes"), "queue")),
+                        "china");
+    assert_int_equal(json_integer_value(json_object_get(root, "running")), 5);
+    json_decref(root);
+
+    /* Bad arguments. */
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "tickets --tier gold"), 64);
+    assert_non_null(strstr(out, "no such tier"));
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "tickets --at-risk soon"), 64);
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "tickets --at-risk"), 64);
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "tickets --overdue --at-risk 5m"), 64);
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "tickets --all"), 64);
+}
+
+/* ---- outbox ------------------------------------------------------------- */
+
+static int
+always_503(void *arg, const char *path, const char *delivery, int attempt)
+{
+    (void)arg;
+    (void)path;
+    (void)delivery;
+    (void)attempt;
+    return 503;
+}
+
+static void
+test_outbox(void **state)
+{
+    (void)state;
+    char out[16384], line[512];
+    static const char yaml[] =
+        "redis: { host: 127.0.0.1, port: @REDIS@, prefix: \"ob:\" }\n"
+        "tiers:\n  t: { response: 1s }\n"
+        "escalations:\n"
+        "  - { name: page, when: breach, notify: [hook] }\n"
+        "  - { name: later, when: breach, after: 1h, notify: [hook] }\n"
+        "webhooks:\n"
+        "  hook: { url: \"http://127.0.0.1:@HTTP@/hook\", timeout: 1s,\n"
+        "          retry: { attempts: 1000, backoff: 100ms, max_backoff: 200ms } }\n";
+    struct h_env *env = h_env_start(yaml, "ob:events", NULL, always_503, NULL);
+    assert_non_null(env);
+    assert_int_equal(run_ctl(env->cfg, out, sizeof(out), "outbox"), 0);
+    assert_non_null(strstr(out, "outbox empty"));
+    char ts[32];
+    snprintf(ts, sizeof(ts), "%lld", (long long)h_now_ms() - 5000);
+    assert_int_equal(h_xadd(env->c, "ob:events", NULL, 0, "type", "opened", "ticket", "O-1",
+                            "ts", ts, NULL), 0);
+    /* Two attempts of the breach page, both answered 503. */
+    assert_true(h_http_wait(&env->rx, "/hook", 2, 5000));
+    h_sleep_ms(200); /* the failure noted after the answer */
+    assert_int_equal(run_ctl(env->cfg, out, sizeof(out), "outbox"), 0);
+    /* Soonest first: the page being retried, then the `after: 1h` level. */
+    int retrying = line_of(out, "retrying"), waiting = line_of(out, "waiting   ");
+    if (retrying != 1 || waiting <= retrying) {
+        fprintf(stderr, "%s", out);
+        fail_msg("want the retried page first, then the waiting level");
+    }
+    assert_non_null(strstr(the_line(out, "retrying", line, sizeof(line)), "hook"));
+    assert_non_null(strstr(the_line(out, "retrying", line, sizeof(line)), "breach"));
+    assert_non_null(strstr(the_line(out, "retrying", line, sizeof(line)), "ticket O-1"));
+    assert_non_null(strstr(the_line(out, "waiting   ", line, sizeof(line)), "in 59m"));
+    assert_non_null(strstr(the_line(out, "waiting   ", line, sizeof(line)), " 0"));
+    assert_non_null(strstr(out, "last error at "));
+    assert_non_null(strstr(out, ": HTTP 503"));
+    assert_non_null(strstr(out, "2 notifications (1 waiting for `after`, 1 retrying)"));
+
+    assert_int_equal(run_ctl(env->cfg, out, sizeof(out), "outbox --json"), 0);
+    json_t *root = json_loads(out, 0, NULL);
+    assert_non_null(root);
+    json_t *arr = json_object_get(root, "notifications");
+    assert_int_equal(json_array_size(arr), 2);
+    json_t *first = json_array_get(arr, 0), *second = json_array_get(arr, 1);
+    assert_string_equal(json_string_value(json_object_get(first, "escalation")), "page");
+    assert_string_equal(json_string_value(json_object_get(first, "webhook")), "hook");
+    assert_string_equal(json_string_value(json_object_get(first, "kind")), "breach");
+    assert_string_equal(json_string_value(json_object_get(first, "ticket")), "O-1");
+    assert_true(json_integer_value(json_object_get(first, "attempts")) >= 1);
+    assert_non_null(strstr(json_string_value(json_object_get(first, "last_error")),
+                           "HTTP 503"));
+    assert_string_equal(json_string_value(json_object_get(second, "escalation")), "later");
+    assert_string_equal(json_string_value(json_object_get(second, "state")), "waiting");
+    assert_int_equal(json_integer_value(json_object_get(second, "attempts")), 0);
+    assert_true(json_is_null(json_object_get(second, "last_error")));
+    assert_int_equal(strlen(json_string_value(json_object_get(second, "id"))), 32);
+    json_decref(root);
+
+    /* A record the daemon cannot read is shown, not skipped. */
+    redisReply *r = redisCommand(env->c, "HSET ob:outbox deadbeef {nonsense");
+    freeReplyObject(r);
+    assert_int_equal(run_ctl(env->cfg, out, sizeof(out), "outbox"), 0);
+    assert_int_equal(line_of(out, "record deadbeef"), 1);
+    assert_non_null(strstr(out, "unreadable"));
+    assert_int_equal(run_ctl(env->cfg, out, sizeof(out), "outbox --all"), 64);
+    assert_int_equal(h_env_stop(env), 0);
+}
+
+/* ---- config ------------------------------------------------------------- */
+
+static void
+test_config(void **state)
+{
+    struct env *e = *state;
+    char out[16384], again[16384], cmd[1024];
+    /* A webhook with a secret file: the file is shown, never the secret. */
+    char *secret = h_write_file(e->redis.dir, "hook.secret", "s3cr3t-value\n");
+    assert_int_equal(chmod(secret, 0600), 0);
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "redis: { host: 127.0.0.1, port: %d, prefix: \"ctl:\" }\n"
+             "tiers:\n"
+             "  t: { response: 90m, warn: [50%%, 87.5%%], calendar: office }\n"
+             "calendars:\n"
+             "  office: { timezone: Europe/Berlin, week: { mon-fri: \"09:00-12:00,13:00-17:00\" },\n"
+             "            holidays: [\"2026-12-25\"] }\n"
+             "escalations:\n"
+             "  - { name: page, when: breach, tiers: [t], after: 10m, notify: [hook] }\n"
+             "webhooks:\n"
+             "  hook: { url: \"http://127.0.0.1:9/x\", secret_file: hook.secret, max_rate: 90/m }\n"
+             "compliance: { windows: [1h, 7d], by: [queue] }\n",
+             e->redis.port);
+    char *cfg = h_write_file(e->redis.dir, "full.yaml", text);
+    assert_int_equal(ctl(e, cfg, out, sizeof(out), "config"), 0);
+    assert_null(strstr(out, "s3cr3t"));
+    char want[600];
+    snprintf(want, sizeof(want), "    secret_file: \"%s/hook.secret\"\n", e->redis.dir);
+    assert_non_null(strstr(out, want));
+    /* Defaults filled in. */
+    assert_non_null(strstr(out, "  t: { response: 1h30m, warn: [50%, 87.50%], pause: "
+                                "[resolution], calendar: office }\n"));
+    assert_non_null(strstr(out, "    week: { mon: \"09:00-12:00,13:00-17:00\", tue: "));
+    assert_non_null(strstr(out, "sat: \"closed\", sun: \"closed\" }\n"));
+    assert_non_null(strstr(out, "    holidays: [\"2026-12-25\"]\n"));
+    assert_non_null(strstr(out, "    retry: { attempts: 10, backoff: 1s, max_backoff: 5m }\n"));
+    assert_non_null(strstr(out, "    max_rate: \"90/m\"\n"));
+    assert_non_null(strstr(out, "  - { name: page, when: breach, metric: any, tiers: [t], "
+                                "after: 10m, notify: [hook] }\n"));
+    assert_non_null(strstr(out, "policies: []\n")); /* own tiers: every ticket takes the last */
+    assert_non_null(strstr(out, "  checkpoint_every: 30s\n"));
+    assert_non_null(strstr(out, "  group: \"slawatch\"\n"));
+    assert_non_null(strstr(out, "  by: [queue]\n"));
+    /* slawatchd reads it back, to the same configuration. */
+    char *eff = h_write_file(e->redis.dir, "effective.yaml", out);
+    snprintf(cmd, sizeof(cmd), "%s/slawatchd -c %s -t 2>&1", h_build_dir(), eff);
+    FILE *p = popen(cmd, "r");
+    char check[1024];
+    size_t n = fread(check, 1, sizeof(check) - 1, p);
+    check[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    assert_non_null(strstr(check, ": ok"));
+    assert_int_equal(ctl(e, eff, again, sizeof(again), "config"), 0);
+    /* The same but for the first line (it names the file). */
+    assert_string_equal(strchr(again, '\n'), strchr(out, '\n'));
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "config --json"), 64);
+    free(secret);
+    free(cfg);
+    free(eff);
+}
+
+/* ---- explain ------------------------------------------------------------ */
+
+static void
+test_explain(void **state)
+{
+    struct env *e = *state;
+    char out[8192];
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "explain priority=urgent queue=x"), 0);
+    assert_non_null(strstr(out, "tier        fast, by policy 1 of 3: { match: { priority: "
+                                "urgent }, tier: fast }\n"));
+    assert_non_null(strstr(out, "targets     response 1s, resolution 1h; no warnings; "
+                                "paused: resolution\n"));
+    assert_non_null(strstr(out, "calendar    none: targets count every hour (24x7, UTC)\n"));
+    assert_non_null(strstr(out, "escalations none"));
+    /* A value no policy names, a typo of a field name, an unknown tier. */
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "explain priority=Urgent prio=urgent "
+                                                    "tier=gold"), 0);
+    assert_non_null(strstr(out, "  unmatched priority=Urgent: no policy names this value "
+                                "(they name urgent); counted in stats:unmatched:priority\n"));
+    assert_non_null(strstr(out, "  ignored   prio: not an event field, so it is not an "
+                                "attribute; did you mean priority?\n"));
+    assert_non_null(strstr(out, "  unmatched tier=gold: no such tier"));
+    assert_non_null(strstr(out, "tier        slow, by policy 3 of 3: { tier: slow }\n"));
+    /* The calendar and its zone, and the deadline at a given ts. */
+    assert_int_equal(ctl(e, NULL, out, sizeof(out),
+                         "explain queue=china ts=2026-11-23T09:00:00Z"), 0);
+    assert_non_null(strstr(out, "tier        office, by policy 2 of 3"));
+    assert_non_null(strstr(out, "calendar    cn (Asia/Shanghai): targets count open hours "
+                                "only; mon 00:00-24:00,"));
+    assert_non_null(strstr(out, "if opened   2026-11-23T09:00:00.000Z: response due "
+                                "2026-11-23T19:00:00.000+08:00\n"));
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "explain tier=office"), 0);
+    assert_non_null(strstr(out, "tier        office, named by the event's tier field\n"));
+    /* What the daemon would dead-letter, and usage errors. */
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "explain ts=1700000000"), 1);
+    assert_non_null(strstr(out, "dead-letter this event: bad ts"));
+    assert_non_null(strstr(out, "seconds by mistake"));
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "explain priority"), 64);
+    assert_int_equal(ctl(e, NULL, out, sizeof(out), "explain type=closed"), 64);
+    /* Nothing was emitted. */
+    redisReply *r = redisCommand(e->c, "XLEN ctl:events");
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+}
+
+/* ---- --version, --help and the manual ----------------------------------- */
+
+static const char *
+srcdir(void)
+{
+    const char *d = getenv("SLAWATCH_SRCDIR");
+    return d && *d ? d : ".";
+}
+
+/* The command names of --help: the first word of each line indented by
+ * two spaces between "commands:" and "options:". */
+static int
+help_commands(const char *help, char names[][32], int max)
+{
+    int n = 0;
+    const char *p = strstr(help, "commands:\n"), *end = strstr(help, "options:\n");
+    assert_non_null(p);
+    assert_non_null(end);
+    for (p = strchr(p, '\n') + 1; p < end && n < max; p = strchr(p, '\n') + 1)
+        if (p[0] == ' ' && p[1] == ' ' && p[2] >= 'a' && p[2] <= 'z')
+            sscanf(p + 2, "%31[a-z]", names[n++]);
+    return n;
+}
+
+/* The command names slawatchctl(1) documents: the tag of each .TP
+ * paragraph under .SH COMMANDS, its first word once the macro and font
+ * escapes are gone. */
+static int
+man_commands(char names[][32], int max)
+{
+    char path[1024], line[1024];
+    snprintf(path, sizeof(path), "%s/docs/man/slawatchctl.1", srcdir());
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int n = 0;
+    bool in = false, tag = false;
+    while (fgets(line, sizeof(line), f) && n < max) {
+        if (strncmp(line, ".SH ", 4) == 0) {
+            in = strncmp(line, ".SH COMMANDS", 12) == 0;
+            continue;
+        }
+        if (!in)
+            continue;
+        if (strncmp(line, ".TP", 3) == 0) {
+            tag = true;
+            continue;
+        }
+        if (tag) {
+            const char *p = line;
+            if (*p == '.')
+                p += strcspn(p, " ");
+            p += strspn(p, " \"");
+            sscanf(p, "%31[a-z]", names[n]);
+            if (names[n][0])
+                n++;
+            tag = false;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+static void
+test_version_and_help(void **state)
+{
+    (void)state;
+    char out[8192];
+    /* No config needed (the default file need not exist). */
+    assert_int_equal(run_ctl("/nonexistent.yaml", out, sizeof(out), "--version"), 0);
+    assert_string_equal(out, "slawatchctl 0.1.0\n");
+    assert_int_equal(run_ctl(NULL, out, sizeof(out), "-V"), 0);
+    assert_string_equal(out, "slawatchctl 0.1.0\n");
+    assert_int_equal(run_ctl(NULL, out, sizeof(out), "--help"), 0);
+    assert_non_null(strstr(out, "usage: slawatchctl [-c FILE] COMMAND [ARGS]\n"));
+    char help[16][32], man[16][32];
+    memset(help, 0, sizeof(help));
+    memset(man, 0, sizeof(man));
+    int nh = help_commands(out, help, 16), nm = man_commands(man, 16);
+    assert_int_equal(nh, 7);
+    /* The same commands, in the same order. */
+    for (int i = 0; i < nh || i < nm; i++)
+        if (i >= nh || i >= nm || strcmp(help[i], man[i]) != 0)
+            fail_msg("command %d: --help says %s, slawatchctl(1) says %s", i + 1,
+                     i < nh ? help[i] : "(nothing)", i < nm ? man[i] : "(nothing)");
+    assert_int_equal(run_ctl(NULL, out, sizeof(out), "--frobnicate"), 64);
+    assert_non_null(strstr(out, "usage: slawatchctl"));
+}
+
 int
 main(void)
 {
@@ -194,6 +614,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_emit_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
+        cmocka_unit_test(test_outbox),
+        cmocka_unit_test_setup_teardown(test_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_explain, setup, teardown),
+        cmocka_unit_test(test_version_and_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

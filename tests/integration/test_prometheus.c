@@ -203,27 +203,41 @@ publish_known_values(struct env *e)
         { "C", "high", "sales", 1500 },  { "D", "high", "billing", 3000 },
         { "E", "low", "billing", 200 },  { "F", "low", "sales", 5000 },
     };
-    /* History imported as SPEC section 3 says: each entry's ID carries
-     * its original time (XADD <ms>-*), so arrival follows the stamps. */
-    int64_t base = h_now_ms() - 5 * 60 * 1000, last = 0;
+    /* History, imported as the README says: each entry's ID carries its
+     * time (XADD <ms>-*), in time order, so that arrival decides as the
+     * timestamps do. With `*` IDs everything would arrive now, and whether
+     * a clock whose deadline lies minutes back is stopped before it is
+     * decided would depend on the millisecond each XADD fell in. */
+    struct ev {
+        long long ts;
+        const char *type, *id, *priority, *queue;
+    } evs[3 * sizeof(s) / sizeof(s[0])];
+    size_t n = 0;
+    int64_t base = h_now_ms() - 5 * 60 * 1000;
     for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
-        int64_t t0 = base + (int64_t)i * 10000;
-        const int64_t when[3] = { t0, t0 + s[i].resp, t0 + 3500 };
-        for (int k = 0; k < 3; k++) {
-            int64_t id = when[k] > last ? when[k] : last + 1;
-            last = id;
-            redisReply *r =
-                k == 0 ? redisCommand(e->c, "XADD sla:events %lld-* type opened ticket %s "
-                                            "ts %lld priority %s queue %s",
-                                      (long long)id, s[i].id, (long long)when[k],
-                                      s[i].priority, s[i].queue)
-                       : redisCommand(e->c, "XADD sla:events %lld-* type %s ticket %s ts %lld",
-                                      (long long)id, k == 1 ? "responded" : "resolved",
-                                      s[i].id, (long long)when[k]);
-            assert_non_null(r);
-            assert_int_equal(r->type, REDIS_REPLY_STRING);
-            freeReplyObject(r);
+        long long t0 = base + (int64_t)i * 10000;
+        evs[n++] = (struct ev){ t0, "opened", s[i].id, s[i].priority, s[i].queue };
+        evs[n++] = (struct ev){ t0 + s[i].resp, "responded", s[i].id, NULL, NULL };
+        evs[n++] = (struct ev){ t0 + 3500, "resolved", s[i].id, NULL, NULL };
+    }
+    for (size_t i = 1; i < n; i++) /* insertion sort by time, stable */
+        for (size_t j = i; j > 0 && evs[j - 1].ts > evs[j].ts; j--) {
+            struct ev tmp = evs[j];
+            evs[j] = evs[j - 1];
+            evs[j - 1] = tmp;
         }
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r =
+            evs[i].priority
+                ? redisCommand(e->c, "XADD sla:events %lld-* type %s ticket %s ts %lld "
+                                     "priority %s queue %s",
+                               evs[i].ts, evs[i].type, evs[i].id, evs[i].ts, evs[i].priority,
+                               evs[i].queue)
+                : redisCommand(e->c, "XADD sla:events %lld-* type %s ticket %s ts %lld",
+                               evs[i].ts, evs[i].type, evs[i].id, evs[i].ts);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        freeReplyObject(r);
     }
     e->daemon = h_daemon_start(e->cfg, e->redis.dir);
     assert_true(e->daemon > 0);
@@ -452,6 +466,9 @@ write_prometheus_config(struct env *e)
         char *p;
         if ((p = strstr(line, "localhost:9121")) != NULL)
             fprintf(out, "%.*s%s%s", (int)(p - line), line, target, p + 14);
+        else if ((p = strstr(line, "localhost:9093")) != NULL)
+            /* Alerts to nowhere: never to an Alertmanager of this host. */
+            fprintf(out, "%.*s127.0.0.1:1%s", (int)(p - line), line, p + 14);
         else if ((p = strstr(line, "_interval: 30s")) != NULL)
             fprintf(out, "%.*s_interval: 1s\n", (int)(p - line), line);
         else if ((p = strstr(line, "- slawatch.rules.yml")) != NULL)
@@ -498,6 +515,11 @@ test_prometheus_relabels_keys(void **state)
     expect_query(e, "slawatch_open_tickets{tier=\"u\"}", "0");
     expect_query(e, "slawatch_objective_ratio", "0.9");
     expect_query(e, "slawatch_lag", "0");
+    /* E and F have priority low, which no policy names. */
+    expect_query(e, "slawatch_unmatched_total{attr=\"priority\"}", "2");
+    expect_query(e, "slawatch_unmatched_total{attr=\"tier\"}", "0");
+    expect_query(e, "slawatch_reload_failed", "0");
+    expect_query(e, "count(time() - slawatch_heartbeat_ms / 1000 < 90)", "1");
     /* No series keeps the raw key label. */
     expect_query(e, "count(slawatch_outcomes) - count(slawatch_outcomes{key=\"\"})", "0");
     /* The recording and alerting rules run on them: t and all response are

@@ -6,6 +6,8 @@
  *   answers and the consumer group exists, STATUS= lines, WATCHDOG=1 at
  *   half of WATCHDOG_USEC (none when WATCHDOG_PID names another process),
  *   RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 and exit 0 on SIGTERM;
+ * - what STATUS= says about health: waiting for Redis (and since when),
+ *   0 writes pending when idle, a rejected reload until a good one;
  * - SIGHUP re-targets running clocks: a tighter target breaches at once, a
  *   looser one prevents a breach, a broken file is rejected with its
  *   FILE:LINE:COL errors in the log and the old targets stay;
@@ -527,6 +529,83 @@ test_watchdog_for_another_pid(void **state)
     e->daemon = 0;
 }
 
+/* ---- (a') what STATUS= says about health -------------------------------- */
+
+/* The text of the first STATUS= at or after `from` that contains `want`,
+ * waiting up to timeout_ms; -1 when none came. */
+static long
+status_with(struct env *e, size_t from, const char *want, int timeout_ms)
+{
+    int64_t end = mono_ms() + timeout_ms;
+    for (;;) {
+        long s = notes_wait(&e->notes, from, "STATUS=", (int)(end - mono_ms()));
+        if (s < 0)
+            return -1;
+        if (strstr(e->notes.v[s].text, want) != NULL)
+            return s;
+        from = (size_t)s + 1;
+    }
+}
+
+static void
+test_status_health(void **state)
+{
+    struct env *e = *state;
+    char want[256];
+    write_config(e, "1h");
+    /* Redis down: STATUS= says so, and since when. */
+    h_redis_kill(&e->redis);
+    e->daemon = daemon_start_notify(e->cfg, e->redis.dir, e->notes.path, 0, 0);
+    assert_true(e->daemon > 0);
+    snprintf(want, sizeof(want), "STATUS=waiting for Redis at 127.0.0.1:%d since 20",
+             e->redis.port);
+    if (status_with(e, 0, want, 3000) < 0) {
+        notes_dump(&e->notes);
+        fail_msg("no STATUS= saying it waits for Redis");
+    }
+    /* Up and idle: nothing pending (the round's own gauges are not counted). */
+    assert_int_equal(h_redis_restart(&e->redis), 0);
+    redisFree(e->c);
+    e->c = h_connect(e->redis.port);
+    long ready = notes_wait(&e->notes, 0, "READY=1", 5000);
+    assert_true(ready >= 0);
+    long idle = status_with(e, (size_t)ready, "STATUS=0 open tickets, 0 events/s, 0 writes pending",
+                            4000);
+    if (idle < 0) {
+        notes_dump(&e->notes);
+        fail_msg("no idle STATUS= with 0 writes pending");
+    }
+    assert_null(strstr(e->notes.v[idle].text, "reload"));
+    /* A rejected reload stays in STATUS= until a good one. */
+    char broken[512];
+    snprintf(broken, sizeof(broken),
+             "redis: { host: 127.0.0.1, port: %d, prefix: \"sd:\" }\n"
+             "tiers:\n  t: { response: never }\n",
+             e->redis.port);
+    free(h_write_file(e->redis.dir, "slawatch.yaml", broken));
+    size_t from = e->notes.n;
+    assert_int_equal(kill(e->daemon, SIGHUP), 0);
+    snprintf(want, sizeof(want), "; reload rejected at 20");
+    long rej = status_with(e, from, want, 3000);
+    if (rej < 0) {
+        notes_dump(&e->notes);
+        fail_msg("no STATUS= with the rejected reload");
+    }
+    assert_non_null(strstr(e->notes.v[rej].text, "slawatch.yaml:3:"));
+    write_config(e, "1h");
+    from = e->notes.n;
+    assert_int_equal(kill(e->daemon, SIGHUP), 0);
+    long ok = -1;
+    for (long st = status_with(e, from, "STATUS=0 open tickets", 3000); st >= 0 && ok < 0;
+         st = status_with(e, (size_t)st + 1, "STATUS=0 open tickets", 3000))
+        if (strstr(e->notes.v[st].text, "reload rejected") == NULL)
+            ok = st;
+    if (ok < 0) {
+        notes_dump(&e->notes);
+        fail_msg("the rejected reload stayed in STATUS= after a good one");
+    }
+}
+
 /* ---- (b) reloads re-target running clocks ------------------------------- */
 
 static void
@@ -846,7 +925,7 @@ test_make_install(void **state)
     const char *dest = *state;
     char *out = NULL, *want = NULL, *got;
     size_t wlen = 0;
-    char cmd[2 * PATH_MAX];
+    char cmd[4 * PATH_MAX];
 
     if (make_in("install", dest, &out) != 0) {
         fprintf(stderr, "%s", out);
@@ -854,7 +933,8 @@ test_make_install(void **state)
     }
     free(out);
 
-    /* Exactly: the binaries, the config, the unit and every manual page. */
+    /* Exactly: the binaries, the config, the unit, every manual page and
+     * contrib/prometheus/ under the documentation. */
     FILE *m = open_memstream(&want, &wlen);
     assert_non_null(m);
     fprintf(m, "0755 usr/bin/slawatchctl\n0755 usr/sbin/slawatchd\n"
@@ -872,8 +952,16 @@ test_make_install(void **state)
         }
     }
     free(out);
+    snprintf(cmd, sizeof(cmd), "cd '%s' && ls contrib/prometheus", srcdir());
+    assert_int_equal(run(cmd, &out), 0);
+    int nprom = 0;
+    for (char *save = NULL, *name = strtok_r(out, "\n", &save); name;
+         name = strtok_r(NULL, "\n", &save), nprom++)
+        fprintf(m, "0644 usr/share/doc/slawatch/prometheus/%s\n", name);
+    free(out);
     fclose(m);
     assert_true(npages >= 3);
+    assert_true(nprom >= 5);
     snprintf(cmd, sizeof(cmd), "LC_ALL=C sort -k2 <<'EOF'\n%sEOF\n", want);
     free(want);
     assert_int_equal(run(cmd, &want), 0);
@@ -894,8 +982,10 @@ test_make_install(void **state)
              " && grep -qx 'ExecStart=/usr/sbin/slawatchd -c "
              "/etc/slawatch/slawatch.yaml' $u"
              " && usr/sbin/slawatchd --version | grep -q '^slawatchd '"
-             " && cmp etc/slawatch/slawatch.yaml '%s/conf/slawatch.yaml' 2>&1",
-             dest, src);
+             " && cmp etc/slawatch/slawatch.yaml '%s/conf/slawatch.yaml' 2>&1"
+             " && cmp usr/share/doc/slawatch/prometheus/slawatch.rules.yml"
+             " '%s/contrib/prometheus/slawatch.rules.yml' 2>&1",
+             dest, src, src);
     if (run(cmd, &out) != 0) {
         fprintf(stderr, "%s", out);
         fail_msg("installed files are not as expected");
@@ -939,6 +1029,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_notify_protocol, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watchdog_for_another_pid, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_status_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_tightens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_loosens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_broken_keeps_old, setup,

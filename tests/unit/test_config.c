@@ -1360,10 +1360,59 @@ test_fuzz_example(void **state)
     free(orig);
 }
 
+/* A target in days on a business-hours tier: the file loads, with a
+ * warning saying what "3d" means there; hours, a tier without a calendar
+ * and a calendar open around the clock give none. */
+static void
+test_business_days_warning(void **state)
+{
+    (void)state;
+    char *errs = NULL;
+    struct config *cfg = load("tiers:\n"
+                              "  office: { response: 4h, resolution: 3d, calendar: office }\n"
+                              "  late: { response: 1d12h, calendar: office }\n"
+                              "  plain: { response: 1d }\n"
+                              "calendars:\n"
+                              "  office: { timezone: UTC, week: { mon-fri: \"09:00-18:00\" } }\n",
+                              &errs);
+    assert_non_null(cfg);
+    assert_true(has_line(errs, "t.yaml:2:39: warning: tiers.office.resolution: 3d on "
+                               "business-hours calendar office counts 72 open hours, about "
+                               "8 working days of 9 h; write 72h to keep it, or the open "
+                               "hours you mean"));
+    assert_true(has_line(errs, "t.yaml:3:21: warning: tiers.late.response: 1d12h on "
+                               "business-hours calendar office counts 36 open hours, about "
+                               "4 working days of 9 h; write 36h to keep it, or the open "
+                               "hours you mean"));
+    assert_null(strstr(errs, "plain"));
+    assert_int_equal(cfg->tiers[0].target_ms[METRIC_RESOLUTION], 3 * DAY);
+    cfg_free(cfg);
+    free(errs);
+    cfg = load_ok("tiers:\n"
+                  "  office: { response: 4h, resolution: 72h, calendar: office }\n"
+                  "  holidays: { response: 1d, calendar: closed-xmas }\n"
+                  "calendars:\n"
+                  "  office: { timezone: UTC, week: { mon-fri: \"09:00-18:00\" } }\n"
+                  "  closed-xmas: { timezone: UTC, holidays: [\"2026-12-25\"] }\n");
+    cfg_free(cfg);
+    /* With an error elsewhere, the warning comes with it and the file is
+     * refused for the error. */
+    errs = NULL;
+    assert_null(load("tiers:\n"
+                     "  office: { response: 1d, calendar: office, colour: red }\n"
+                     "calendars:\n"
+                     "  office: { timezone: UTC, week: { mon-fri: \"09:00-18:00\" } }\n",
+                     &errs));
+    assert_non_null(strstr(errs, "warning: tiers.office.response"));
+    assert_non_null(strstr(errs, "colour"));
+    free(errs);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_business_days_warning),
         cmocka_unit_test(test_dur_valid),
         cmocka_unit_test(test_dur_invalid),
         cmocka_unit_test(test_dur_in_config),

@@ -2,7 +2,9 @@
  * (cfg_known_keys) has an entry in docs/man/slawatch.yaml.5 under its full
  * dotted path (a ".TP" paragraph tagged ".B <key>", or a ".SS <section>"
  * heading for a section), and every dotted key the page documents is one
- * the loader accepts. The pages also format without a groff warning.
+ * the loader accepts; every Redis key and every stat the README names
+ * (`<prefix>...`, `stats:...`) appears in docs/man/slawatchd.8. The pages
+ * also format without a groff warning.
  *
  * Files are found under SLAWATCH_SRCDIR when set, else the current
  * directory (the test runner starts binaries from the repository root). */
@@ -213,6 +215,153 @@ test_pages_format_cleanly(void **state)
     }
 }
 
+/* ---- README keys and stats in slawatchd(8) ------------------------------ */
+
+/* The text of a man page as a reader sees it, roughly: macro lines give
+ * their arguments (joined without spaces for the alternating-font macros
+ * .BI .BR .IB .IR .RB .RI, as groff prints them), other requests vanish,
+ * and the escapes \%, \&, \fX and \- become nothing, nothing, nothing and
+ * '-'. The caller frees the result. */
+static char *
+man_text(const char *page)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&out, &len);
+    assert_non_null(m);
+    for (const char *line = page; *line;) {
+        size_t n = strcspn(line, "\n");
+        const char *p = line, *end = line + n;
+        bool joined = false;
+        if (*p == '.') {
+            const char *mac = p + 1;
+            size_t ml = strcspn(mac, " \n");
+            joined = ml == 2 && strchr("BI", mac[0]) && strchr("BIR", mac[1]) &&
+                     mac[0] != mac[1];
+            joined |= ml == 2 && mac[0] == 'R' && strchr("BI", mac[1]);
+            bool words = (ml == 1 && strchr("BI", mac[0])) || (ml == 2 && mac[0] == 'S');
+            if (!joined && !words) {
+                line = *end ? end + 1 : end;
+                continue;
+            }
+            p = mac + ml;
+        }
+        bool quoted = false;
+        for (; p < end; p++) {
+            if (*p == '"') {
+                quoted = !quoted;
+                continue;
+            }
+            if (joined && *p == ' ' && !quoted)
+                continue;
+            if (*p == '\\' && p + 1 < end) {
+                char c = p[1];
+                if (c == 'f' && p + 2 < end)
+                    p += 2;
+                else if (c == '-')
+                    fputc('-', m), p++;
+                else if (c == '(' && p + 3 < end)
+                    fputc('"', m), p += 3;
+                else
+                    p++; /* \% \& and the like */
+                continue;
+            }
+            fputc(*p, m);
+        }
+        fputc('\n', m);
+        line = *end ? end + 1 : end;
+    }
+    fclose(m);
+    return out;
+}
+
+/* Whether `word` occurs in text with no [a-z0-9_] on either side. */
+static bool
+has_word(const char *text, const char *word)
+{
+    size_t wl = strlen(word);
+    for (const char *p = text; (p = strstr(p, word)) != NULL; p++) {
+        char before = p > text ? p[-1] : ' ', after = p[wl];
+        bool inner = (before >= 'a' && before <= 'z') || (before >= '0' && before <= '9') ||
+                     before == '_' || (after >= 'a' && after <= 'z') ||
+                     (after >= '0' && after <= '9') || after == '_';
+        if (!inner)
+            return true;
+    }
+    return false;
+}
+
+static void
+test_readme_keys_in_daemon_page(void **state)
+{
+    (void)state;
+    char *readme = slurp("README.md"), *page = slurp("docs/man/slawatchd.8");
+    char *text = man_text(page);
+    char *report = NULL;
+    size_t rlen = 0;
+    FILE *m = open_memstream(&report, &rlen);
+    assert_non_null(m);
+    int nkeys = 0, nstats = 0;
+    /* Every `code span` of the README that names a key or a stat. */
+    for (const char *p = strchr(readme, '`'); p != NULL; p = strchr(p + 1, '`')) {
+        const char *q = strchr(p + 1, '`');
+        if (q == NULL)
+            break;
+        char span[256];
+        snprintf(span, sizeof(span), "%.*s", (int)(q - p - 1 < 255 ? q - p - 1 : 255), p + 1);
+        p = q;
+        const char *name = span;
+        if (strncmp(name, "<prefix>", 8) == 0) {
+            /* The key's family: up to its first <placeholder>; for a
+             * stat, <prefix>stats: (the stat itself is checked below). */
+            char family[256];
+            size_t flen = strncmp(name + 8, "stats:", 6) == 0 ? 6 : strcspn(name + 8, "< ");
+            snprintf(family, sizeof(family), "%.*s", (int)flen + 8, name);
+            nkeys++;
+            if (strstr(text, family) == NULL)
+                fprintf(m, "  Redis key %s (README `%s`) not in slawatchd(8)\n", family, span);
+            name += 8;
+        }
+        if (strncmp(name, "stats:", 6) == 0 && name[6] >= 'a' && name[6] <= 'z') {
+            char stat[128];
+            snprintf(stat, sizeof(stat), "%.*s", (int)strcspn(name + 6, ":< "), name + 6);
+            nstats++;
+            if (!has_word(text, stat))
+                fprintf(m, "  stat %s (README `%s`) not in slawatchd(8)\n", stat, span);
+        }
+    }
+    fclose(m);
+    if (*report != '\0') {
+        print_error("slawatchd(8) out of date with the README:\n%s", report);
+        fail();
+    }
+    /* Not vacuous: the README names the keys and the stats. */
+    assert_true(nkeys >= 8);
+    assert_true(nstats >= 15);
+    free(report);
+    free(text);
+    free(page);
+    free(readme);
+}
+
+/* The roff reading above, on a small page. */
+static void
+test_man_text(void **state)
+{
+    (void)state;
+    char *t = man_text(".TH X 8\n"
+                       ".BI \\%<prefix>open: <tier>\n"
+                       ".B stats:heartbeat_ms\n"
+                       "plain \\fBbold\\fP text\\-dash\n"
+                       ".BR \"a b\" , c\n"
+                       ".PP\n");
+    assert_string_equal(t, "<prefix>open:<tier>\n stats:heartbeat_ms\nplain bold text-dash\n"
+                           "a b,c\n");
+    assert_true(has_word(t, "heartbeat_ms"));
+    assert_false(has_word(t, "heartbeat"));
+    free(t);
+}
+
 int
 main(void)
 {
@@ -220,6 +369,8 @@ main(void)
         cmocka_unit_test(test_tag_parser),
         cmocka_unit_test(test_every_key_in_man_page),
         cmocka_unit_test(test_pages_format_cleanly),
+        cmocka_unit_test(test_man_text),
+        cmocka_unit_test(test_readme_keys_in_daemon_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
