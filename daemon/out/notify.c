@@ -512,6 +512,19 @@ notify_still_open(const struct notify *nt, const struct hook_note *n)
     if ((c->state != CLOCK_RUNNING && c->state != CLOCK_PAUSED) ||
         c->cycle != n->cycle)
         return false;
+    /* A trigger whose escalation no longer covers the ticket (its tier
+     * changed, or a reload changed or removed the escalation) is over as
+     * well: a waiting level is dropped, a firing alert resolves. */
+    if ((n->kind == HOOK_KIND_BREACH || n->kind == HOOK_KIND_WARNING) && n->escalation[0]) {
+        const struct cfg_escalation *e = NULL;
+        for (size_t i = 0; i < nt->cfg->nescalations && e == NULL; i++)
+            if (strcmp(nt->cfg->escalations[i].name, n->escalation) == 0)
+                e = &nt->cfg->escalations[i];
+        if (e == NULL ||
+            !esc_matches(e, n->kind == HOOK_KIND_BREACH ? ESC_BREACH : ESC_WARNING, t->tier,
+                         n->metric))
+            return false;
+    }
     if (n->kind == HOOK_KIND_BREACH)
         return c->outcome == OUTCOME_BREACHED;
     if (n->kind == HOOK_KIND_WARNING)

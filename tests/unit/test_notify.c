@@ -663,6 +663,27 @@ test_after_level_fires_while_breached(void **state)
     assert_int_equal(count_new(f, "T-1", HOOK_KIND_RECOVERED, "j", "page"), 1);
 }
 
+/* A waiting level whose escalation no longer covers the ticket (here its
+ * tier changed from fast to slow, which `boss` does not cover) is dropped
+ * when it comes due, though the clock is still breached. */
+static void
+test_after_level_dropped_when_tier_changes(void **state)
+{
+    struct fixture *f = *state;
+    breach_t1(f);
+    f->mark = 6;
+    struct sent *bj = only_new(f, "T-1", HOOK_KIND_BREACH, "j", "boss", 0);
+    struct sent *bp = only_new(f, "T-1", HOOK_KIND_BREACH, "pd2", "boss", 0);
+    apply(f, EVT_UPDATED, "T-1", T0 + 20 * MIN, "priority=low");
+    const struct ticket *t = core_find(f->core, "T-1", 3);
+    assert_string_equal(core_tier_name(f->core, t), "slow");
+    assert_false(notify_still_open(f->nt, &bj->note));
+    advance(f, T0 + 41 * MIN);
+    fake_run(f);
+    assert_true(bj->dropped && bp->dropped);
+    assert_false(bj->delivered || bp->delivered);
+}
+
 static void
 test_recovered_json_slack_with_send_resolved(void **state)
 {
@@ -1067,6 +1088,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_met_after_warnings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_after_level_cancelled_when_clock_stops_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_after_level_fires_while_breached, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_after_level_dropped_when_tier_changes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_recovered_json_slack_with_send_resolved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagerduty_one_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_poked_when_delivered, setup, teardown),
