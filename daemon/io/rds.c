@@ -106,6 +106,7 @@ rds_init(struct rds_conn *conn, struct event_base *base,
     conn->cfg.password = dup_or_null(cfg->password);
     conn->cfg.prefix = dup_or_null(cfg->prefix);
     conn->cfg.master_name = dup_or_null(cfg->master_name);
+    conn->cfg.password_file = NULL; /* not needed here; the config's own may be freed */
     for (size_t i = 0; i < cfg->nsentinels; i++)
         if ((conn->cfg.sentinel_host[i] = dup_or_null(cfg->sentinel_host[i])) == NULL)
             return -1;
