@@ -408,16 +408,18 @@ publish_cb(evutil_socket_t fd, short what, void *arg)
      * cannot be read, leads the line; before it leads, only the lease
      * connection is up or not. */
     char problem[256];
-    if ((!sw->leading && lease_problem(sw->lease, problem, sizeof(problem))) ||
-        rds_problem(&sw->writer, problem, sizeof(problem)) ||
-        rds_problem(&sw->reader, problem, sizeof(problem)) ||
-        ingest_problem(sw->ingest, problem, sizeof(problem)))
-        service_status("%s; waiting for Redis at %s since %s; %ld open tickets, %zu writes "
+    bool trouble = (!sw->leading && lease_problem(sw->lease, problem, sizeof(problem))) ||
+                   rds_problem(&sw->writer, problem, sizeof(problem)) ||
+                   rds_problem(&sw->reader, problem, sizeof(problem)) ||
+                   ingest_problem(sw->ingest, problem, sizeof(problem));
+    if (trouble && sw->redis_down_since_ms)
+        service_status("waiting for Redis at %s since %s (%s); %ld open tickets, %zu writes "
                        "pending%s",
-                       problem, where,
-                       ts_format(sw->redis_down_since_ms ? sw->redis_down_since_ms
-                                                         : now_wall_ms(), since),
-                       open, pending, reload);
+                       where, ts_format(sw->redis_down_since_ms, since), problem, open,
+                       pending, reload);
+    else if (trouble)
+        service_status("%s; %ld open tickets, %zu writes pending%s", problem, open, pending,
+                       reload);
     else if (sw->redis_down_since_ms)
         service_status("waiting for Redis at %s since %s; %ld open tickets, %zu writes "
                        "pending%s",

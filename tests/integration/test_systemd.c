@@ -433,7 +433,8 @@ test_notify_protocol(void **state)
     /* ... and STATUS= says why. */
     bool why = false;
     for (size_t i = 0; i < e->notes.n && !why; i++)
-        why = strstr(e->notes.v[i].text, "STATUS=redis lease down: ") != NULL;
+        why = strstr(e->notes.v[i].text, "STATUS=") != NULL &&
+              strstr(e->notes.v[i].text, "(redis lease down: ") != NULL;
     if (!why) {
         notes_dump(&e->notes);
         fail_msg("before Redis answers: no STATUS= naming the connection down");
