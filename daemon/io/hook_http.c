@@ -61,6 +61,13 @@ struct hook_http {
 
 static void drain_done(struct hook_http *http);
 
+/* The timer is curl's alone: armed and disarmed only by multi_timer_cb.
+ * (It used to be deleted here when `running` came back 0, as in curl's
+ * evhiperfifo example; but drain_done() runs the completion callbacks,
+ * which post the next requests, and curl arms the timer for those new
+ * handles during that very call. Deleting it afterwards left them with no
+ * socket and no timer: the sender stopped until some unrelated transfer
+ * woke curl up, which in a storm with every slot refilled never came.) */
 static void
 event_cb(evutil_socket_t fd, short kind, void *arg)
 {
@@ -73,8 +80,6 @@ event_cb(evutil_socket_t fd, short kind, void *arg)
         log_warnx("http: curl_multi_socket_action: %s",
                   curl_multi_strerror(rc));
     drain_done(http);
-    if (running <= 0)
-        evtimer_del(http->timer_ev);
 }
 
 static void
@@ -93,7 +98,8 @@ timer_cb(evutil_socket_t fd, short kind, void *arg)
 }
 
 /* CURLMOPT_TIMERFUNCTION: curl wants to be called back in timeout_ms
- * (-1: never). Only arms the timer; the action happens in timer_cb. */
+ * (-1: never). Only arms the timer; the action happens in timer_cb. The
+ * only place that arms or deletes http->timer_ev. */
 static int
 multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
