@@ -25,7 +25,14 @@
 
 #define POOL_MAX 64
 #define MAX_CONNECTS 256
-#define MAX_RESPONSE_BYTES (1 << 20)
+/* Response bytes read before the transfer is cut off. The status line is
+ * what counts: a longer body is not buffered (only the first
+ * HOOK_HTTP_SNIPPET bytes are kept) and not waited for either, so a 2xx
+ * with a large or endless body is a success, not a time-out. */
+#define MAX_RESPONSE_BYTES (64 << 10)
+/* Retry-After beyond this (seconds) is taken as this; deliver_send.c
+ * clamps further to the webhook's max_backoff. */
+#define RETRY_AFTER_MAX_S 86400
 #define USER_AGENT "slawatch/0.1"
 
 struct sock_ctx {
@@ -43,6 +50,7 @@ struct xfer {
     void *arg;
     int64_t started_us;
     size_t received;
+    bool cut_off; /* MAX_RESPONSE_BYTES reached: aborted on purpose */
     size_t snippet_len;
     char snippet[HOOK_HTTP_SNIPPET];
     char errbuf[CURL_ERROR_SIZE];
@@ -61,6 +69,13 @@ struct hook_http {
 
 static void drain_done(struct hook_http *http);
 
+/* The timer is curl's alone: armed and disarmed only by multi_timer_cb.
+ * (It used to be deleted here when `running` came back 0, as in curl's
+ * evhiperfifo example; but drain_done() runs the completion callbacks,
+ * which post the next requests, and curl arms the timer for those new
+ * handles during that very call. Deleting it afterwards left them with no
+ * socket and no timer: the sender stopped until some unrelated transfer
+ * woke curl up, which in a storm with every slot refilled never came.) */
 static void
 event_cb(evutil_socket_t fd, short kind, void *arg)
 {
@@ -73,8 +88,6 @@ event_cb(evutil_socket_t fd, short kind, void *arg)
         log_warnx("http: curl_multi_socket_action: %s",
                   curl_multi_strerror(rc));
     drain_done(http);
-    if (running <= 0)
-        evtimer_del(http->timer_ev);
 }
 
 static void
@@ -93,7 +106,8 @@ timer_cb(evutil_socket_t fd, short kind, void *arg)
 }
 
 /* CURLMOPT_TIMERFUNCTION: curl wants to be called back in timeout_ms
- * (-1: never). Only arms the timer; the action happens in timer_cb. */
+ * (-1: never). Only arms the timer; the action happens in timer_cb. The
+ * only place that arms or deletes http->timer_ev. */
 static int
 multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
@@ -161,16 +175,19 @@ sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
     return 0;
 }
 
-/* Keeps the first printable bytes of the response for log lines, counts
- * the rest; a receiver that streams without end is cut off. */
+/* Keeps the first printable bytes of the response for log lines and
+ * discards the rest; past MAX_RESPONSE_BYTES the transfer is aborted
+ * (drain_done then reports the status that came, not an error). */
 static size_t
 write_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct xfer *x = userp;
     size_t n = size * nmemb;
     x->received += n;
-    if (x->received > MAX_RESPONSE_BYTES)
+    if (x->received > MAX_RESPONSE_BYTES) {
+        x->cut_off = true;
         return 0;
+    }
     for (size_t i = 0; i < n && x->snippet_len + 1 < sizeof(x->snippet); i++) {
         unsigned char c = (unsigned char)data[i];
         x->snippet[x->snippet_len++] = (c >= 0x20 && c < 0x7f) ? (char)c : ' ';
@@ -230,13 +247,22 @@ drain_done(struct hook_http *http)
         struct hook_http_result res;
         memset(&res, 0, sizeof(res));
         res.elapsed_us = now_mono_us() - x->started_us;
-        if (code == CURLE_OK) {
+        long status = 0;
+        if (code == CURLE_WRITE_ERROR && x->cut_off)
+            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        if (code == CURLE_OK || status > 0) {
+            /* Retry-After: seconds or an HTTP-date, both parsed by curl
+             * (a date as seconds from now); 0 when absent, in the past or
+             * unparsable; range-checked here, since a receiver can send
+             * any number. */
             curl_off_t retry_after = 0;
             curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &res.status);
             if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after) ==
                     CURLE_OK &&
                 retry_after > 0)
-                res.retry_after_s = (int64_t)retry_after;
+                res.retry_after_s = retry_after > RETRY_AFTER_MAX_S
+                                        ? RETRY_AFTER_MAX_S
+                                        : (int64_t)retry_after;
         } else {
             res.transport_error = true;
             res.timed_out = code == CURLE_OPERATION_TIMEDOUT;

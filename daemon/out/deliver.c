@@ -9,14 +9,18 @@
  * still holds it (`busy`; a removed busy entry is `dead` and freed by that
  * callback).
  *
- * Life of an entry:
+ * Life of an entry (its record is in memory all along):
  *
  *   STORING --HSET answered--> WAITING (heap, until due) --> READY (webhook
- *   queue) --slot+token--> [FETCHING: HGET] --> SENDING --2xx--> HDEL, freed
- *                                                     \--retry--> WAITING
- *                                                     \--give up--> HDEL
+ *   queue) --slot+token--> SENDING --2xx--> HDEL, freed
+ *                                    \--retry--> HSET (state) --> WAITING
+ *                                    \--give up--> HDEL
  *   alertmanager: 2xx --> WAITING `resend` --> checked and sent again, or
  *                 sent with endsAt once its clock stopped, then HDEL
+ *
+ * Records read back at start are range-checked (deliver.c check_loaded): a
+ * due time that could never come is due now, an exhausted attempt count or
+ * a clock time no body can carry is given up (counted, logged).
  */
 #define _GNU_SOURCE
 #include "slawatch/deliver.h"
@@ -29,9 +33,10 @@
 
 #include "slawatch/deliver_int.h"
 
-#define CACHE_MAX_BYTES (64u << 20) /* record bodies kept from creation */
-#define CACHE_HORIZON_MS 1000       /* only for entries due this soon */
 #define TIMER_MAX_MS 60000
+/* Slack on top of the longest wait the configuration can ask for, when
+ * range-checking the due time of a record read back at start. */
+#define DUE_SLACK_MS (3600 * 1000)
 /* ---- small helpers ----------------------------------------------------- */
 
 static uint64_t
@@ -111,20 +116,19 @@ dlv_set_flags(struct entry *e, uint8_t flags)
 }
 
 void
-dlv_drop_rec(struct entry *e)
+dlv_set_rec(struct entry *e, char *rec, size_t len)
 {
-    if (e->cached)
-        e->d->cached_bytes -= e->rec_len;
-    e->cached = false;
+    e->d->rec_bytes -= e->rec_len;
     free(e->rec);
-    e->rec = NULL;
-    e->rec_len = 0;
+    e->rec = rec;
+    e->rec_len = rec ? len : 0;
+    e->d->rec_bytes += e->rec_len;
 }
 
 void
 dlv_entry_free(struct entry *e)
 {
-    dlv_drop_rec(e);
+    dlv_set_rec(e, NULL, 0);
     free(e);
 }
 
@@ -260,7 +264,8 @@ stored_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
     (void)conn;
     e->busy--;
     if (e->dead) {
-        dlv_dead_free(e);
+        if (e->busy == 0)
+            dlv_dead_free(e);
         return;
     }
     if (reply && reply->type == REDIS_REPLY_ERROR)
@@ -282,6 +287,7 @@ hook_new(struct deliver *d, const struct cfg_webhook *wh)
     h->d = d;
     hook_copy(h->name, sizeof(h->name), wh->name, strlen(wh->name));
     h->cfg = wh;
+    h->window = DELIVER_MAX_INFLIGHT;
     h->tokens = wh->max_rate > 1 ? wh->max_rate : 1;
     h->refill_us = now_mono_us();
     h->pump_ev = evtimer_new(d->base, dlv_pump_cb, h);
@@ -334,7 +340,7 @@ deliver_submit(struct deliver *d, struct hook_note *n)
         return -1;
     }
     e->due_ms = n->due_ms;
-    e->attempts = (uint16_t)n->attempts;
+    e->attempts = (uint32_t)n->attempts;
     dlv_set_flags(e, (uint8_t)n->flags);
     e->state = ST_STORING;
     if (outbox_put(&d->ob, e->id, rec, strlen(rec), stored_cb, e) < 0) {
@@ -348,19 +354,58 @@ deliver_submit(struct deliver *d, struct hook_note *n)
         return -1;
     }
     e->busy++;
-    size_t len = strlen(rec);
-    if (n->due_ms <= now + CACHE_HORIZON_MS &&
-        d->cached_bytes + len <= CACHE_MAX_BYTES) {
-        e->rec = rec;
-        e->rec_len = len;
-        e->cached = true;
-        d->cached_bytes += len;
-    } else
-        free(rec);
+    dlv_set_rec(e, rec, strlen(rec));
     return 0;
 }
 
 /* ---- re-driving the outbox at start ------------------------------------ */
+
+/* The longest wait the configuration can ask for: an `after` level, an
+ * alertmanager `resend`, a backoff (a Retry-After is clamped to it). */
+static int64_t
+due_horizon_ms(const struct config *cfg)
+{
+    int64_t h = 0;
+    for (size_t i = 0; i < cfg->nescalations; i++)
+        if (cfg->escalations[i].after_ms > h)
+            h = cfg->escalations[i].after_ms;
+    for (size_t i = 0; i < cfg->nwebhooks; i++) {
+        if (cfg->webhooks[i].resend_ms > h)
+            h = cfg->webhooks[i].resend_ms;
+        if (cfg->webhooks[i].max_backoff_ms > h)
+            h = cfg->webhooks[i].max_backoff_ms;
+    }
+    return h + DUE_SLACK_MS;
+}
+
+/* Range-checks the delivery state of a record read back from the outbox,
+ * which anything with access to Redis may have written. A due or creation
+ * time that could never come (INT64_MAX, negative, beyond the longest wait
+ * the configuration allows) is taken as now, an endsAt outside the times a
+ * body can carry as "not yet"; *repaired says so. Returns why the record
+ * must be given up (its attempts are spent), or NULL. */
+static const char *
+check_loaded(const struct deliver *d, const struct cfg_webhook *wh,
+             struct hook_note *n, int64_t now, bool *repaired)
+{
+    int64_t horizon = due_horizon_ms(d->cfg);
+    *repaired = false;
+    if (n->due_ms < 0 || n->due_ms > now + horizon) {
+        n->due_ms = now;
+        *repaired = true;
+    }
+    if (n->created_ms < 0 || n->created_ms > now + horizon) {
+        n->created_ms = now;
+        *repaired = true;
+    }
+    if (n->ends_ms < 0 || n->ends_ms > HOOK_TIME_MAX_MS) {
+        n->ends_ms = 0;
+        *repaired = true;
+    }
+    if (!(n->flags & HOOK_F_DELIVERED) && n->attempts >= wh->attempts)
+        return "its attempts are spent";
+    return NULL;
+}
 
 static void
 load_one(void *arg, const char *field, size_t field_len, const char *value,
@@ -370,6 +415,8 @@ load_one(void *arg, const char *field, size_t field_len, const char *value,
     struct hook_note n;
     const char *why;
     char id[HOOK_ID_LEN + 1];
+    char about[HOOK_SUBJECT_LEN];
+    long suppressed = 0;
 
     if (field_len != HOOK_ID_LEN)
         return; /* not ours */
@@ -378,15 +425,16 @@ load_one(void *arg, const char *field, size_t field_len, const char *value,
         return; /* created again by this run already */
     if (hook_note_decode(&n, value, value_len, &why) < 0 ||
         strcmp(n.id, id) != 0) {
-        log_err("outbox: record %s is unusable (%s); dropped", id,
-                why ? why : "id mismatch");
+        d->failed_total++;
+        if (log_ratelimit_ok(&d->fail_rl, &suppressed))
+            log_err("outbox: record %s is unusable (%s); given up", id,
+                    why ? why : "id mismatch");
         if (outbox_del(&d->ob, id) < 0)
             log_warnx("outbox: cannot queue the removal of %s", id);
         return;
     }
     int hook = hook_index(d, n.webhook);
     if (hook < 0) {
-        char about[HOOK_SUBJECT_LEN];
         log_warnx("outbox: %s for %s names webhook %s, which is no longer "
                   "configured; dropped",
                   hook_kind_name(n.kind), hook_note_subject(&n, about),
@@ -395,16 +443,46 @@ load_one(void *arg, const char *field, size_t field_len, const char *value,
             log_warnx("outbox: cannot queue the removal of %s", id);
         return;
     }
-    struct entry *e = entry_new(d, id, hook);
-    if (e == NULL) {
-        log_err("outbox: out of memory re-driving %s", id);
+    int64_t now = now_wall_ms();
+    bool repaired;
+    const char *spent =
+        check_loaded(d, d->hooks_rt[hook]->cfg, &n, now, &repaired);
+    if (spent) {
+        d->failed_total++;
+        if (log_ratelimit_ok(&d->fail_rl, &suppressed))
+            log_err("webhook %s: gave up on %s %s (%s) read back from the "
+                    "outbox: %s (%d attempts)",
+                    n.webhook, hook_kind_name(n.kind), id,
+                    hook_note_subject(&n, about), spent, n.attempts);
+        if (outbox_del(&d->ob, id) < 0)
+            log_warnx("outbox: cannot queue the removal of %s", id);
         return;
     }
+    if (repaired && log_ratelimit_ok(&d->repair_rl, &suppressed))
+        log_warnx("outbox: record %s had a due, creation or end time out of "
+                  "range; taken as now (due at once)",
+                  id);
+    char *rec = repaired ? hook_note_encode(&n) : malloc(value_len + 1);
+    struct entry *e = rec ? entry_new(d, id, hook) : NULL;
+    if (e == NULL) {
+        free(rec);
+        log_err("outbox: out of memory re-driving %s; it stays in the outbox "
+                "for the next start",
+                id);
+        return;
+    }
+    if (!repaired) {
+        memcpy(rec, value, value_len);
+        rec[value_len] = '\0';
+    }
+    dlv_set_rec(e, rec, repaired ? strlen(rec) : value_len);
     e->due_ms = n.due_ms;
     e->ends_ms = n.ends_ms;
-    e->attempts = (uint16_t)(n.attempts > UINT16_MAX ? UINT16_MAX : n.attempts);
+    e->attempts = (uint32_t)n.attempts; /* 0..HOOK_ATTEMPTS_MAX */
     dlv_set_flags(e, (uint8_t)n.flags);
     d->loaded_count++;
+    if (repaired)
+        (void)dlv_store(e); /* a refusal is logged; delivered all the same */
     dlv_schedule(e);
 }
 
@@ -417,9 +495,30 @@ load_done(void *arg)
                    d->loaded_count, d->loaded_count == 1 ? "" : "s");
 }
 
+/* Every notification in memory is stored again, in case the Redis that
+ * answers now is not the one that had them (restarted empty, a failover):
+ * HSET of the same record is harmless when it is there, and dlv_store
+ * logs those that were not. */
+static void
+store_all_again(struct deliver *d)
+{
+    size_t n = 0;
+    for (size_t b = 0; b < d->nbuckets; b++)
+        for (struct entry *e = d->table[b]; e; e = e->hnext)
+            if (e->state != ST_STORING && dlv_store(e) == 0)
+                n++;
+    if (n)
+        log_info("outbox: %zu notification%s written again after the "
+                 "reconnection",
+                 n, n == 1 ? "" : "s");
+}
+
 void
 deliver_writer_ready(struct deliver *d)
 {
+    if (d->writer_seen)
+        store_all_again(d);
+    d->writer_seen = true;
     outbox_load(&d->ob, load_one, load_done, d);
 }
 
@@ -499,6 +598,7 @@ deliver_new(struct event_base *base, struct rds_conn *writer,
     d->hooks = *hooks;
     d->retry_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 20);
     d->fail_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 20);
+    d->repair_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 20);
     heap_init(&d->due);
     if (getrandom(&d->rng, sizeof(d->rng), GRND_NONBLOCK) != sizeof(d->rng))
         d->rng = (uint64_t)now_mono_us();

@@ -180,11 +180,29 @@ str_or_null(const char *s)
     return s[0] ? json_stringn(s, strlen(s)) : json_null();
 }
 
+/* Clamped to HOOK_TIME_MIN_MS..HOOK_TIME_MAX_MS: the decoder refuses
+ * records outside it, and no note, however it was built, reaches
+ * ts_format() or the calendar with a time they cannot represent (INT64_MIN
+ * overflowed there). */
+static int64_t
+time_clamp(int64_t ms)
+{
+    return ms < HOOK_TIME_MIN_MS   ? HOOK_TIME_MIN_MS
+           : ms > HOOK_TIME_MAX_MS ? HOOK_TIME_MAX_MS
+                                   : ms;
+}
+
+static const char *
+time_text(int64_t ms, char *buf)
+{
+    return ts_format(time_clamp(ms), buf);
+}
+
 static json_t *
 time_str(int64_t ms)
 {
     char buf[TS_BUFLEN];
-    return json_string(ts_format(ms, buf));
+    return json_string(time_text(ms, buf));
 }
 
 /* 80% -> 80, 87.5% -> 87.5 */
@@ -228,8 +246,8 @@ summary_text(const struct hook_note *n, const char *ticket)
     const char *metric = cfg_metric_name(n->metric);
     int rc;
 
-    ts_format(n->deadline_ms, deadline);
-    ts_format(n->at_ms, at);
+    time_text(n->deadline_ms, deadline);
+    time_text(n->at_ms, at);
     switch (n->kind) {
     case HOOK_KIND_WARNING:
         percent_text(n->percent_bp, pct, sizeof(pct));
@@ -302,7 +320,7 @@ hook_body_json_cal(const struct hook_note *n, const struct calendar *cal,
     if (cal != NULL) {
         char local[CAL_LOCAL_BUFLEN];
         set(o, "timezone", str(cal_timezone(cal)), &ok);
-        set(o, "deadline_local", str(cal_format_local(cal, n->deadline_ms, local)), &ok);
+        set(o, "deadline_local", str(cal_format_local(cal, time_clamp(n->deadline_ms), local)), &ok);
     }
     if (n->kind == HOOK_KIND_WARNING)
         set(o, "percent", percent_value(n->percent_bp), &ok);
@@ -874,15 +892,23 @@ hook_note_decode(struct hook_note *n, const char *text, size_t len,
         get_int(o, "metric", 0, METRIC_COUNT - 1, &v[1]) < 0 ||
         get_int(o, "cycle", 0, UINT16_MAX, &v[2]) < 0 ||
         get_int(o, "percent_bp", 0, 10000, &v[3]) < 0 ||
-        get_int(o, "opened_ms", INT64_MIN, INT64_MAX, &v[4]) < 0 ||
-        get_int(o, "deadline_ms", INT64_MIN, INT64_MAX, &v[5]) < 0 ||
-        get_int(o, "at_ms", INT64_MIN, INT64_MAX, &v[6]) < 0 ||
-        get_int(o, "late_ms", INT64_MIN, INT64_MAX, &v[7]) < 0 ||
         get_int(o, "created_ms", INT64_MIN, INT64_MAX, &v[8]) < 0 ||
         get_int(o, "due_ms", INT64_MIN, INT64_MAX, &v[9]) < 0 ||
         get_int(o, "ends_ms", INT64_MIN, INT64_MAX, &v[10]) < 0 ||
-        get_int(o, "attempts", 0, 1000000, &v[11]) < 0 ||
+        get_int(o, "attempts", 0, HOOK_ATTEMPTS_MAX, &v[11]) < 0 ||
         get_int(o, "flags", 0, 255, &v[12]) < 0)
+        goto out;
+    /* The clock's times go into bodies and log lines: a record from
+     * elsewhere (or a corrupted one) must not carry one that cannot be
+     * formatted, nor a lateness no two such times can have. */
+    *why = "time out of range";
+    const int64_t span = HOOK_TIME_MAX_MS - HOOK_TIME_MIN_MS;
+    if (get_int(o, "opened_ms", HOOK_TIME_MIN_MS, HOOK_TIME_MAX_MS, &v[4]) <
+            0 ||
+        get_int(o, "deadline_ms", HOOK_TIME_MIN_MS, HOOK_TIME_MAX_MS, &v[5]) <
+            0 ||
+        get_int(o, "at_ms", HOOK_TIME_MIN_MS, HOOK_TIME_MAX_MS, &v[6]) < 0 ||
+        get_int(o, "late_ms", -span, span, &v[7]) < 0)
         goto out;
     *why = "unknown kind";
     n->kind = HOOK_KIND_COUNT;

@@ -1,20 +1,21 @@
 /*
  * deliver.h - delivery of stored notifications to their webhooks, at least
- * once. Owns the in-memory index of the outbox (ids, due times, attempt
- * counts; record bodies stay in Redis and are read back for each attempt
- * unless still cached from their creation), per-webhook queues with
- * `max_rate` and a bound on concurrent requests, retries with exponential
- * backoff and jitter, and the alertmanager re-send loop. Knows nothing about
- * escalations, nor about notify.c: the wiring (slawatchd.c) creates the
- * deliver, hands notify.c deliver_submit/lookup/cancel/poke as its struct
- * notify_delivery, and answers still_open() with notify_still_open().
+ * once. Owns the in-memory copy of the outbox (every record, with its id,
+ * due time and attempt count, kept until the notification is delivered or
+ * given up, and stored again when Redis lost it), per-webhook queues with
+ * `max_rate`, a bound on concurrent requests and 429 pauses, retries with
+ * exponential backoff and jitter, and the alertmanager re-send loop. Knows
+ * nothing about escalations, nor about notify.c: the wiring (slawatchd.c)
+ * creates the deliver, hands notify.c deliver_submit/lookup/cancel/poke as its
+ * struct notify_delivery, and answers still_open() with notify_still_open().
  *
  *   notify.c --notify_delivery--> slawatchd.c --> deliver_submit, _lookup,
  *                                                 _cancel, _poke
  *   deliver_submit -> HSET <prefix>outbox (durable) -> due heap -> webhook
- *   queue -> [HGET record] -> body + signature -> hook_http_post -> 2xx: HDEL
- *                                                 5xx/429/timeout: retry later
- *                                                 other 4xx: give up, count
+ *   queue -> body + signature (from the record in memory) -> hook_http_post
+ *        -> 2xx: HDEL;  5xx/timeout: HSET state, retry later;
+ *           429: pause the webhook, retry (not an attempt);
+ *           other 4xx: give up, count
  *   HOOK_F_COND note due -> hooks.still_open (slawatchd.c -> notify.c):
  *                           open: send; over: drop it (a delivered
  *                           alertmanager alert: send it with endsAt)
@@ -60,7 +61,8 @@ void deliver_free(struct deliver *d);
 void deliver_set_config(struct deliver *d, const struct config *cfg);
 
 /* The writer is connected: the first time, re-drive the outbox left by an
- * earlier run (HSCAN). */
+ * earlier run (HSCAN); after a reconnection, store every notification in
+ * memory again (the Redis now answering may not have them). */
 void deliver_writer_ready(struct deliver *d);
 
 /* Stores a notification (fills n->id and n->created_ms; the caller sets
@@ -81,7 +83,8 @@ void deliver_poke(struct deliver *d, const char *id);
 /* Notifications in the outbox not yet delivered (alertmanager alerts that
  * the receiver already has are not counted). */
 size_t deliver_pending(const struct deliver *d);
-/* Notifications given up since start (4xx, attempts exhausted). */
+/* Notifications given up since start (4xx, attempts exhausted, an
+ * unusable record). */
 uint64_t deliver_failed_total(const struct deliver *d);
 /* Successful requests since start. */
 uint64_t deliver_sent_total(const struct deliver *d);

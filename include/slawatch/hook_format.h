@@ -21,6 +21,14 @@
 #define HOOK_ID_LEN 32        /* hex characters of a delivery id */
 #define HOOK_SIG_LEN (7 + 64) /* "sha256=" + hex HMAC-SHA256 */
 #define HOOK_SUBJECT_LEN 256  /* hook_note_subject() text, NUL included */
+/* The times a record may carry and a body can show: RFC 3339 has
+ * four-digit years, 0000-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z
+ * (nothing outside is a real SLA time, and INT64_MIN overflowed
+ * ts_format). */
+#define HOOK_TIME_MIN_MS INT64_C(-62167219200000)
+#define HOOK_TIME_MAX_MS INT64_C(253402300799999)
+/* The most attempts a record may count (more is refused as unusable). */
+#define HOOK_ATTEMPTS_MAX 1000000
 
 enum hook_kind {
     HOOK_KIND_WARNING = 0, /* a warn percentage was reached */
@@ -124,8 +132,11 @@ const char *hook_note_subject(const struct hook_note *n, char *buf);
 char *hook_note_encode(const struct hook_note *n) MUSTCHECK;
 
 /* Parses a record written by hook_note_encode(). Anything else (bad JSON,
- * wrong types, over-long or unclean strings, unknown kind) is refused:
- * returns -1 with a static reason in *why. */
+ * wrong types, over-long or unclean strings, unknown kind, a clock time
+ * (opened, deadline, at) outside HOOK_TIME_MIN_MS..HOOK_TIME_MAX_MS or a
+ * lateness longer than that span) is refused: returns -1 with a static reason in *why. The delivery
+ * state (created_ms, due_ms, ends_ms) is returned as read, any int64:
+ * deliver.c range-checks it against its own clock. */
 int hook_note_decode(struct hook_note *n, const char *text, size_t len,
                      const char **why) MUSTCHECK;
 

@@ -18,7 +18,9 @@
 
 #include "slawatch/util.h"
 
-#define HOOK_HTTP_SNIPPET 160
+/* Bytes of the response body kept for log lines (printable, raw: the
+ * caller scrubs secrets before logging a short prefix of it). */
+#define HOOK_HTTP_SNIPPET 512
 
 struct hook_http;
 
@@ -31,10 +33,14 @@ struct hook_http_result {
     long status;           /* HTTP status; 0 when no response came */
     bool transport_error;  /* no response: refused, reset, TLS, DNS... */
     bool timed_out;        /* the per-request timeout passed */
-    int64_t retry_after_s; /* Retry-After of the response, 0 if none */
+    int64_t retry_after_s; /* Retry-After of the response (seconds, or an
+                              HTTP-date as seconds from now), 0 if none,
+                              at most a day */
     int64_t elapsed_us;
     char error[256];                 /* curl's message for a transport error */
-    char snippet[HOOK_HTTP_SNIPPET]; /* start of the response body, printable */
+    char snippet[HOOK_HTTP_SNIPPET]; /* start of the response body,
+                                        printable; may echo secrets of
+                                        the request: never log it as is */
 };
 
 /* Called once per request, from the loop, never from inside
