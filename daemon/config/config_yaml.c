@@ -946,6 +946,13 @@ cfg_read_secret(struct cfg_ctx *ctx, const yaml_node_t *node, const char *path,
                 path, full, (unsigned)(st.st_mode & 07777));
         goto out;
     }
+    /* Mode 0600 says little if someone else owns the file: they can read
+     * and rewrite it. This user's own, or root's (systemd's credentials). */
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        cfg_err(ctx, node, "%s: %s is owned by uid %u, not by this user (uid %u) or root",
+                path, full, (unsigned)st.st_uid, (unsigned)geteuid());
+        goto out;
+    }
     if ((buf = malloc(CFG_SECRET_MAX + 1)) == NULL) {
         cfg_oom(ctx);
         goto out;
@@ -960,7 +967,10 @@ cfg_read_secret(struct cfg_ctx *ctx, const yaml_node_t *node, const char *path,
                 CFG_SECRET_MAX);
         goto out;
     }
+    /* One trailing line end, Unix or DOS ("\n", "\r\n"). */
     if (len > 0 && buf[len - 1] == '\n')
+        len--;
+    if (len > 0 && buf[len - 1] == '\r')
         len--;
     if (len == 0) {
         cfg_err(ctx, node, "%s: %s is empty", path, full);

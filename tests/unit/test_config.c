@@ -1072,6 +1072,34 @@ test_secret_files(void **state)
     assert_string_equal(cfg->redis.password, "relative");
     assert_string_equal(cfg->path, conf);
     cfg_free(cfg);
+
+    /* A file written on Windows: its "\r\n" is not part of the secret. */
+    write_file("dos.pass", "crlf-secret\r\n", 0600);
+    conf = write_file("dos.yaml", "redis:\n  password_file: dos.pass\n", 0600);
+    f = open_memstream(&errs, &(size_t){0});
+    cfg = cfg_load(conf, f);
+    fclose(f);
+    if (cfg == NULL) {
+        print_error("%s", errs);
+        fail();
+    }
+    free(errs);
+    assert_string_equal(cfg->redis.password, "crlf-secret");
+    cfg_free(cfg);
+
+    /* Mode 0600, but someone else's file: refused (needs root to set up). */
+    if (geteuid() != 0) {
+        print_message("not root: the owner check is not exercised\n");
+        return;
+    }
+    snprintf(path, sizeof(path), "%s", write_file("theirs.pass", "x\n", 0600));
+    assert_int_equal(chown(path, 4242, 4242), 0);
+    snprintf(yaml, sizeof(yaml), "redis: { password_file: %s }\n", path);
+    snprintf(line, sizeof(line),
+             "t.yaml:1:25: redis.password_file: %s is owned by uid 4242, not by this "
+             "user (uid 0) or root",
+             path);
+    expect_error(yaml, line);
 }
 
 static void
