@@ -242,6 +242,13 @@ delivery_still_open(void *arg, const struct hook_note *n)
     return notify_still_open(sw->notify, n);
 }
 
+static int64_t
+delivery_due_of(void *arg, const struct hook_note *n)
+{
+    struct sw *sw = arg;
+    return notify_due_of(sw->notify, n);
+}
+
 static int
 delivery_submit(void *arg, struct hook_note *n)
 {
@@ -641,7 +648,7 @@ main(int argc, char **argv)
     sw.core = core_new(cfg, wall_clock, NULL, NULL);
     sw.report = sw.core ? report_new(cfg, now_wall_ms()) : NULL;
     sw.publish = publish_new(cfg, sw.core, &sw.writer);
-    const struct deliver_hooks dh = { delivery_still_open, &sw };
+    const struct deliver_hooks dh = { delivery_still_open, delivery_due_of, &sw };
     sw.deliver = deliver_new(sw.base, &sw.writer, cfg, &dh);
     const struct notify_delivery nd = { delivery_submit, delivery_lookup, delivery_cancel,
                                         delivery_poke, sw.deliver };

@@ -582,6 +582,24 @@ deliver_set_config(struct deliver *d, const struct config *cfg)
                     "outbox",
                     wh->name);
     }
+    /* Levels still waiting for their `after` take the due time of the new
+     * config (a tier's calendar added, changed or removed). */
+    for (size_t b = 0; d->hooks.due_of && b < d->nbuckets; b++) {
+        for (struct entry *e = d->table[b], *next; e; e = next) {
+            next = e->hnext;
+            struct hook_note n;
+            const char *why;
+            if (e->state != ST_WAITING || e->attempts != 0 || !(e->flags & HOOK_F_COND) ||
+                e->rec == NULL || hook_note_decode(&n, e->rec, e->rec_len, &why) < 0)
+                continue;
+            int64_t due = d->hooks.due_of(d->hooks.arg, &n);
+            if (due == e->due_ms)
+                continue;
+            e->due_ms = due;
+            dlv_persist(e);
+            dlv_schedule(e);
+        }
+    }
     for (size_t i = 0; i < d->nhooks; i++)
         dlv_pump(d->hooks_rt[i]);
 }

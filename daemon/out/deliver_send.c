@@ -76,8 +76,8 @@ dlv_store(struct entry *e)
 /* Writes the entry's delivery state (attempts, next due time, flags) into
  * the record in hand and stores it, so that a restart resumes where this
  * run stopped, and a Redis that lost the record has it again. */
-static void
-persist(struct entry *e)
+void
+dlv_persist(struct entry *e)
 {
     struct hook_note n;
     const char *why;
@@ -333,7 +333,7 @@ finish_attempt(struct entry *e, const struct hook_note *n,
             e->throttled = 0;
             e->due_ms = e->poked ? now : now + wh->resend_ms;
             e->poked = false;
-            persist(e);
+            dlv_persist(e);
             dlv_schedule(e);
         } else
             dlv_entry_remove(e);
@@ -385,7 +385,7 @@ finish_attempt(struct entry *e, const struct hook_note *n,
     }
     e->due_ms = now + delay;
     (void)outbox_note_error(&d->ob, e->id, now, why); /* for slawatchctl outbox */
-    persist(e);
+    dlv_persist(e);
     dlv_schedule(e);
 }
 

@@ -532,6 +532,25 @@ notify_still_open(const struct notify *nt, const struct hook_note *n)
     return true;
 }
 
+int64_t
+notify_due_of(const struct notify *nt, const struct hook_note *n)
+{
+    if (n->objective || (n->kind != HOOK_KIND_BREACH && n->kind != HOOK_KIND_WARNING) ||
+        n->escalation[0] == '\0')
+        return n->due_ms;
+    const struct config *cfg = nt->cfg;
+    int tier = cfg_tier_index(cfg, n->tier, strlen(n->tier));
+    for (size_t i = 0; i < cfg->nescalations; i++) {
+        const struct cfg_escalation *e = &cfg->escalations[i];
+        if (strcmp(e->name, n->escalation) != 0)
+            continue;
+        if (tier < 0 || e->after_ms <= 0)
+            return n->due_ms; /* still_open decides its fate */
+        return cal_add(cfg->tiers[tier].calendar, n->at_ms, e->after_ms);
+    }
+    return n->due_ms;
+}
+
 struct notify *
 notify_new(const struct config *cfg, const struct core *core,
            const struct notify_delivery *delivery)

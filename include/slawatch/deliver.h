@@ -44,6 +44,11 @@ struct deliver_hooks {
      * or the violation an objective note is about still holds (checked
      * before sending a note with HOOK_F_COND). */
     bool (*still_open)(void *arg, const struct hook_note *n);
+    /* When a note that has not been attempted falls due under the config
+     * now in force (an `after` level: the tier's calendar may have
+     * changed), or its due_ms unchanged; asked at every deliver_set_config.
+     * May be NULL. */
+    int64_t (*due_of)(void *arg, const struct hook_note *n);
     void *arg;
 };
 

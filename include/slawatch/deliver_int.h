@@ -106,6 +106,8 @@ hook_of(const struct entry *e)
 
 /* deliver.c */
 void dlv_table_remove(struct deliver *d, struct entry *e);
+/* Writes the entry's delivery state into its record and stores it. */
+void dlv_persist(struct entry *e);
 void dlv_set_flags(struct entry *e, uint8_t flags);
 /* Replaces the record in hand (takes ownership of rec, a NUL-terminated
  * string of len bytes). */

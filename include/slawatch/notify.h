@@ -57,6 +57,12 @@ struct notify_delivery {
     void *arg;
 };
 
+/* When a waiting ladder level (a warning or breach note of an escalation
+ * with `after`) falls due under the config in force: `after` business time
+ * from its notice, in its tier's calendar as it is now. Other notes keep
+ * their due_ms. For deliver_hooks.due_of (a reload). */
+int64_t notify_due_of(const struct notify *nt, const struct hook_note *n);
+
 /* Returns NULL on allocation failure. cfg and core are not owned, nor is
  * the delivery (*delivery is copied; its arg must outlive the notify); cfg
  * must stay valid until replaced by notify_set_config(). */

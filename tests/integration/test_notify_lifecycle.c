@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -100,11 +101,94 @@ test_after_hours_breach_answered_before_opening(void **state)
     assert_int_equal(h_env_stop(e), 0);
 }
 
+/* due_ms of the outbox record of escalation `esc`, or -1. */
+static long long
+due_of(struct h_env *e, const char *esc)
+{
+    redisReply *r = redisCommand(e->c, "HVALS nl:outbox");
+    long long due = -1;
+    char want[64];
+    snprintf(want, sizeof(want), "\"escalation\":\"%s\"", esc);
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const char *rec = r->element[i]->str;
+        const char *d = strstr(rec, "\"due_ms\":");
+        if (strstr(rec, want) && d)
+            due = atoll(d + 9);
+    }
+    if (r)
+        freeReplyObject(r);
+    return due;
+}
+
+/* A reload recomputes the `after` of a waiting level with the calendar in
+ * force: here the tier loses its calendar, and the level due at the next
+ * opening plus 10 minutes of open time becomes due 10 minutes after its
+ * notice. */
+static void
+test_reload_recomputes_waiting_levels(void **state)
+{
+    (void)state;
+    int64_t now = h_now_ms();
+    time_t secs = (time_t)(now / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    int open_h = (tm.tm_hour + 22) % 24;
+    if (open_h == 23)
+        open_h = 21;
+    int64_t opening = now - (now % 86400000LL) + (int64_t)open_h * 3600000LL;
+    if (opening > now - 3600000LL)
+        opening -= 86400000LL;
+    const char *fmt =
+        "redis: { host: 127.0.0.1, port: @REDIS@, prefix: \"nl:\" }\n"
+        "calendars:\n"
+        "  office: { timezone: UTC, week: { mon-sun: \"%02d:00-%02d:00\" } }\n"
+        "tiers:\n"
+        "  biz: { response: 1m%s }\n"
+        "webhooks:\n"
+        "  pd: { url: \"http://127.0.0.1:@HTTP@/pd\", format: pagerduty,\n"
+        "        routing_key_file: pd.key }\n"
+        "escalations:\n"
+        "  - { name: boss, when: breach, after: 10m, notify: [pd] }\n";
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml), fmt, open_h, open_h + 1, ", calendar: office");
+    static const char *const secrets[] = { "pd.key", "PDKEY\n", NULL };
+    struct h_env *e = h_env_start(yaml, "nl:events", secrets, answer_ok, NULL);
+    assert_non_null(e);
+    char ts[24];
+    snprintf(ts, sizeof(ts), "%lld", (long long)(opening + 60000));
+    assert_int_equal(h_xadd(e->c, "nl:events", NULL, 0, "type", "opened", "ticket", "R-1",
+                            "ts", ts, NULL), 0);
+    assert_true(h_wait_xlen(e->c, "nl:breaches", 1, 5000));
+    assert_true(h_wait_hlen(e->c, "nl:outbox", 1, 5000));
+    long long before = due_of(e, "boss");
+    /* The next opening is at least 20 hours away. */
+    assert_true(before > now + 20 * 3600000LL);
+
+    /* The same config without the calendar, and SIGHUP. */
+    snprintf(yaml, sizeof(yaml), fmt, open_h, open_h + 1, "");
+    char *text = h_subst_ports(yaml, e->redis.port, e->rx.port);
+    free(h_write_file(e->redis.dir, "slawatch.yaml", text));
+    free(text);
+    assert_int_equal(kill(e->daemon, SIGHUP), 0);
+    long long after = -1;
+    for (int waited = 0; waited < 5000; waited += 100) {
+        after = due_of(e, "boss");
+        if (after != before)
+            break;
+        h_sleep_ms(100);
+    }
+    /* 10 minutes after the breach was decided, 24x7. */
+    assert_true(after >= now + 10 * 60000LL - 5000 && after <= h_now_ms() + 10 * 60000LL);
+    assert_int_equal(h_http_count(&e->rx, "/pd"), 0); /* still waiting */
+    assert_int_equal(h_env_stop(e), 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_after_hours_breach_answered_before_opening),
+        cmocka_unit_test(test_reload_recomputes_waiting_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
