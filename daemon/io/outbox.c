@@ -44,7 +44,7 @@ outbox_note_error(struct outbox *ob, const char *id, int64_t at_ms, const char *
     snprintf(key, sizeof(key), "%s:error:%s", ob->key, id);
     snprintf(val, sizeof(val), "%lld %s", (long long)at_ms, text);
     const char *argv[] = {"SET", key, val, "EX", "86400"};
-    return rds_send(ob->conn, NULL, NULL, 5, argv, NULL);
+    return rds_send_write(ob->conn, NULL, NULL, 5, argv, NULL);
 }
 
 int

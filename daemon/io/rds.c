@@ -654,6 +654,52 @@ rds_send(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc,
     return rds_send_block(conn, 0, fn, privdata, argc, argv, argvlen);
 }
 
+int
+rds_send_write(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc,
+               const char **argv, const size_t *argvlen)
+{
+    if (conn->prefix_n == 0)
+        return rds_send(conn, fn, privdata, argc, argv, argvlen);
+    if (conn->state != RDS_READY || conn->ac == NULL)
+        return -1;
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0)
+        return -1;
+    /* The fence's arguments after the array header, as send_cmd does. */
+    const char *body = memchr(cmd, '\n', (size_t)len);
+    size_t head = body ? (size_t)(body + 1 - cmd) : 0;
+    char hdr[32];
+    int hl = snprintf(hdr, sizeof(hdr), "*%d\r\n", argc + conn->prefix_n);
+    size_t total = (size_t)hl + conn->prefix_len + (size_t)len - head;
+    char *buf = body ? malloc(total) : NULL;
+    struct send_ctx *ctx = buf ? malloc(sizeof(*ctx)) : NULL;
+    if (ctx == NULL) {
+        free(buf);
+        redisFreeCommand(cmd);
+        return -1;
+    }
+    memcpy(buf, hdr, (size_t)hl);
+    memcpy(buf + hl, conn->prefix_fmt, conn->prefix_len);
+    memcpy(buf + hl + conn->prefix_len, cmd + head, (size_t)len - head);
+    redisFreeCommand(cmd);
+    ctx->conn = conn;
+    ctx->gen = conn->gen;
+    ctx->fn = fn;
+    ctx->privdata = privdata;
+    bool idle = outstanding(conn) == 0;
+    int rc = redisAsyncFormattedCommand(conn->ac, send_cb, ctx, buf, total);
+    free(buf);
+    if (rc != REDIS_OK) {
+        free(ctx);
+        return -1;
+    }
+    if (idle)
+        conn->progress_us = now_mono_us();
+    conn->inflight++;
+    return 0;
+}
+
 /* ---- the durable queue --------------------------------------------------- */
 
 static void

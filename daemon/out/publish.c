@@ -321,7 +321,7 @@ publish_gauges(struct publish *pub, const struct publish_stats *st)
     if (argv_seal(&a) < 0)
         log_warnx("gauges not published: out of memory");
     else if (rds_stalled(pub->writer)) {
-        if (rds_send(pub->writer, NULL, NULL, (int)a.n, a.argv, a.lens) < 0)
+        if (rds_send_write(pub->writer, NULL, NULL, (int)a.n, a.argv, a.lens) < 0)
             log_debug("gauges not published: writer not ready");
     } else if (rds_queue(pub->writer, NULL, NULL, (int)a.n, a.argv, a.lens) < 0)
         log_warnx("gauges not published: writer queue full");

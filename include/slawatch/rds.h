@@ -152,6 +152,12 @@ rds_ready(const struct rds_conn *conn)
  * not called). */
 int rds_send(struct rds_conn *conn, rds_reply_fn *fn, void *privdata,
              int argc, const char **argv, const size_t *argvlen) MUSTCHECK;
+
+/* rds_send for a write that is not worth queueing (a snapshot of gauges
+ * while the queue is held, a note about a retry), fenced like the durable
+ * commands (rds_set_prefix). Returns -1 as rds_send does. */
+int rds_send_write(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc,
+                   const char **argv, const size_t *argvlen) MUSTCHECK;
 /* The same for a command that may legitimately stay unanswered for
  * block_ms (XREADGROUP ... BLOCK): the reply deadline is that much later. */
 int rds_send_block(struct rds_conn *conn, int block_ms, rds_reply_fn *fn,
