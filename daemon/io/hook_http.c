@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 
+#include "slawatch/driver.h"
 #include "slawatch/log.h"
 
 #define POOL_MAX 64
@@ -171,6 +172,10 @@ sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
         event_del(sc->ev);
         event_assign(sc->ev, http->base, fd, kind, event_cb, http);
     }
+    /* Webhook traffic runs with the deadline timer, at the loop's lowest
+     * priority: ten thousand deliveries in flight must not hold a deadline
+     * back (and the timer still runs after the reader's replies). */
+    event_priority_set(sc->ev, DRIVER_PRIORITIES - 1);
     event_add(sc->ev, NULL);
     return 0;
 }
@@ -286,6 +291,8 @@ hook_http_new(struct event_base *base)
     http->base = base;
     http->multi = curl_multi_init();
     http->timer_ev = evtimer_new(base, timer_cb, http);
+    if (http->timer_ev)
+        event_priority_set(http->timer_ev, DRIVER_PRIORITIES - 1);
     if (http->multi == NULL || http->timer_ev == NULL) {
         hook_http_free(http);
         return NULL;
