@@ -654,6 +654,31 @@ rds_send(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc,
     return rds_send_block(conn, 0, fn, privdata, argc, argv, argvlen);
 }
 
+/* A RESP command (`cmd`, `len` bytes, as redisFormatCommandArgv makes it)
+ * with the fence's arguments put in after its array header:
+ * "*<n + prefix>\r\n" prefix args. Returns a malloc'ed buffer (length in
+ * *out_len), or NULL on allocation failure or a buffer that is no command. */
+static char *
+fenced(const struct rds_conn *conn, const char *cmd, size_t len, size_t *out_len)
+{
+    const char *body = memchr(cmd, '\n', len);
+    if (body == NULL || cmd[0] != '*')
+        return NULL;
+    long argc = strtol(cmd + 1, NULL, 10);
+    size_t head = (size_t)(body + 1 - cmd);
+    char hdr[32];
+    int hl = snprintf(hdr, sizeof(hdr), "*%ld\r\n", argc + conn->prefix_n);
+    size_t total = (size_t)hl + conn->prefix_len + len - head;
+    char *buf = malloc(total);
+    if (buf == NULL)
+        return NULL;
+    memcpy(buf, hdr, (size_t)hl);
+    memcpy(buf + hl, conn->prefix_fmt, conn->prefix_len);
+    memcpy(buf + hl + conn->prefix_len, cmd + head, len - head);
+    *out_len = total;
+    return buf;
+}
+
 int
 rds_send_write(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc,
                const char **argv, const size_t *argvlen)
@@ -666,23 +691,14 @@ rds_send_write(struct rds_conn *conn, rds_reply_fn *fn, void *privdata, int argc
     int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
     if (len < 0)
         return -1;
-    /* The fence's arguments after the array header, as send_cmd does. */
-    const char *body = memchr(cmd, '\n', (size_t)len);
-    size_t head = body ? (size_t)(body + 1 - cmd) : 0;
-    char hdr[32];
-    int hl = snprintf(hdr, sizeof(hdr), "*%d\r\n", argc + conn->prefix_n);
-    size_t total = (size_t)hl + conn->prefix_len + (size_t)len - head;
-    char *buf = body ? malloc(total) : NULL;
+    size_t total = 0;
+    char *buf = fenced(conn, cmd, (size_t)len, &total);
+    redisFreeCommand(cmd);
     struct send_ctx *ctx = buf ? malloc(sizeof(*ctx)) : NULL;
     if (ctx == NULL) {
         free(buf);
-        redisFreeCommand(cmd);
         return -1;
     }
-    memcpy(buf, hdr, (size_t)hl);
-    memcpy(buf + hl, conn->prefix_fmt, conn->prefix_len);
-    memcpy(buf + hl + conn->prefix_len, cmd + head, (size_t)len - head);
-    redisFreeCommand(cmd);
     ctx->conn = conn;
     ctx->gen = conn->gen;
     ctx->fn = fn;
@@ -730,20 +746,11 @@ send_cmd(struct rds_conn *conn, struct rds_cmd *cmd)
     bool idle = outstanding(conn) == 0;
     int rc;
     if (conn->prefix_len > 0) {
-        /* The command as queued, with the prefix's arguments put in after
-         * its array header: "*<n + prefix>\r\n" prefix args. */
-        const char *body = memchr(cmd->buf, '\n', cmd->len);
-        long argc = strtol(cmd->buf + 1, NULL, 10);
-        size_t head = body ? (size_t)(body + 1 - cmd->buf) : 0;
-        char hdr[32];
-        int hl = snprintf(hdr, sizeof(hdr), "*%ld\r\n", argc + conn->prefix_n);
-        size_t total = (size_t)hl + conn->prefix_len + cmd->len - head;
-        char *buf = body ? malloc(total) : NULL;
+        /* The command as queued, fenced as it goes. */
+        size_t total = 0;
+        char *buf = fenced(conn, cmd->buf, cmd->len, &total);
         if (buf == NULL)
             return -1; /* tried again at the next flush */
-        memcpy(buf, hdr, (size_t)hl);
-        memcpy(buf + hl, conn->prefix_fmt, conn->prefix_len);
-        memcpy(buf + hl + conn->prefix_len, cmd->buf + head, cmd->len - head);
         rc = redisAsyncFormattedCommand(conn->ac, queue_cb, cmd, buf, total);
         free(buf);
     } else {

@@ -74,6 +74,16 @@ esc_matches(const struct cfg_escalation *e, enum esc_when when, int tier,
     return tier >= 0 && tier < CFG_MAX_TIERS && e->tiers[tier];
 }
 
+/* The escalation of that name in cfg, or NULL (a reload removed it). */
+static const struct cfg_escalation *
+esc_by_name(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nescalations; i++)
+        if (strcmp(cfg->escalations[i].name, name) == 0)
+            return &cfg->escalations[i];
+    return NULL;
+}
+
 /* The clock's identity and the ticket's attributes into a note. */
 static void
 note_init(const struct notify *nt, struct hook_note *note, enum hook_kind kind,
@@ -516,10 +526,7 @@ notify_still_open(const struct notify *nt, const struct hook_note *n)
      * changed, or a reload changed or removed the escalation) is over as
      * well: a waiting level is dropped, a firing alert resolves. */
     if ((n->kind == HOOK_KIND_BREACH || n->kind == HOOK_KIND_WARNING) && n->escalation[0]) {
-        const struct cfg_escalation *e = NULL;
-        for (size_t i = 0; i < nt->cfg->nescalations && e == NULL; i++)
-            if (strcmp(nt->cfg->escalations[i].name, n->escalation) == 0)
-                e = &nt->cfg->escalations[i];
+        const struct cfg_escalation *e = esc_by_name(nt->cfg, n->escalation);
         if (e == NULL ||
             !esc_matches(e, n->kind == HOOK_KIND_BREACH ? ESC_BREACH : ESC_WARNING, t->tier,
                          n->metric))
@@ -540,15 +547,10 @@ notify_due_of(const struct notify *nt, const struct hook_note *n)
         return n->due_ms;
     const struct config *cfg = nt->cfg;
     int tier = cfg_tier_index(cfg, n->tier, strlen(n->tier));
-    for (size_t i = 0; i < cfg->nescalations; i++) {
-        const struct cfg_escalation *e = &cfg->escalations[i];
-        if (strcmp(e->name, n->escalation) != 0)
-            continue;
-        if (tier < 0 || e->after_ms <= 0)
-            return n->due_ms; /* still_open decides its fate */
-        return cal_add(cfg->tiers[tier].calendar, n->at_ms, e->after_ms);
-    }
-    return n->due_ms;
+    const struct cfg_escalation *e = esc_by_name(cfg, n->escalation);
+    if (e == NULL || tier < 0 || e->after_ms <= 0)
+        return n->due_ms; /* still_open decides its fate */
+    return cal_add(cfg->tiers[tier].calendar, n->at_ms, e->after_ms);
 }
 
 struct notify *
