@@ -16,9 +16,12 @@
  *
  *   cfg_load -> read_file -> load_buffer -> libyaml document -> parse_root
  *     -> redis, events (here)
- *     -> calendars, tiers, policies, webhooks, escalations (config_rules.c,
- *        in that order: every name is defined before it is looked up)
- *     -> compliance, log (here)
+ *     -> calendars, tiers, policies, webhooks (config_rules.c)
+ *     -> compliance and its default windows (here)
+ *     -> objectives (config_objectives.c), escalations (config_rules.c),
+ *        their objective filters (config_objectives.c): in that order
+ *        every name is defined before it is looked up
+ *     -> state, ha, log (here)
  *     -> defaults that depend on other sections -> struct config
  *   Errors are collected, sorted by position and printed once at the end.
  */
@@ -338,16 +341,23 @@ finish_defaults(struct config *cfg)
         if ((cfg->events.consumer = strdup(host)) == NULL)
             return -1;
     }
-    if (cfg->compliance.nwindows == 0) {
-        static const struct {
-            const char *name;
-            int64_t ms;
-        } defs[] = {
-            {"1h", 3600000LL}, {"24h", 86400000LL}, {"7d", 7 * 86400000LL}};
-        for (size_t i = 0; i < ARRAY_LEN(defs); i++)
-            if (add_window(&cfg->compliance, defs[i].name, defs[i].ms) < 0)
-                return -1;
-    }
+    return 0;
+}
+
+/* compliance.windows when the file names none; objectives and
+ * escalations refer to them. Returns -1 on allocation failure. */
+static int
+default_windows(struct config *cfg)
+{
+    static const struct {
+        const char *name;
+        int64_t ms;
+    } defs[] = {{"1h", 3600000LL}, {"24h", 86400000LL}, {"7d", 7 * 86400000LL}};
+    if (cfg->compliance.nwindows != 0)
+        return 0;
+    for (size_t i = 0; i < ARRAY_LEN(defs); i++)
+        if (add_window(&cfg->compliance, defs[i].name, defs[i].ms) < 0)
+            return -1;
     return 0;
 }
 
@@ -371,8 +381,12 @@ parse_root(struct cfg_ctx *ctx, const yaml_node_t *root, struct config *cfg)
     cfg_parse_tiers(&ld, tiers);
     cfg_parse_policies(&ld, cfg_get_set(ctx, root, "policies"), tiers == NULL);
     cfg_parse_webhooks(&ld, cfg_get_set(ctx, root, "webhooks"));
-    cfg_parse_escalations(&ld, cfg_get_set(ctx, root, "escalations"));
     parse_compliance(&ld, cfg_get_set(ctx, root, "compliance"));
+    if (default_windows(cfg) < 0)
+        cfg_oom(ctx);
+    cfg_parse_objectives(&ld, cfg_get_set(ctx, root, "objectives"));
+    cfg_parse_escalations(&ld, cfg_get_set(ctx, root, "escalations"));
+    cfg_parse_esc_filters(&ld, cfg_get_set(ctx, root, "escalations"));
     parse_state(&ld, cfg_get_set(ctx, root, "state"));
     parse_ha(&ld, cfg_get_set(ctx, root, "ha"));
     parse_log(&ld, cfg_get_set(ctx, root, "log"));

@@ -8,6 +8,7 @@
  *                   defaults, cfg_free, cfg_known_keys
  *   config_rules.c  calendars, tiers, policies, webhooks, escalations:
  *                   the sections that refer to each other by name
+ *   config_objectives.c  objectives, and the escalation keys naming them
  *   config_yaml.c   errors, node access, typed scalars, secret files
  *
  * Every accessor takes the display path of the value ("tiers.instant.warn")
@@ -193,7 +194,7 @@ struct cfg_load {
     struct cfg_ctx *ctx;
     struct config *cfg;
     const yaml_node_t *calendars; /* the section, for name lookups */
-    bool tiers_bad, calendars_bad, webhooks_bad;
+    bool tiers_bad, calendars_bad, webhooks_bad, objectives_bad;
 };
 
 /* Section parsers (config_rules.c), called in this order; `sec` is the
@@ -204,5 +205,17 @@ void cfg_parse_policies(struct cfg_load *ld, const yaml_node_t *sec,
                         bool tiers_are_default);
 void cfg_parse_webhooks(struct cfg_load *ld, const yaml_node_t *sec);
 void cfg_parse_escalations(struct cfg_load *ld, const yaml_node_t *sec);
+
+/* A tier name given as a value (policies, escalations, objectives) ->
+ * index, or -1 after reporting it (unless the tiers section itself is
+ * broken). */
+int cfg_tier_ref(struct cfg_load *ld, const yaml_node_t *v, const char *path);
+
+/* config_objectives.c: the objectives section, after the tiers and the
+ * compliance windows and before the escalations; then, given the
+ * escalations section again once cfg_parse_escalations has read it, each
+ * escalation's `objectives` and `windows` (only with `when: objective`). */
+void cfg_parse_objectives(struct cfg_load *ld, const yaml_node_t *sec);
+void cfg_parse_esc_filters(struct cfg_load *ld, const yaml_node_t *sec);
 
 #endif

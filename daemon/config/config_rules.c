@@ -2,7 +2,8 @@
  * config_rules.c - the sections of the config that name each other:
  * calendars (built through cal.h), tiers (which may name a calendar),
  * policies (which name a tier), webhooks (with their secret files) and
- * escalations (which name tiers and webhooks). Called by config.c in that
+ * escalations (which name tiers and webhooks; the keys naming objectives
+ * and windows are config_objectives.c's). Called by config.c in that
  * order, so each name is defined before it is looked up.
  *
  * Fills the struct config being loaded and reports through cfg_err; must
@@ -427,10 +428,8 @@ policy_add_value(struct cfg_policy *p, int attr, const char *value)
     return 0;
 }
 
-/* A tier name given as a value (policies, escalations) -> index, or -1
- * after reporting it (unless the tiers section itself is broken). */
-static int
-tier_ref(struct cfg_load *ld, const yaml_node_t *v, const char *path)
+int
+cfg_tier_ref(struct cfg_load *ld, const yaml_node_t *v, const char *path)
 {
     char shown[CFG_SHOW_MAX];
     const char *name;
@@ -498,7 +497,7 @@ parse_policy(struct cfg_load *ld, const yaml_node_t *item, size_t index,
     if (t == NULL)
         cfg_err(ctx, item, "%s: tier is required", path);
     else
-        p->tier = tier_ref(ld, t, cfg_path(sub, sizeof(sub), path, "tier"));
+        p->tier = cfg_tier_ref(ld, t, cfg_path(sub, sizeof(sub), path, "tier"));
     parse_match(ld, p, cfg_get_set(ctx, item, "match"), path);
 }
 
@@ -769,7 +768,7 @@ parse_esc_tiers(struct cfg_load *ld, struct cfg_escalation *e,
         const yaml_node_t *item = cfg_seq_item(ctx, list, i);
         if (item == NULL)
             return;
-        int t = tier_ref(ld, item, path);
+        int t = cfg_tier_ref(ld, item, path);
         if (t >= 0)
             e->tiers[t] = true;
     }

@@ -2,7 +2,8 @@
  * config_diff.c - two configurations compared, in words (see
  * config_diff.h), for the reload log. Pure: no I/O, no allocation; lines
  * are built in a stack buffer and handed to the caller's function. Named
- * things (tiers, calendars, escalations, webhooks) are matched by name, so
+ * things (tiers, calendars, escalations, webhooks, objectives) are matched
+ * by name, so
  * moving one in the file is no change, except for tiers, where the last one
  * is the default and is reported as such.
  */
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "slawatch/cal.h"
+#include "slawatch/objective.h"
 #include "slawatch/policy.h"
 #include "slawatch/util.h"
 
@@ -308,6 +310,40 @@ esc_notify(const struct config *c, const struct cfg_escalation *e, char *buf)
     return buf;
 }
 
+/* An escalation's `objectives` or a named objective's `windows` and
+ * `tiers`: "[a, b]", or what no list means. */
+static char *
+esc_objectives(const struct config *c, const struct cfg_escalation *e, char *buf)
+{
+    if (!e->objectives_listed) {
+        snprintf(buf, VALUE_MAX, "every objective");
+        return buf;
+    }
+    size_t n = (size_t)snprintf(buf, VALUE_MAX, "[");
+    for (size_t i = 0, k = 0; i < c->nobjectives && n < VALUE_MAX - 80; i++)
+        if (e->objectives[i])
+            n += (size_t)snprintf(buf + n, VALUE_MAX - n, "%s%s", k++ ? ", " : "",
+                                  c->objectives[i].name);
+    snprintf(buf + n, VALUE_MAX - n, "]");
+    return buf;
+}
+
+static char *
+window_list(const struct config *c, bool listed, const bool *sel, char *buf)
+{
+    if (!listed) {
+        snprintf(buf, VALUE_MAX, "every window");
+        return buf;
+    }
+    size_t n = (size_t)snprintf(buf, VALUE_MAX, "[");
+    for (size_t w = 0, k = 0; w < c->compliance.nwindows && n < VALUE_MAX - 40; w++)
+        if (sel[w])
+            n += (size_t)snprintf(buf + n, VALUE_MAX - n, "%s%s", k++ ? ", " : "",
+                                  c->compliance.windows[w].name);
+    snprintf(buf + n, VALUE_MAX - n, "]");
+    return buf;
+}
+
 static void
 diff_escalations(struct out *o, const struct config *a, const struct config *b)
 {
@@ -327,6 +363,11 @@ diff_escalations(struct out *o, const struct config *a, const struct config *b)
         changed(o, "escalation", ne->name, "tiers", esc_tiers(a, oe, x), esc_tiers(b, ne, y));
         changed_dur(o, "escalation", ne->name, "after", oe->after_ms, ne->after_ms);
         changed(o, "escalation", ne->name, "notify", esc_notify(a, oe, x), esc_notify(b, ne, y));
+        changed(o, "escalation", ne->name, "objectives", esc_objectives(a, oe, x),
+                esc_objectives(b, ne, y));
+        changed(o, "escalation", ne->name, "windows",
+                window_list(a, oe->windows_listed, oe->windows, x),
+                window_list(b, ne->windows_listed, ne->windows, y));
         end_changed(o);
     }
     for (size_t i = 0; i < a->nescalations; i++)
@@ -400,6 +441,89 @@ diff_webhooks(struct out *o, const struct config *a, const struct config *b)
         }
 }
 
+/* ---- objectives ---------------------------------------------------------- */
+
+static const struct cfg_objective *
+find_objective(const struct config *c, const char *name)
+{
+    int i = cfg_objective_index(c, name);
+    return i < 0 ? NULL : &c->objectives[i];
+}
+
+static const char *
+measure(const struct cfg_objective *ob)
+{
+    return ob->kpi >= 0 ? cmp_kpi_name(ob->kpi) : cfg_metric_name(ob->metric);
+}
+
+/* "min 0.9", "max 0.05" */
+static char *
+threshold_text(const struct cfg_objective *ob, char *buf)
+{
+    snprintf(buf, VALUE_MAX, "%s %.6g", ob->max ? "max" : "min", ob->threshold);
+    return buf;
+}
+
+static char *
+objective_windows(const struct config *c, const struct cfg_objective *ob, char *buf)
+{
+    size_t w;
+    for (w = 0; w < c->compliance.nwindows && ob->windows[w]; w++)
+        ;
+    return window_list(c, w < c->compliance.nwindows, ob->windows, buf);
+}
+
+static char *
+objective_tiers(const struct config *c, const struct cfg_objective *ob, char *buf)
+{
+    size_t t;
+    for (t = 0; t < c->ntiers && ob->tiers[t]; t++)
+        ;
+    if (t == c->ntiers && ob->all) {
+        snprintf(buf, VALUE_MAX, "every tier and all");
+        return buf;
+    }
+    size_t n = (size_t)snprintf(buf, VALUE_MAX, "["), k = 0;
+    for (t = 0; t < c->ntiers && n < VALUE_MAX - 80; t++)
+        if (ob->tiers[t])
+            n += (size_t)snprintf(buf + n, VALUE_MAX - n, "%s%s", k++ ? ", " : "",
+                                  c->tiers[t].name);
+    snprintf(buf + n, VALUE_MAX - n, "%s%s]", ob->all && k ? ", " : "", ob->all ? "all" : "");
+    return buf;
+}
+
+static void
+diff_objectives(struct out *o, const struct config *a, const struct config *b)
+{
+    char x[VALUE_MAX], y[VALUE_MAX];
+    for (size_t i = 0; i < b->nobjectives; i++) {
+        const struct cfg_objective *no = &b->objectives[i], *oo = find_objective(a, no->name);
+        if (oo == NULL) {
+            out_printf(o, "objective %s added (%s %s)", no->name, measure(no),
+                       threshold_text(no, x));
+            out_emit(o);
+            continue;
+        }
+        if (strcmp(measure(oo), measure(no)) != 0) {
+            changed(o, "objective", no->name, "measure", measure(oo), measure(no));
+            out_printf(o, " (its states start afresh)");
+        }
+        changed(o, "objective", no->name, "threshold", threshold_text(oo, x),
+                threshold_text(no, y));
+        changed(o, "objective", no->name, "windows", objective_windows(a, oo, x),
+                objective_windows(b, no, y));
+        changed(o, "objective", no->name, "tiers", objective_tiers(a, oo, x),
+                objective_tiers(b, no, y));
+        end_changed(o);
+    }
+    for (size_t i = 0; i < a->nobjectives; i++)
+        if (find_objective(b, a->objectives[i].name) == NULL) {
+            out_printf(o, "objective %s removed: its states are dropped and its keys deleted",
+                       a->objectives[i].name);
+            out_emit(o);
+        }
+}
+
 /* ---- the plain keys ---------------------------------------------------- */
 
 static char *
@@ -469,6 +593,7 @@ cfg_diff(const struct config *old, const struct config *cur, cfg_diff_fn *fn, vo
     diff_calendars(&o, old, cur);
     diff_escalations(&o, old, cur);
     diff_webhooks(&o, old, cur);
+    diff_objectives(&o, old, cur);
     diff_rest(&o, old, cur);
     return o.lines;
 }

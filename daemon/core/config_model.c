@@ -58,6 +58,8 @@ const char *const cfg_known_keys[] = {
     "escalations.*.tiers",
     "escalations.*.after",
     "escalations.*.notify",
+    "escalations.*.objectives",
+    "escalations.*.windows",
     "webhooks",
     "webhooks.*.url",
     "webhooks.*.format",
@@ -77,6 +79,14 @@ const char *const cfg_known_keys[] = {
     "compliance.max_values",
     "compliance.publish_every",
     "compliance.objective",
+    "objectives",
+    "objectives.*.name",
+    "objectives.*.metric",
+    "objectives.*.kpi",
+    "objectives.*.windows",
+    "objectives.*.tiers",
+    "objectives.*.min",
+    "objectives.*.max",
     "ha",
     "ha.lease",
     "state",
@@ -147,6 +157,9 @@ cfg_free(struct config *cfg)
     free(cfg->webhooks);
     for (size_t i = 0; i < cfg->compliance.nwindows; i++)
         free(cfg->compliance.windows[i].name);
+    for (size_t i = 0; i < cfg->nobjectives; i++)
+        free(cfg->objectives[i].name);
+    free(cfg->objectives);
     free(cfg);
 }
 
@@ -158,6 +171,24 @@ cfg_tier_index(const struct config *cfg, const char *name, size_t len)
         if (t != NULL && strlen(t) == len && memcmp(t, name, len) == 0)
             return (int)i;
     }
+    return -1;
+}
+
+int
+cfg_objective_index(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nobjectives; i++)
+        if (cfg->objectives[i].name != NULL && strcmp(cfg->objectives[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int
+cfg_window_index(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->compliance.nwindows; i++)
+        if (strcmp(cfg->compliance.windows[i].name, name) == 0)
+            return (int)i;
     return -1;
 }
 

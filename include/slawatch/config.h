@@ -37,6 +37,7 @@ enum sla_attr {
 #define CFG_MAX_WARN 8
 #define CFG_MAX_TIERS 64
 #define CFG_MAX_WINDOWS 16
+#define CFG_MAX_OBJECTIVES 64
 
 enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARNING = 4, LOG_LVL_NOTICE = 5,
                  LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
@@ -101,6 +102,12 @@ struct cfg_escalation {
     int64_t after_ms;
     size_t nnotify;
     int *notify;                     /* indexes into cfg->webhooks */
+    /* `when: objective` only (SPEC section 2, v2); without a list, every
+     * objective (compliance.objective too) and every window: */
+    bool objectives_listed;          /* only the named objectives[i] */
+    bool objectives[CFG_MAX_OBJECTIVES]; /* indexes into cfg->objectives */
+    bool windows_listed;             /* only the windows[w] */
+    bool windows[CFG_MAX_WINDOWS];   /* indexes into compliance.windows */
 };
 
 enum hook_format { HOOK_JSON = 0, HOOK_ALERTMANAGER, HOOK_PAGERDUTY, HOOK_SLACK };
@@ -136,6 +143,21 @@ struct cfg_compliance {
     double objective;                /* default 0.90 */
 };
 
+/* A named objective (`objectives:`, SPEC section 2, v2): one SLA ratio
+ * (metric) or support KPI, judged per tier (and `all`) and compliance
+ * window against its min or max. Exactly one of metric and kpi is set. */
+struct cfg_objective {
+    char *name;                      /* 1..64 bytes of [A-Za-z0-9_.-] */
+    int metric;                      /* METRIC_* of met/(met+breached), or -1 */
+    int kpi;                         /* enum cmp_kpi (compliance.h), or -1 */
+    bool max;                        /* violated above `threshold`; false:
+                                        violated below it (min) */
+    double threshold;                /* the min or max as written */
+    bool windows[CFG_MAX_WINDOWS];   /* default: every compliance window */
+    bool tiers[CFG_MAX_TIERS];       /* default: every tier */
+    bool all;                        /* the `all` series; default true */
+};
+
 struct cfg_ha {
     int64_t lease_ms;        /* default 10s (SPEC section 7) */
 };
@@ -159,6 +181,8 @@ struct config {
     size_t nwebhooks;
     struct cfg_webhook *webhooks;
     struct cfg_compliance compliance;
+    size_t nobjectives;
+    struct cfg_objective *objectives;
     struct cfg_state state;
     struct cfg_ha ha;
     enum log_level log_level;        /* default info */
@@ -180,6 +204,10 @@ void cfg_free(struct config *cfg);
 
 /* Index of the tier called `name` (len bytes), or -1. */
 int cfg_tier_index(const struct config *cfg, const char *name, size_t len);
+/* Index of the named objective `name` (NUL-terminated), or -1. */
+int cfg_objective_index(const struct config *cfg, const char *name);
+/* Index of the compliance window written `name`, or -1. */
+int cfg_window_index(const struct config *cfg, const char *name);
 
 /* The model (daemon/core/config_model.c): no YAML, part of the pure core. */
 extern const char *const cfg_metric_names[METRIC_COUNT];

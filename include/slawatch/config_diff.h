@@ -1,7 +1,7 @@
 /*
  * config_diff.h - what changed between two configurations, in words, for
  * the reload log: tiers, the default tier, policies, calendars,
- * escalations and webhooks added, removed or changed (with the old and new
+ * escalations, webhooks and objectives added, removed or changed (with the old and new
  * value of each changed key; secrets only as "changed"), and the events,
  * compliance, state and log keys. The redis section and events.group and
  * .consumer are left out: they take effect at the next start, which the

@@ -21,6 +21,7 @@
 
 #include "slawatch/cal.h"
 #include "slawatch/config.h"
+#include "slawatch/objective.h"
 #include "slawatch/util.h"
 
 #define HOUR 3600000LL
@@ -1436,6 +1437,200 @@ test_business_days_warning(void **state)
     free(errs);
 }
 
+/* ---- objectives ---------------------------------------------------------- */
+
+static void
+test_objectives(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok(
+        "tiers:\n"
+        "  fast: { response: 10m, resolution: 1h }\n"
+        "  slow: { response: 4h }\n"
+        "webhooks:\n"
+        "  w: { url: \"http://127.0.0.1:9/\" }\n"
+        "objectives:\n"
+        "  - { name: answered-in-24h, metric: response, windows: [24h], min: 0.90 }\n"
+        "  - { name: first-contact, kpi: fcr, windows: [7d], min: 0.9 }\n"
+        "  - { name: satisfaction, kpi: csat_mean, tiers: [all], min: 4.8 }\n"
+        "  - { name: reopens, kpi: reopen_rate, tiers: [fast, all], max: 0.05 }\n"
+        "  - { name: resolved, metric: resolution, tiers: [fast], max: 1 }\n"
+        "  - { name: volume, kpi: csat_count, min: 25 }\n"
+        "escalations:\n"
+        "  - { name: page, when: objective, objectives: [answered-in-24h, reopens],\n"
+        "      windows: [24h], notify: [w] }\n"
+        "  - { name: chat, when: objective, notify: [w] }\n"
+        "  - { name: late, when: breach, notify: [w] }\n");
+    assert_int_equal(cfg->nobjectives, 6);
+    const struct cfg_objective *o = &cfg->objectives[0];
+    assert_string_equal(o->name, "answered-in-24h");
+    assert_int_equal(o->metric, METRIC_RESPONSE);
+    assert_int_equal(o->kpi, -1);
+    assert_false(o->max);
+    assert_true(o->threshold == 0.90);
+    assert_false(o->windows[0]); /* default windows 1h, 24h, 7d */
+    assert_true(o->windows[1]);
+    assert_false(o->windows[2]);
+    assert_true(o->tiers[0] && o->tiers[1] && o->all); /* default: every tier, all */
+    o = &cfg->objectives[1];
+    assert_int_equal(o->metric, -1);
+    assert_int_equal(o->kpi, CMP_KPI_FCR);
+    assert_true(o->windows[2] && !o->windows[0] && !o->windows[1]);
+    o = &cfg->objectives[2];
+    assert_int_equal(o->kpi, CMP_KPI_CSAT_MEAN);
+    assert_true(o->threshold == 4.8);
+    assert_true(o->all && !o->tiers[0] && !o->tiers[1]);
+    assert_true(o->windows[0] && o->windows[1] && o->windows[2]);
+    o = &cfg->objectives[3];
+    assert_int_equal(o->kpi, CMP_KPI_REOPEN_RATE);
+    assert_true(o->max);
+    assert_true(o->threshold == 0.05);
+    assert_true(o->all && o->tiers[0] && !o->tiers[1]);
+    assert_true(cfg->objectives[4].max && cfg->objectives[4].threshold == 1);
+    assert_true(cfg->objectives[5].threshold == 25);
+    assert_int_equal(cfg_objective_index(cfg, "reopens"), 3);
+    assert_int_equal(cfg_objective_index(cfg, "nope"), -1);
+    assert_int_equal(cfg_window_index(cfg, "7d"), 2);
+    assert_int_equal(cfg_window_index(cfg, "1d"), -1);
+
+    const struct cfg_escalation *e = &cfg->escalations[0];
+    assert_true(e->objectives_listed);
+    assert_true(e->objectives[0] && e->objectives[3]);
+    assert_false(e->objectives[1] || e->objectives[2] || e->objectives[4]);
+    assert_true(e->windows_listed);
+    assert_true(e->windows[1] && !e->windows[0] && !e->windows[2]);
+    e = &cfg->escalations[1];
+    assert_false(e->objectives_listed);
+    assert_false(e->windows_listed);
+    assert_false(cfg->escalations[2].objectives_listed);
+    cfg_free(cfg);
+
+    /* Objectives name windows as written in compliance.windows. */
+    cfg = load_ok("compliance: { windows: [60m, 1d] }\n"
+                  "objectives: [ { name: x, metric: response, windows: [1d], min: 0.5 } ]\n");
+    assert_true(cfg->objectives[0].windows[1] && !cfg->objectives[0].windows[0]);
+    cfg_free(cfg);
+    expect_error("compliance: { windows: [60m, 1d] }\n"
+                 "objectives: [ { name: x, metric: response, windows: [24h], min: 0.5 } ]\n",
+                 "t.yaml:2:54: objectives.x.windows: '24h' is not a compliance window "
+                 "(compliance.windows: 60m or 1d)");
+
+    /* Every error, with its position. */
+    static const struct {
+        const char *yaml, *line;
+    } cases[] = {
+        {"objectives:\n  - { name: a, metric: response, min: 0.9 }\n"
+         "  - { name: a, kpi: fcr, min: 0.9 }\n",
+         "t.yaml:3:13: objectives[1].name: objective 'a' is already defined at line 2"},
+        {"objectives:\n  - { name: \"b:c\", metric: response, min: 0.9 }\n",
+         "t.yaml:2:13: objectives[0].name: bad name 'b:c' (1 to 64 characters of A-Z a-z "
+         "0-9 _ . -)"},
+        {"objectives:\n  - { name: \"b c\", metric: response, min: 0.9 }\n",
+         "t.yaml:2:13: objectives[0].name: bad name 'b c' (1 to 64 characters of A-Z a-z "
+         "0-9 _ . -)"},
+        {"objectives:\n  - { metric: response, min: 0.5 }\n",
+         "t.yaml:2:5: objectives[0]: name is required"},
+        {"objectives:\n  - { name: d, min: 0.9 }\n",
+         "t.yaml:2:5: objectives.d: metric (an SLA ratio: response, resolution, ...) or kpi "
+         "(fcr, reopen_rate, csat, csat_mean, csat_count) is required"},
+        {"objectives:\n  - { name: e, metric: response, kpi: fcr, min: 0.9 }\n",
+         "t.yaml:2:34: objectives.e: metric and kpi exclude each other (one objective, one "
+         "measure)"},
+        {"objectives:\n  - { name: f, metric: response }\n",
+         "t.yaml:2:5: objectives.f: min or max is required (violated below the min, above "
+         "the max)"},
+        {"objectives:\n  - { name: g, metric: response, min: 0.5, max: 0.9 }\n",
+         "t.yaml:2:44: objectives.g: min and max exclude each other (write two objectives "
+         "for a band)"},
+        {"objectives:\n  - { name: h, metric: response, min: 1.5 }\n",
+         "t.yaml:2:39: objectives.h.min: must be a share from 0 to 1 (0.90 for 90%)"},
+        {"objectives:\n  - { name: h, kpi: csat, max: 2 }\n",
+         "t.yaml:2:32: objectives.h.max: must be a share from 0 to 1 (0.90 for 90%)"},
+        {"objectives:\n  - { name: i, kpi: csat_mean, min: 0.5 }\n",
+         "t.yaml:2:37: objectives.i.min: must be a mean score from 1 to 5"},
+        {"objectives:\n  - { name: i, kpi: csat_count, min: 2000000000 }\n",
+         "t.yaml:2:38: objectives.i.min: must be a number of ratings, at most 1000000000"},
+        {"objectives:\n  - { name: p, metric: response, min: -1 }\n",
+         "t.yaml:2:39: objectives.p.min: expected a number, got '-1'"},
+        {"objectives:\n  - { name: j, kpi: nps, min: 0.5 }\n",
+         "t.yaml:2:21: objectives.j.kpi: 'nps' is not one of fcr, reopen_rate, csat, "
+         "csat_mean or csat_count"},
+        {"objectives:\n  - { name: j, metric: speed, min: 0.5 }\n",
+         "t.yaml:2:24: objectives.j.metric: 'speed' is not one of response or resolution"},
+        {"objectives:\n  - { name: k, metric: response, windows: [1d], min: 0.5 }\n",
+         "t.yaml:2:44: objectives.k.windows: '1d' is not a compliance window "
+         "(compliance.windows: 1h, 24h or 7d)"},
+        {"objectives:\n  - { name: n, metric: response, windows: [], min: 0.5 }\n",
+         "t.yaml:2:43: objectives.n.windows: empty list (leave the key out for every window)"},
+        {"objectives:\n  - { name: n, metric: response, windows: [1h, 1h], min: 0.5 }\n",
+         "t.yaml:2:48: objectives.n.windows: '1h' is listed twice"},
+        {"tiers:\n  slow: { response: 4h }\n"
+         "objectives:\n  - { name: l, metric: resolution, tiers: [slow], min: 0.5 }\n",
+         "t.yaml:4:44: objectives.l.tiers: tier slow has no resolution target, so no "
+         "resolution ratio"},
+        {"objectives:\n  - { name: m, metric: response, tiers: [gold], min: 0.5 }\n",
+         "t.yaml:2:42: objectives.m.tiers: unknown tier 'gold'"},
+        {"objectives:\n  - { name: m, metric: response, tiers: [all, all], min: 0.5 }\n",
+         "t.yaml:2:47: objectives.m.tiers: 'all' is listed twice"},
+        {"objectives:\n  - { name: m, metric: response, tiers: [], min: 0.5 }\n",
+         "t.yaml:2:41: objectives.m.tiers: empty list (leave the key out for every tier and "
+         "all)"},
+        {"objectives:\n  - { name: o, kpi: csat_count, min: 10, colour: red }\n",
+         "t.yaml:2:42: unknown key 'colour' in objectives[0]"},
+        {"objectives: { a: 1 }\n", "t.yaml:1:13: objectives: expected a list, got a mapping"},
+        /* the escalation keys */
+        {"webhooks: { w: { url: \"http://h/\" } }\n"
+         "objectives: [ { name: a, metric: response, min: 0.9 } ]\n"
+         "escalations:\n  - { name: e1, when: breach, objectives: [a], notify: [w] }\n",
+         "t.yaml:4:31: escalations.e1.objectives: only with when: objective (it picks "
+         "objectives and their windows)"},
+        {"webhooks: { w: { url: \"http://h/\" } }\n"
+         "escalations:\n  - { name: e3, when: warning, windows: [1h], notify: [w] }\n",
+         "t.yaml:3:32: escalations.e3.windows: only with when: objective (it picks "
+         "objectives and their windows)"},
+        {"webhooks: { w: { url: \"http://h/\" } }\n"
+         "escalations:\n  - { name: e2, when: objective, objectives: [zz], notify: [w] }\n",
+         "t.yaml:3:47: escalations.e2.objectives: unknown objective 'zz' (the names of the "
+         "objectives section)"},
+        {"webhooks: { w: { url: \"http://h/\" } }\n"
+         "escalations:\n  - { name: e2, when: objective, windows: [2h], notify: [w] }\n",
+         "t.yaml:3:44: escalations.e2.windows: '2h' is not a compliance window "
+         "(compliance.windows: 1h, 24h or 7d)"},
+        {"webhooks: { w: { url: \"http://h/\" } }\n"
+         "escalations:\n  - { name: e4, when: objective, objectives: [], notify: [w] }\n",
+         "t.yaml:3:46: escalations.e4.objectives: empty list (leave the key out for every "
+         "objective)"},
+        {"webhooks: { w: { url: \"http://h/\" } }\n"
+         "objectives: [ { name: a, metric: response, min: 0.9 } ]\n"
+         "escalations:\n  - { name: e4, when: objective, objectives: [a, a], notify: [w] }\n",
+         "t.yaml:4:50: escalations.e4.objectives: objective 'a' is listed twice"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_error(cases[i].yaml, cases[i].line);
+
+    /* A bad `when` is reported once, not again for the filters; a broken
+     * objectives section does not make every name unknown. */
+    char *errs = NULL;
+    assert_null(load("webhooks: { w: { url: \"http://h/\" } }\n"
+                     "objectives: 3\n"
+                     "escalations:\n"
+                     "  - { name: e, when: later, objectives: [a], windows: [1h], notify: [w] }\n"
+                     "  - { name: f, when: objective, objectives: [a], notify: [w] }\n",
+                     &errs));
+    assert_int_equal(count_lines(errs), 2);
+    assert_true(has_line(errs, "t.yaml:2:13: objectives: expected a list, got '3'"));
+    assert_non_null(strstr(errs, "escalations.e.when: 'later' is not one of"));
+    free(errs);
+
+    /* At most 64 objectives. */
+    char yaml[16384];
+    size_t n = (size_t)snprintf(yaml, sizeof(yaml), "objectives:\n");
+    for (int i = 0; i < 65; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n,
+                              "  - { name: o%d, metric: response, min: 0.5 }\n", i);
+    expect_error(yaml, "t.yaml:66:5: objectives: at most 64");
+}
+
 int
 main(void)
 {
@@ -1460,6 +1655,7 @@ main(void)
         cmocka_unit_test(test_deep_and_huge),
         cmocka_unit_test(test_alias_bomb),
         cmocka_unit_test(test_fuzz_example),
+        cmocka_unit_test(test_objectives),
     };
     return cmocka_run_group_tests(tests, setup_tmpdir, teardown_tmpdir);
 }

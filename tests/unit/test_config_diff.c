@@ -180,6 +180,60 @@ test_secrets_never_shown(void **state)
     rmdir(dir);
 }
 
+static void
+test_objectives(void **state)
+{
+    (void)state;
+    struct config *a = load(
+        "tiers: { fast: { response: 10m }, slow: { response: 1h } }\n"
+        "objectives:\n"
+        "  - { name: answered, metric: response, windows: [24h], min: 0.9 }\n"
+        "  - { name: reopens, kpi: reopen_rate, max: 0.05 }\n"
+        "  - { name: gone, kpi: fcr, min: 0.8 }\n"
+        "escalations:\n"
+        "  - { name: page, when: objective, notify: [hook] }\n"
+        "webhooks: { hook: { url: \"http://127.0.0.1:9/a\" } }\n");
+    struct config *b = load(
+        "tiers: { fast: { response: 10m }, slow: { response: 1h } }\n"
+        "objectives:\n"
+        "  - { name: reopens, kpi: csat, tiers: [fast, all], max: 0.5 }\n"
+        "  - { name: answered, metric: response, windows: [24h, 7d], min: 0.95 }\n"
+        "  - { name: volume, kpi: csat_count, min: 10 }\n"
+        "escalations:\n"
+        "  - { name: page, when: objective, objectives: [answered], windows: [24h],\n"
+        "      notify: [hook] }\n"
+        "webhooks: { hook: { url: \"http://127.0.0.1:9/a\" } }\n");
+    struct lines l = { "", 0 };
+    size_t n = cfg_diff(a, b, collect, &l);
+    static const char *want =
+        "escalation page changed: objectives every objective -> [answered], windows every "
+        "window -> [24h]\n"
+        "objective reopens changed: measure reopen_rate -> csat (its states start afresh), "
+        "threshold max 0.05 -> max 0.5, tiers every tier and all -> [fast, all]\n"
+        "objective answered changed: threshold min 0.9 -> min 0.95, windows [24h] -> [24h, "
+        "7d]\n"
+        "objective volume added (csat_count min 10)\n"
+        "objective gone removed: its states are dropped and its keys deleted\n";
+    if (strcmp(l.text, want) != 0)
+        fail_msg("got:\n%s\nwant:\n%s", l.text, want);
+    assert_int_equal(n, 5);
+    /* The same objectives in another order: no change. */
+    struct config *c = load(
+        "tiers: { fast: { response: 10m }, slow: { response: 1h } }\n"
+        "objectives:\n"
+        "  - { name: gone, kpi: fcr, min: 0.8 }\n"
+        "  - { name: reopens, kpi: reopen_rate, max: 0.05 }\n"
+        "  - { name: answered, metric: response, windows: [24h], min: 0.9 }\n"
+        "escalations:\n"
+        "  - { name: page, when: objective, notify: [hook] }\n"
+        "webhooks: { hook: { url: \"http://127.0.0.1:9/a\" } }\n");
+    l.text[0] = '\0';
+    assert_int_equal(cfg_diff(a, c, collect, &l), 0);
+    cfg_free(a);
+    cfg_free(b);
+    cfg_free(c);
+}
+
 int
 main(void)
 {
@@ -187,6 +241,7 @@ main(void)
         cmocka_unit_test(test_every_kind_of_change),
         cmocka_unit_test(test_no_change),
         cmocka_unit_test(test_secrets_never_shown),
+        cmocka_unit_test(test_objectives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
