@@ -173,22 +173,23 @@ notify_outcome_sink(void *arg, const struct sla_outcome *o)
     notify_outcome(arg, o);
 }
 
-/* Compliance objective transitions (report.c) feed the `when: objective`
- * escalations (notify.c), which read the series' state back through
- * report.c before a waiting level or an Alertmanager re-send goes out. */
+/* Objective transitions (report.c: compliance.objective and the named
+ * objectives) feed the `when: objective` escalations (notify.c), which
+ * read the series' state back through report.c before a waiting level or
+ * an Alertmanager re-send goes out. */
 static void
-objective_changed(void *arg, const struct cmp_objective_change *ch)
+objective_changed(void *arg, const struct obj_change *ch)
 {
     struct sw *sw = arg;
     notify_objective(sw->notify, ch);
 }
 
 static bool
-objective_state(void *arg, const char *tier, int metric, const char *window,
-                uint32_t *episode)
+objective_state(void *arg, const struct hook_note *n, uint32_t *episode)
 {
     struct sw *sw = arg;
-    return report_objective_state(sw->report, tier, metric, window, episode);
+    return report_objective_state(sw->report, n->name, n->is_kpi ? -1 : n->metric,
+                                  n->is_kpi ? n->kpi : -1, n->tier, n->window, episode);
 }
 
 static void
@@ -677,11 +678,15 @@ main(int argc, char **argv)
     const struct snapshot_hooks sh = { checkpoint_position, state_loaded, &sw };
     const struct snapshot_section compliance = { STATE_SECTION_COMPLIANCE, report_encode,
                                                  report_restore, sw.report };
+    const struct snapshot_section objectives = { STATE_SECTION_OBJECTIVES,
+                                                 report_encode_objectives,
+                                                 report_restore_objectives, sw.report };
     sw.driver = driver_new(sw.base, sw.core);
     sw.ingest = ingest_new(sw.base, cfg, sw.core, &sw.reader, &sw.writer, &ih);
     sw.snapshot = snapshot_new(sw.base, cfg, sw.core, &sw.writer, &sh);
     if (sw.driver == NULL || sw.ingest == NULL || sw.snapshot == NULL ||
-        snapshot_add_section(sw.snapshot, &compliance) < 0)
+        snapshot_add_section(sw.snapshot, &compliance) < 0 ||
+        snapshot_add_section(sw.snapshot, &objectives) < 0)
         fatalx("out of memory");
 
     sw.publish_ev = event_new(sw.base, -1, EV_PERSIST, publish_cb, &sw);

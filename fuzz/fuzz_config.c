@@ -5,7 +5,8 @@
  * accepted config runs a ticket per tier through a whole life (opened,
  * warnings and breaches fired up to the end of year 9999, responded,
  * reopened, resolved), a reload from the fixed config A into it and back,
- * and its compliance windows and objectives.
+ * and its compliance windows and objectives (compliance.objective and the
+ * named ones, judged on the windows and on a made-up KPI source).
  *
  * Input: the YAML text itself. Errors go to /dev/null. Secret files and
  * zones are read as the loader reads them (relative to the current
@@ -19,6 +20,7 @@
 #include "slawatch/atrisk.h"
 #include "slawatch/compliance.h"
 #include "slawatch/core.h"
+#include "slawatch/objective.h"
 
 static int64_t
 wall(void *arg)
@@ -47,11 +49,24 @@ apply(struct core *core, enum ev_type type, const char *ticket,
 }
 
 static void
-on_objective(void *arg, const struct cmp_objective_change *c)
+on_objective(void *arg, const struct obj_change *c)
 {
     (void)arg;
-    if (c->ratio_micro > CMP_RATIO_ONE)
+    if ((c->counts && c->value_micro > CMP_RATIO_ONE) || c->episode == 0 ||
+        (c->name == NULL) != (c->objective == OBJ_SHORTHAND) ||
+        (c->metric >= 0) == (c->kpi >= 0))
         abort();
+}
+
+/* SLA ratios from the windows; every KPI reads its threshold's worth
+ * past it (above a max, below a min), so that each objective fires. */
+static bool
+read_any(void *arg, int metric, int kpi, int tier, int w, struct obj_reading *out)
+{
+    if (metric >= 0)
+        return obj_read_compliance(arg, metric, kpi, tier, w, out);
+    out->value_micro = kpi == CMP_KPI_CSAT_COUNT ? 0 : 2 * OBJ_MICRO;
+    return true;
 }
 
 /* An event stamped at the last instant there is, against the config's
@@ -118,8 +133,14 @@ exercise(const struct config *cfg)
         for (int m = 0; m < METRIC_COUNT; m++)
             (void)atrisk_count(risk, (int)t, m, 60000);
     cmp_advance(cmp, FUZZ_WALL_MS + 60000);
-    cmp_objective_eval(cmp, FUZZ_WALL_MS + 60000, on_objective, NULL);
-    cmp_objective_eval(cmp, FUZZ_WALL_MS + 60000, on_objective, NULL);
+    struct objectives *obj = obj_new(cfg);
+    if (obj == NULL)
+        abort();
+    for (int round = 0; round < 4; round++)
+        obj_eval(obj, FUZZ_WALL_MS + 60000, read_any, cmp, on_objective, NULL);
+    if (obj_set_config(obj, fuzz_config_a()) < 0 || obj_set_config(obj, cfg) < 0)
+        abort();
+    obj_free(obj);
     for (size_t w = 0; w < cfg->compliance.nwindows; w++) {
         struct cmp_latency lat;
         (void)cmp_latency(cmp, CMP_ALL, (int)w, &lat);

@@ -5,16 +5,18 @@
  * against someone who can write <prefix>state), so the fuzzer reaches
  * state_decode's parsing itself. Decoded under config A (harness.c) with
  * the sections as io/snapshot.c hands them out: STATE_SECTION_COMPLIANCE
- * to cmp_decode (under config A, and again under B, as after a reload),
- * STATE_SECTION_WRITES (and the 0.1.0 one) through state_write_next and
- * state_write_from_resp, then state_write_check.
+ * to cmp_decode (under config A, and again under B, as after a reload;
+ * the 'O' records of an older one to the objective states), and
+ * STATE_SECTION_OBJECTIVES to obj_decode likewise, STATE_SECTION_WRITES
+ * (and the 0.1.0 one) through state_write_next and state_write_from_resp,
+ * then state_write_check.
  *
  * A checkpoint that decodes is then used the way the daemon would: every
  * restored ticket gets a response, a pause and resume, an update, a
  * resolution and a reopening, the config is reloaded to B, time runs to
  * the end of year 9999, and the result must checkpoint and decode again.
  * The compliance windows move, publish and evaluate their objectives, and
- * must survive their own encode and decode.
+ * both must survive their own encode and decode.
  *
  * Input: a checkpoint (state.h layout); fuzz/corpus/state holds real ones
  * (fuzz/gen_corpus.c).
@@ -26,12 +28,14 @@
 #include "harness.h"
 #include "slawatch/compliance.h"
 #include "slawatch/core.h"
+#include "slawatch/objective.h"
 #include "slawatch/state.h"
 
 #define MAX_IDS 64
 
 struct run {
     struct compliance *cmp_a, *cmp_b;
+    struct objectives *obj_a, *obj_b;
     size_t writes;  /* commands of the writes section */
     size_t refused; /* compliance sections refused */
 };
@@ -49,9 +53,18 @@ on_section(void *arg, uint32_t tag, const char *data, size_t len)
     struct run *r = arg;
     if (tag == STATE_SECTION_COMPLIANCE) {
         /* A malformed section keeps what was read before it. */
+        cmp_set_legacy_objective_hook(r->cmp_a, obj_restore_legacy, r->obj_a);
+        cmp_set_legacy_objective_hook(r->cmp_b, obj_restore_legacy, r->obj_b);
         if (cmp_decode(r->cmp_a, data, len) < 0)
             r->refused++;
         if (cmp_decode(r->cmp_b, data, len) < 0)
+            r->refused++;
+        cmp_set_legacy_objective_hook(r->cmp_a, NULL, NULL);
+        cmp_set_legacy_objective_hook(r->cmp_b, NULL, NULL);
+    } else if (tag == STATE_SECTION_OBJECTIVES) {
+        if (obj_decode(r->obj_a, data, len) < 0)
+            r->refused++;
+        if (obj_decode(r->obj_b, data, len) < 0)
             r->refused++;
     } else if (tag == STATE_SECTION_WRITES) {
         struct wire_reader rd;
@@ -171,10 +184,10 @@ use_core(struct core *core)
 }
 
 static void
-on_objective(void *arg, const struct cmp_objective_change *c)
+on_objective(void *arg, const struct obj_change *c)
 {
     (void)arg;
-    if (c->ratio_micro > CMP_RATIO_ONE || c->episode == 0)
+    if (c->value_micro > CMP_RATIO_ONE || c->episode == 0)
         abort();
 }
 
@@ -187,14 +200,22 @@ on_series(void *arg, const struct cmp_series *s)
 }
 
 static void
-use_compliance(struct compliance *cmp, const struct config *cfg)
+use_compliance(struct compliance *cmp, struct objectives *obj, const struct config *cfg)
 {
     struct wire_buf b;
     struct cmp_latency lat;
 
     cmp_advance(cmp, FUZZ_WALL_MS);
     for (int round = 0; round < 4; round++)
-        cmp_objective_eval(cmp, FUZZ_WALL_MS, on_objective, NULL);
+        obj_eval(obj, FUZZ_WALL_MS, obj_read_compliance, cmp, on_objective, NULL);
+    wire_init(&b);
+    if (obj_encode(obj, &b) < 0)
+        abort();
+    struct objectives *ocopy = obj_new(cfg);
+    if (ocopy == NULL || obj_decode(ocopy, b.data, b.len) < 0)
+        abort(); /* its own section must decode */
+    obj_free(ocopy);
+    wire_free(&b);
     if (cfg->compliance.nwindows > 0)
         cmp_foreach(cmp, on_series, NULL);
     for (size_t w = 0; w < cfg->compliance.nwindows; w++)
@@ -217,13 +238,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const struct config *a = fuzz_config_a(), *b = fuzz_config_b();
     size_t len = size < 12 ? 12 : size;
     char *blob = calloc(1, len);
-    struct run r = { cmp_new(a, FUZZ_WALL_MS - 3600000),
-                     cmp_new(b, FUZZ_WALL_MS - 3600000), 0, 0 };
+    struct run r = { cmp_new(a, FUZZ_WALL_MS - 3600000), cmp_new(b, FUZZ_WALL_MS - 3600000),
+                     obj_new(a), obj_new(b), 0, 0 };
     struct core *core = core_new(a, wall, NULL, NULL);
     struct state_meta meta;
     char err[256] = "";
 
-    if (blob == NULL || r.cmp_a == NULL || r.cmp_b == NULL || core == NULL)
+    if (blob == NULL || r.cmp_a == NULL || r.cmp_b == NULL || r.obj_a == NULL ||
+        r.obj_b == NULL || core == NULL)
         abort();
     if (size)
         memcpy(blob, data, size);
@@ -240,11 +262,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         use_core(core);
     }
-    use_compliance(r.cmp_a, a);
-    use_compliance(r.cmp_b, b);
+    use_compliance(r.cmp_a, r.obj_a, a);
+    use_compliance(r.cmp_b, r.obj_b, b);
     core_free(core);
     cmp_free(r.cmp_a);
     cmp_free(r.cmp_b);
+    obj_free(r.obj_a);
+    obj_free(r.obj_b);
     free(blob);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "slawatch/compliance.h"
 #include "slawatch/core.h"
 #include "slawatch/hook_format.h"
+#include "slawatch/objective.h"
 #include "slawatch/state.h"
 
 #define MIN 60000LL
@@ -183,8 +184,8 @@ note(struct hook_note *n, enum hook_kind kind, bool objective)
         strcpy(n->tier, "all");
         strcpy(n->window, "24h");
         n->episode = 3;
-        n->ratio_micro = 750000;
-        n->objective_micro = 900000;
+        n->value_micro = 750000;
+        n->threshold_micro = 900000;
         n->met = 3;
         n->breached = 1;
     } else {
@@ -235,6 +236,22 @@ gen_hook(void)
     put_note(&n, "objective-recovered.json");
     note(&n, HOOK_KIND_RESOLVE, true);
     put_note(&n, "objective-resolve.json");
+    note(&n, HOOK_KIND_OBJECTIVE, true);
+    strcpy(n.name, "answered-in-24h");
+    if (hook_delivery_id(&n) < 0)
+        exit(1);
+    put_note(&n, "named-objective.json");
+    note(&n, HOOK_KIND_RECOVERED, true);
+    strcpy(n.name, "reopens");
+    n.is_kpi = true;
+    n.kpi = CMP_KPI_REOPEN_RATE;
+    n.max = true;
+    n.value_micro = 40000;
+    n.threshold_micro = 50000;
+    n.met = n.breached = 0;
+    if (hook_delivery_id(&n) < 0)
+        exit(1);
+    put_note(&n, "named-objective-kpi.json");
 }
 
 int

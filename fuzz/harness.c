@@ -31,12 +31,16 @@ static const char yaml_a[] =
     "compliance:\n"
     "  windows: [1h, 24h]\n"
     "  by: [priority, queue]\n"
-    "  max_values: 4\n";
+    "  max_values: 4\n"
+    "objectives:\n"
+    "  - { name: answered, metric: response, windows: [24h], min: 0.9 }\n"
+    "  - { name: reopens, kpi: reopen_rate, tiers: [fast, all], max: 0.05 }\n";
 
 /* B: a reload of A. fast loses its resolution clock, office moves to
  * another zone and longer targets, slow is gone (its tickets take the
  * policies' choice), low's resolution target drops below what a clock
- * may already have consumed (a deadline in the past), and a new tier. */
+ * may already have consumed (a deadline in the past), and a new tier;
+ * the objectives swap places, one measures something else. */
 static const char yaml_b[] =
     "calendars:\n"
     "  office:\n"
@@ -54,7 +58,10 @@ static const char yaml_b[] =
     "  - { tier: low }\n"
     "compliance:\n"
     "  windows: [1h, 7d]\n"
-    "  by: [channel]\n";
+    "  by: [channel]\n"
+    "objectives:\n"
+    "  - { name: reopens, kpi: csat, max: 0.5 }\n"
+    "  - { name: answered, metric: response, min: 0.8 }\n";
 
 static const struct config *
 load_fixed(const char *name, const char *yaml)

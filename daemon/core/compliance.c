@@ -1,14 +1,14 @@
 /*
- * compliance.c - rolling compliance windows, breakdowns, the response-time
- * distribution and objective states (see compliance.h). Owns their memory
- * and the layout of their checkpoint section (its bytes go through
- * wire.h). Must not do I/O, read a clock or look at tickets: report.c feeds
+ * compliance.c - rolling compliance windows, breakdowns and the
+ * response-time distribution (see compliance.h). Owns their memory and the
+ * layout of their checkpoint section (its bytes go through wire.h). Must not do I/O, read a clock or look at tickets: report.c feeds
  * it outcomes and instants, and reads it back in O(tiers x metrics x
  * windows) plus the breakdown values.
  *
  *   outcome --cmp_record--> bucket of each window (tier, all, by-values)
  *   publish --cmp_advance--> expired buckets leave the running totals
- *           --cmp_foreach / cmp_latency / cmp_objective_eval--> report.c
+ *           --cmp_foreach / cmp_latency / cmp_counts--> report.c (and,
+ *             through it, objective.c)
  */
 #include "slawatch/compliance.h"
 
@@ -72,24 +72,19 @@ struct breakdown {
     struct bvalue *other;        /* CMP_OTHER, NULL until needed */
 };
 
-struct obj_state {
-    uint8_t violated;
-    uint8_t streak;              /* consecutive evaluations pointing away */
-    uint32_t episodes;           /* violations so far (checkpointed) */
-};
-
 struct compliance {
     const struct config *cfg;
     size_t ntiers;               /* index ntiers stands for `all` */
     size_t nwin;
     struct window win[CFG_MAX_WINDOWS];
     struct ring *main;           /* [(ntiers + 1) * METRIC_COUNT * nwin] */
-    struct obj_state *obj;       /* same shape */
     struct lat **lat;            /* [(ntiers + 1) * nwin], lazily */
     size_t nby;
     struct breakdown by[ATTR_COUNT];
     uint64_t seed;
     int64_t now_ms;
+    cmp_legacy_objective_fn *legacy_objective; /* cmp_decode's 'O' records */
+    void *legacy_objective_arg;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -491,9 +486,8 @@ cmp_new(const struct config *cfg, int64_t now_ms)
     }
     size_t n = nseries_slots(c) * (c->nwin ? c->nwin : 1);
     c->main = calloc(n, sizeof(*c->main));
-    c->obj = calloc(n, sizeof(*c->obj));
     c->lat = calloc((c->ntiers + 1) * (c->nwin ? c->nwin : 1), sizeof(*c->lat));
-    if (c->main == NULL || c->obj == NULL || c->lat == NULL) {
+    if (c->main == NULL || c->lat == NULL) {
         cmp_free(c);
         return NULL;
     }
@@ -515,7 +509,6 @@ cmp_free(struct compliance *c)
             free(c->lat[i]);
     free(c->lat);
     free(c->main);
-    free(c->obj);
     free(c);
 }
 
@@ -821,94 +814,6 @@ cmp_format_ratio(uint64_t met, uint64_t breached, char *buf)
     return buf;
 }
 
-/* ---- objective -------------------------------------------------------- */
-
-static struct obj_state *
-obj_of(const struct compliance *c, size_t ti, int metric, size_t w)
-{
-    return &c->obj[series_ix(c, ti, metric) * c->nwin + w];
-}
-
-static uint32_t
-objective_micro(const struct compliance *c)
-{
-    double x = c->cfg->compliance.objective * CMP_RATIO_ONE;
-    return x >= CMP_RATIO_ONE ? CMP_RATIO_ONE : (uint32_t)llround(x);
-}
-
-void
-cmp_objective_eval(struct compliance *c, int64_t now_ms,
-                   void (*fn)(void *arg, const struct cmp_objective_change *ch),
-                   void *arg)
-{
-    uint32_t goal = objective_micro(c);
-    for (int m = 0; m < METRIC_COUNT; m++)
-        for (size_t ti = 0; ti <= c->ntiers; ti++) {
-            if (!has_metric(c, ti, m))
-                continue;
-            for (size_t w = 0; w < c->nwin; w++) {
-                const struct ring *r = main_ring(c, ti, m, w);
-                struct obj_state *o = obj_of(c, ti, m, w);
-                if (ring_empty(r)) {
-                    o->streak = 0; /* no published ratio: nothing to judge */
-                    continue;
-                }
-                uint32_t ratio = cmp_ratio_micro(r->tot_met, r->tot_breached);
-                bool below = ratio < goal;
-                if (below != (bool)o->violated) {
-                    o->streak++;
-                } else {
-                    o->streak = 0;
-                    continue;
-                }
-                if (o->streak < (o->violated ? CMP_RECOVER_ROUNDS : CMP_FIRE_ROUNDS))
-                    continue;
-                o->violated = below;
-                o->streak = 0;
-                if (below)
-                    o->episodes++;
-                if (fn == NULL)
-                    continue;
-                struct cmp_objective_change ch = {
-                    .violated = below,
-                    .episode = o->episodes,
-                    .tier = public_tier(c, ti),
-                    .tier_name = tier_name(c, ti),
-                    .metric = m,
-                    .window = (int)w,
-                    .window_name = c->win[w].name,
-                    .met = r->tot_met,
-                    .breached = r->tot_breached,
-                    .ratio_micro = ratio,
-                    .objective_micro = goal,
-                    .objective = c->cfg->compliance.objective,
-                    .at_ms = now_ms,
-                };
-                fn(arg, &ch);
-            }
-        }
-}
-
-bool
-cmp_objective_violated(const struct compliance *c, int tier, int metric, int w)
-{
-    long ti = tier_ix(c, tier);
-    if (ti < 0 || metric < 0 || metric >= METRIC_COUNT || w < 0 ||
-        (size_t)w >= c->nwin)
-        return false;
-    return obj_of(c, (size_t)ti, metric, (size_t)w)->violated;
-}
-
-uint32_t
-cmp_objective_episode(const struct compliance *c, int tier, int metric, int w)
-{
-    long ti = tier_ix(c, tier);
-    if (ti < 0 || metric < 0 || metric >= METRIC_COUNT || w < 0 ||
-        (size_t)w >= c->nwin)
-        return 0;
-    return obj_of(c, (size_t)ti, metric, (size_t)w)->episodes;
-}
-
 /* ---- checkpoint section ----------------------------------------------
  *
  *   u32 format, u32 nwin, nwin x (u64 window ms, u64 head bucket)
@@ -918,7 +823,9 @@ cmp_objective_episode(const struct compliance *c, int tier, int metric, int w)
  *   'L' tier, u8 window, u8 n, n x (u8 age, u32 count, u64 sum, u64 min,
  *       u64 max, u16 nbins, nbins x (u16 bin, u32 count)) response times
  *   'O' tier, u8 metric, u8 window, u8 violated, u8 streak, u32 episodes
- *       (format 1 had no episodes: they read as 0)
+ *       (format 1 had no episodes: they read as 0): compliance.objective's
+ *       states, written before objective.c kept them in its own section;
+ *       still read, handed to the legacy objective hook, never written
  *   Strings are u16 length + bytes (wire_put_str; never absent here: an
  *   absent one is malformed); tier "all" is every tier. Ages count buckets
  *   back from the window's head, so the section does not depend on the
@@ -998,19 +905,8 @@ cmp_encode(const struct compliance *c, struct wire_buf *b)
     }
     for (size_t ti = 0; ti <= c->ntiers; ti++)
         for (int m = 0; m < METRIC_COUNT; m++)
-            for (size_t w = 0; w < c->nwin; w++) {
+            for (size_t w = 0; w < c->nwin; w++)
                 put_ring(c, b, ti, m, NULL, NULL, w, main_ring(c, ti, m, w));
-                const struct obj_state *o = obj_of(c, ti, m, w);
-                if (o->violated || o->streak || o->episodes) {
-                    wire_put_u8(b, 'O');
-                    wire_put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
-                    wire_put_u8(b, (uint8_t)m);
-                    wire_put_u8(b, (uint8_t)w);
-                    wire_put_u8(b, o->violated);
-                    wire_put_u8(b, o->streak);
-                    wire_put_u32(b, o->episodes);
-                }
-            }
     for (size_t a = 0; a < c->nby; a++) {
         const struct breakdown *bd = &c->by[a];
         for (uint32_t v = 0; v <= bd->nvalues; v++) {
@@ -1184,13 +1080,11 @@ cmp_decode(struct compliance *c, const char *data, size_t len)
             if (r.bad || tname == NULL || metric >= METRIC_COUNT || wi >= nsaved)
                 return -1;
             long ti = saved_tier(c, tname, tlen);
-            if (ti >= 0 && sw[wi].w >= 0) {
-                struct obj_state *o = obj_of(c, (size_t)ti, metric, (size_t)sw[wi].w);
-                o->violated = violated ? 1 : 0;
-                o->streak = streak;
+            if (ti >= 0 && sw[wi].w >= 0 && c->legacy_objective != NULL)
                 /* A format 1 violation had no number: it is the first. */
-                o->episodes = episodes || !violated ? episodes : 1;
-            }
+                c->legacy_objective(c->legacy_objective_arg, public_tier(c, (size_t)ti),
+                                    metric, (int)sw[wi].w, violated != 0, streak,
+                                    episodes || !violated ? episodes : 1);
         } else {
             return -1;
         }
@@ -1203,7 +1097,7 @@ cmp_memory(const struct compliance *c)
 {
     size_t n = sizeof(*c);
     size_t ns = nseries_slots(c) * c->nwin;
-    n += ns * (sizeof(struct ring) + sizeof(struct obj_state));
+    n += ns * sizeof(struct ring);
     for (size_t i = 0; i < (c->ntiers + 1) * c->nwin; i++)
         n += sizeof(struct lat *) + (c->lat[i] ? sizeof(struct lat) : 0);
     for (size_t a = 0; a < c->nby; a++) {
@@ -1219,4 +1113,11 @@ cmp_memory(const struct compliance *c)
         }
     }
     return n;
+}
+
+void
+cmp_set_legacy_objective_hook(struct compliance *c, cmp_legacy_objective_fn *fn, void *arg)
+{
+    c->legacy_objective = fn;
+    c->legacy_objective_arg = arg;
 }

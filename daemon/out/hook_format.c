@@ -11,6 +11,7 @@
 #include "slawatch/hook_format.h"
 
 #include "slawatch/cal.h"
+#include "slawatch/objective.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -118,13 +119,35 @@ digest_clock(EVP_MD_CTX *ctx, const struct hook_note *n)
                : -1;
 }
 
+/* What a named objective measures: "response", "fcr", ... */
+static const char *
+measure_name(const struct hook_note *n)
+{
+    return n->is_kpi ? cmp_kpi_name(n->kpi) : cfg_metric_name(n->metric);
+}
+
 /* A series' violation: its own tag, so that no objective id can equal a
- * clock's. The episode tells one violation of a series from the next. */
+ * clock's. The episode tells one violation of a series from the next. A
+ * named objective's series has a tag of its own too, and its name and
+ * measure in the digest, so that two objectives over the same tier and
+ * window never share an id (compliance.objective's ids stay those of
+ * version 1, so that its notes in an outbox keep theirs). */
 static int
 digest_objective(EVP_MD_CTX *ctx, const struct hook_note *n)
 {
     static const char tag[] = "slawatch-objective-v1";
-    const char *kind = hook_kind_name(n->kind);
+    static const char named_tag[] = "slawatch-objective-named-v1";
+    const char *kind = hook_kind_name(n->kind), *measure = measure_name(n);
+    if (n->name[0] != '\0')
+        return digest_field(ctx, named_tag, sizeof(named_tag) - 1) == 0 &&
+                       digest_field(ctx, kind, strlen(kind)) == 0 &&
+                       digest_field(ctx, n->name, strlen(n->name)) == 0 &&
+                       digest_field(ctx, measure, strlen(measure)) == 0 &&
+                       digest_field(ctx, n->tier, strlen(n->tier)) == 0 &&
+                       digest_field(ctx, n->window, strlen(n->window)) == 0 &&
+                       digest_int(ctx, n->episode) == 0
+                   ? 0
+                   : -1;
     return digest_field(ctx, tag, sizeof(tag) - 1) == 0 &&
                    digest_field(ctx, kind, strlen(kind)) == 0 &&
                    digest_field(ctx, n->tier, strlen(n->tier)) == 0 &&
@@ -376,7 +399,13 @@ hook_body_alertmanager(const struct hook_note *n, int64_t now_ms, size_t *len)
 void
 hook_dedup_key(const struct hook_note *n, char *buf, size_t size)
 {
-    /* At most 19 + 64 + 1 + 10 + 1 + 64 + 1 + 10 bytes. */
+    /* At most 19 + 64 + 1 + 10 + 1 + 64 + 1 + 10 bytes; a named one's
+     * 65 more: within PagerDuty's 255. */
+    if (n->objective && n->name[0] != '\0') {
+        snprintf(buf, size, "slawatch/objective/%s/%s/%s/%s/%" PRIu32, n->name, n->tier,
+                 measure_name(n), n->window, n->episode);
+        return;
+    }
     if (n->objective) {
         snprintf(buf, size, "slawatch/objective/%s/%s/%s/%" PRIu32, n->tier,
                  cfg_metric_name(n->metric), n->window, n->episode);
@@ -499,34 +528,31 @@ hook_body_slack(const struct hook_note *n, size_t *len)
 
 /* ---- objective notes ------------------------------------------------------
  *
- * A compliance series (tier or "all", metric, window) fell below
- * compliance.objective (kind OBJECTIVE) or is back at or above it
- * (RECOVERED; RESOLVE for PagerDuty). Ratios are carried in millionths, as
- * compliance.c compares them, and shown as published ("0.75", "1").
+ * An objective's series fell on the wrong side of its threshold (kind
+ * OBJECTIVE) or is back (RECOVERED; RESOLVE for PagerDuty). For
+ * compliance.objective (name "") the series is a tier (or "all"), metric
+ * and window, and the bodies are those of version 1; a named objective's
+ * bodies add its name and what it measures (metric or kpi, value,
+ * threshold, direction). Values are carried in millionths, as objective.c
+ * compares them, and shown as published ("0.75", "1", "4.8").
  */
 
-/* millionths -> "0.75", "1", "0": six decimals at most, trailing zeros
- * dropped. buf holds at least 16 bytes. */
-static char *
-micro_text(uint32_t micro, char *buf, size_t size)
+static bool
+named(const struct hook_note *n)
 {
-    if (micro >= 1000000u) {
-        snprintf(buf, size, "1");
-        return buf;
-    }
-    snprintf(buf, size, "0.%06" PRIu32, micro);
-    size_t len = strlen(buf);
-    while (len > 1 && buf[len - 1] == '0')
-        buf[--len] = '\0';
-    if (buf[len - 1] == '.')
-        buf[--len] = '\0';
-    return buf;
+    return n->name[0] != '\0';
 }
 
 static json_t *
-micro_value(uint32_t micro)
+micro_value(int64_t micro)
 {
     return json_real((double)micro / 1e6);
+}
+
+static const char *
+micro_str(int64_t micro, char *buf)
+{
+    return obj_format_micro(micro, buf, OBJ_MICRO_BUFLEN);
 }
 
 /* Counts are far below 2^63; clamp rather than wrap. */
@@ -542,26 +568,57 @@ objective_kind(const struct hook_note *n)
     return n->kind == HOOK_KIND_OBJECTIVE ? "objective" : "recovered";
 }
 
-/* "SLA objective: tier 1h response compliance over 24h is 0.75 (3 met,
- * 1 breached), below the objective 0.9". */
+static const char *
+direction(const struct hook_note *n)
+{
+    return n->max ? "max" : "min";
+}
+
+/* compliance.objective: "SLA objective: tier 1h response compliance over
+ * 24h is 0.75 (3 met, 1 breached), below the objective 0.9". A named one:
+ * "SLA objective answered-in-24h: tier 1h response compliance over 24h is
+ * 0.75 (3 met, 1 breached), below its min 0.9", "SLA objective reopens:
+ * all tiers reopen_rate over 7d is 0.08, above its max 0.05". */
 static char *
 objective_summary(const struct hook_note *n)
 {
-    char ratio[24], goal[24], tier[HOOK_NAME_MAX + 8], *out = NULL;
+    char value[OBJ_MICRO_BUFLEN], goal[OBJ_MICRO_BUFLEN], tier[HOOK_NAME_MAX + 8];
+    char counts[64] = "", *out = NULL;
     bool below = n->kind == HOOK_KIND_OBJECTIVE;
+    int rc;
     if (strcmp(n->tier, "all") == 0)
         snprintf(tier, sizeof(tier), "all tiers");
     else
         snprintf(tier, sizeof(tier), "tier %s", n->tier);
-    int rc = asprintf(
-        &out,
-        "SLA objective%s: %s %s compliance over %s is %s "
-        "(%" PRIu64 " met, %" PRIu64 " breached), %s %s",
-        below ? "" : " recovered", tier, cfg_metric_name(n->metric), n->window,
-        micro_text(n->ratio_micro, ratio, sizeof(ratio)), n->met, n->breached,
-        below ? "below the objective" : "back at or above the objective",
-        micro_text(n->objective_micro, goal, sizeof(goal)));
+    micro_str(n->value_micro, value);
+    micro_str(n->threshold_micro, goal);
+    if (!named(n)) {
+        rc = asprintf(&out,
+                      "SLA objective%s: %s %s compliance over %s is %s "
+                      "(%" PRIu64 " met, %" PRIu64 " breached), %s %s",
+                      below ? "" : " recovered", tier, cfg_metric_name(n->metric), n->window,
+                      value, n->met, n->breached,
+                      below ? "below the objective" : "back at or above the objective", goal);
+        return rc < 0 ? NULL : out;
+    }
+    if (!n->is_kpi)
+        snprintf(counts, sizeof(counts), " (%" PRIu64 " met, %" PRIu64 " breached)", n->met,
+                 n->breached);
+    const char *side = below ? (n->max ? "above" : "below")
+                             : (n->max ? "back at or below" : "back at or above");
+    rc = asprintf(&out, "SLA objective %s%s: %s %s%s over %s is %s%s, %s its %s %s", n->name,
+                  below ? "" : " recovered", tier, measure_name(n),
+                  n->is_kpi ? "" : " compliance", n->window, value, counts, side,
+                  direction(n), goal);
     return rc < 0 ? NULL : out;
+}
+
+/* A named objective's name and measure: "name", then "metric" or "kpi". */
+static void
+set_named(json_t *o, const struct hook_note *n, bool *ok)
+{
+    set(o, "name", str(n->name), ok);
+    set(o, n->is_kpi ? "kpi" : "metric", str(measure_name(n)), ok);
 }
 
 static char *
@@ -575,13 +632,26 @@ objective_json(const struct hook_note *n, size_t *len)
     set(o, "kind", str(objective_kind(n)), &ok);
     set(o, "delivery", str(n->id), &ok);
     set(o, "escalation", str(n->escalation), &ok);
-    set(o, "tier", str(n->tier), &ok);
-    set(o, "metric", str(cfg_metric_name(n->metric)), &ok);
-    set(o, "window", str(n->window), &ok);
-    set(o, "ratio", micro_value(n->ratio_micro), &ok);
-    set(o, "objective", micro_value(n->objective_micro), &ok);
-    set(o, "met", count_value(n->met), &ok);
-    set(o, "breached", count_value(n->breached), &ok);
+    if (named(n)) {
+        set_named(o, n, &ok);
+        set(o, "tier", str(n->tier), &ok);
+        set(o, "window", str(n->window), &ok);
+        set(o, "value", micro_value(n->value_micro), &ok);
+        set(o, "threshold", micro_value(n->threshold_micro), &ok);
+        set(o, "direction", str(direction(n)), &ok);
+        if (!n->is_kpi) {
+            set(o, "met", count_value(n->met), &ok);
+            set(o, "breached", count_value(n->breached), &ok);
+        }
+    } else {
+        set(o, "tier", str(n->tier), &ok);
+        set(o, "metric", str(cfg_metric_name(n->metric)), &ok);
+        set(o, "window", str(n->window), &ok);
+        set(o, "ratio", micro_value(n->value_micro), &ok);
+        set(o, "objective", micro_value(n->threshold_micro), &ok);
+        set(o, "met", count_value(n->met), &ok);
+        set(o, "breached", count_value(n->breached), &ok);
+    }
     set(o, "at", time_str(n->at_ms), &ok);
     set(o, "episode", json_integer(n->episode), &ok);
     return dump(o, ok, len);
@@ -592,7 +662,7 @@ objective_alertmanager(const struct hook_note *n, int64_t now_ms, size_t *len)
 {
     json_t *arr = json_array(), *alert = json_object(), *labels = json_object(),
            *ann = json_object();
-    char *summary = objective_summary(n), num[24];
+    char *summary = objective_summary(n), num[OBJ_MICRO_BUFLEN];
     bool ok = arr && alert && labels && ann && summary;
 
     if (!ok) {
@@ -603,18 +673,27 @@ objective_alertmanager(const struct hook_note *n, int64_t now_ms, size_t *len)
         free(summary);
         return NULL;
     }
+    /* Alertmanager tells alerts apart by their labels: a named
+     * objective's carry its name. */
     set(labels, "alertname", str("SLAObjective"), &ok);
+    if (named(n))
+        set(labels, "objective", str(n->name), &ok);
     set(labels, "tier", str(n->tier), &ok);
-    set(labels, "metric", str(cfg_metric_name(n->metric)), &ok);
+    set(labels, n->is_kpi ? "kpi" : "metric", str(measure_name(n)), &ok);
     set(labels, "window", str(n->window), &ok);
     set(labels, "severity", str("critical"), &ok);
     set(labels, "escalation", str(n->escalation), &ok);
     set(alert, "labels", labels, &ok);
     /* Annotations are strings in Alertmanager's API. */
     set(ann, "summary", str(summary), &ok);
-    set(ann, "ratio", str(micro_text(n->ratio_micro, num, sizeof(num))), &ok);
-    set(ann, "objective", str(micro_text(n->objective_micro, num, sizeof(num))),
-        &ok);
+    if (named(n)) {
+        set(ann, "value", str(micro_str(n->value_micro, num)), &ok);
+        set(ann, "threshold", str(micro_str(n->threshold_micro, num)), &ok);
+        set(ann, "direction", str(direction(n)), &ok);
+    } else {
+        set(ann, "ratio", str(micro_str(n->value_micro, num)), &ok);
+        set(ann, "objective", str(micro_str(n->threshold_micro, num)), &ok);
+    }
     snprintf(num, sizeof(num), "%" PRIu32, n->episode);
     set(ann, "episode", str(num), &ok);
     set(ann, "delivery", str(n->id), &ok);
@@ -662,17 +741,28 @@ objective_pagerduty(const struct hook_note *n, const char *routing_key,
     set(p, "source", str(source && *source ? source : "slawatch"), &ok);
     set(p, "severity", str("critical"), &ok);
     set(p, "timestamp", time_str(n->at_ms), &ok);
-    set(p, "component", str(cfg_metric_name(n->metric)), &ok);
+    set(p, "component", str(measure_name(n)), &ok);
     set(p, "group", str(n->tier), &ok);
     set(p, "class", str("sla objective"), &ok);
     set(d, "kind", str("objective"), &ok);
-    set(d, "tier", str(n->tier), &ok);
-    set(d, "metric", str(cfg_metric_name(n->metric)), &ok);
-    set(d, "window", str(n->window), &ok);
-    set(d, "ratio", micro_value(n->ratio_micro), &ok);
-    set(d, "objective", micro_value(n->objective_micro), &ok);
-    set(d, "met", count_value(n->met), &ok);
-    set(d, "breached", count_value(n->breached), &ok);
+    if (named(n)) {
+        set_named(d, n, &ok);
+        set(d, "tier", str(n->tier), &ok);
+        set(d, "window", str(n->window), &ok);
+        set(d, "value", micro_value(n->value_micro), &ok);
+        set(d, "threshold", micro_value(n->threshold_micro), &ok);
+        set(d, "direction", str(direction(n)), &ok);
+    } else {
+        set(d, "tier", str(n->tier), &ok);
+        set(d, "metric", str(cfg_metric_name(n->metric)), &ok);
+        set(d, "window", str(n->window), &ok);
+        set(d, "ratio", micro_value(n->value_micro), &ok);
+        set(d, "objective", micro_value(n->threshold_micro), &ok);
+    }
+    if (!n->is_kpi) {
+        set(d, "met", count_value(n->met), &ok);
+        set(d, "breached", count_value(n->breached), &ok);
+    }
     set(d, "episode", json_integer(n->episode), &ok);
     set(d, "escalation", str(n->escalation), &ok);
     set(d, "delivery", str(n->id), &ok);
@@ -708,7 +798,10 @@ objective_slack(const struct hook_note *n, size_t *len)
 const char *
 hook_note_subject(const struct hook_note *n, char *buf)
 {
-    if (n->objective)
+    if (n->objective && named(n))
+        snprintf(buf, HOOK_SUBJECT_LEN, "objective %s %s/%s/%s", n->name, n->tier,
+                 measure_name(n), n->window);
+    else if (n->objective)
         snprintf(buf, HOOK_SUBJECT_LEN, "objective %s/%s/%s", n->tier,
                  cfg_metric_name(n->metric), n->window);
     else
@@ -793,13 +886,23 @@ hook_note_encode(const struct hook_note *n)
         if (n->attr[a][0])
             set(attrs, cfg_attr_name(a), str(n->attr[a]), &ok);
     set(o, "attrs", attrs, &ok);
-    /* Objective notes only, so that clock records stay as they were. */
+    /* Objective notes only, so that clock records stay as they were; and
+     * compliance.objective's as they were before named objectives. */
     if (n->objective) {
         set(o, "subject", str("objective"), &ok);
         set(o, "window", str(n->window), &ok);
         set(o, "episode", json_integer(n->episode), &ok);
-        set(o, "ratio_micro", json_integer(n->ratio_micro), &ok);
-        set(o, "objective_micro", json_integer(n->objective_micro), &ok);
+        if (named(n)) {
+            set(o, "name", str(n->name), &ok);
+            if (n->is_kpi)
+                set(o, "kpi", str(cmp_kpi_name(n->kpi)), &ok);
+            set(o, "direction", str(direction(n)), &ok);
+            set(o, "value_micro", json_integer(n->value_micro), &ok);
+            set(o, "threshold_micro", json_integer(n->threshold_micro), &ok);
+        } else {
+            set(o, "ratio_micro", json_integer(n->value_micro), &ok);
+            set(o, "objective_micro", json_integer(n->threshold_micro), &ok);
+        }
         set(o, "met", count_value(n->met), &ok);
         set(o, "breached", count_value(n->breached), &ok);
     }
@@ -839,6 +942,35 @@ get_str(json_t *o, const char *key, size_t min, size_t max, char *dst)
     return 0;
 }
 
+/* The most a named objective's value or threshold may be, in millionths
+ * (a count of 10^9 ratings; the config allows no more). */
+#define OBJ_VALUE_MAX_MICRO INT64_C(1000000000000000)
+
+/* A named objective's fields: name, kpi (absent: an SLA ratio, `metric`),
+ * direction, value and threshold. */
+static int
+decode_named(json_t *o, struct hook_note *n, int64_t *value, int64_t *threshold)
+{
+    char kpi[32], dir[8];
+    if (get_str(o, "name", 1, HOOK_NAME_MAX, n->name) < 0 ||
+        get_str(o, "direction", 3, 3, dir) < 0 || (strcmp(dir, "min") && strcmp(dir, "max")) ||
+        get_int(o, "value_micro", 0, OBJ_VALUE_MAX_MICRO, value) < 0 ||
+        get_int(o, "threshold_micro", 0, OBJ_VALUE_MAX_MICRO, threshold) < 0)
+        return -1;
+    n->max = strcmp(dir, "max") == 0;
+    if (json_object_get(o, "kpi") != NULL) {
+        if (get_str(o, "kpi", 1, sizeof(kpi) - 1, kpi) < 0)
+            return -1;
+        for (n->kpi = 0; n->kpi < CMP_KPI_COUNT; n->kpi++)
+            if (strcmp(kpi, cmp_kpi_name(n->kpi)) == 0)
+                break;
+        if (n->kpi == CMP_KPI_COUNT)
+            return -1;
+        n->is_kpi = true;
+    }
+    return 0;
+}
+
 /* The fields of an objective note (after "subject":"objective"). */
 static int
 decode_objective(json_t *o, struct hook_note *n)
@@ -846,15 +978,20 @@ decode_objective(json_t *o, struct hook_note *n)
     int64_t v[5];
     if (get_str(o, "window", 1, HOOK_NAME_MAX, n->window) < 0 ||
         get_int(o, "episode", 0, UINT32_MAX, &v[0]) < 0 ||
-        get_int(o, "ratio_micro", 0, 1000000, &v[1]) < 0 ||
-        get_int(o, "objective_micro", 0, 1000000, &v[2]) < 0 ||
         get_int(o, "met", 0, INT64_MAX, &v[3]) < 0 ||
         get_int(o, "breached", 0, INT64_MAX, &v[4]) < 0)
         return -1;
+    if (json_object_get(o, "name") != NULL) {
+        if (decode_named(o, n, &v[1], &v[2]) < 0)
+            return -1;
+    } else if (get_int(o, "ratio_micro", 0, 1000000, &v[1]) < 0 ||
+               get_int(o, "objective_micro", 0, 1000000, &v[2]) < 0) {
+        return -1;
+    }
     n->objective = true;
     n->episode = (uint32_t)v[0];
-    n->ratio_micro = (uint32_t)v[1];
-    n->objective_micro = (uint32_t)v[2];
+    n->value_micro = v[1];
+    n->threshold_micro = v[2];
     n->met = (uint64_t)v[3];
     n->breached = (uint64_t)v[4];
     return 0;

@@ -22,12 +22,14 @@
  * `when: objective` escalations are fed by report.c's objective hook
  * (notify_objective), never by notices. A series' violation plays the
  * breach: one note per webhook of each matching escalation, identified by
- * the series and its episode (violation count, checkpointed with the
- * compliance state), held back for `after` (wall time: a ratio has no
- * calendar) and checked against the series' state before it is sent. Its
- * recovery plays the stopped clock, with the same table as above. Tier
- * CMP_ALL (the `all` series) matches only escalations without a `tiers`
- * list.
+ * the objective, the series and its episode (violation count,
+ * checkpointed with the objective states), held back for `after` (wall
+ * time: a ratio has no calendar) and checked against the series' state
+ * and the escalation's filters before it is sent. Its recovery plays the
+ * stopped clock, with the same table as above. Tier CMP_ALL (the `all`
+ * series) matches only escalations without a `tiers` list;
+ * compliance.objective only those without an `objectives` list; a KPI
+ * objective only those without a `metric`.
  *
  * Delivery is injected (struct notify_delivery, see notify.h): notify
  * submits, looks up, cancels and pokes notes through it, and must not
@@ -50,6 +52,7 @@
 #include "slawatch/compliance.h"
 #include "slawatch/hook_format.h"
 #include "slawatch/log.h"
+#include "slawatch/objective.h"
 
 struct notify {
     const struct config *cfg;
@@ -72,6 +75,28 @@ esc_matches(const struct cfg_escalation *e, enum esc_when when, int tier,
     if (tier == CMP_ALL)
         return e->every_tier;
     return tier >= 0 && tier < CFG_MAX_TIERS && e->tiers[tier];
+}
+
+/* The objective filters of a `when: objective` escalation: objective
+ * (index, or OBJ_SHORTHAND), metric (-1 for a KPI), tier (or CMP_ALL) and
+ * window (an index, -1 for one the config no longer has). */
+static bool
+esc_matches_objective(const struct cfg_escalation *e, int objective, int metric, int tier,
+                      int window)
+{
+    if (!esc_matches(e, ESC_OBJECTIVE, tier, metric))
+        return false;
+    if (e->objectives_listed &&
+        (objective < 0 || objective >= CFG_MAX_OBJECTIVES || !e->objectives[objective]))
+        return false;
+    return !e->windows_listed ||
+           (window >= 0 && window < CFG_MAX_WINDOWS && e->windows[window]);
+}
+
+static bool
+esc_matches_change(const struct cfg_escalation *e, const struct obj_change *ch)
+{
+    return esc_matches_objective(e, ch->objective, ch->metric, ch->tier, ch->window);
 }
 
 /* The escalation of that name in cfg, or NULL (a reload removed it). */
@@ -358,7 +383,7 @@ notify_outcome(struct notify *nt, const struct sla_outcome *o)
 static void
 objective_note(struct hook_note *note, enum hook_kind kind,
                const struct cfg_escalation *e, const struct cfg_webhook *wh,
-               const struct cmp_objective_change *ch)
+               const struct obj_change *ch)
 {
     memset(note, 0, sizeof(*note));
     note->objective = true;
@@ -371,10 +396,15 @@ objective_note(struct hook_note *note, enum hook_kind kind,
               strlen(ch->tier_name));
     hook_copy(note->window, sizeof(note->window), ch->window_name,
               strlen(ch->window_name));
-    note->metric = ch->metric;
+    if (ch->name)
+        hook_copy(note->name, sizeof(note->name), ch->name, strlen(ch->name));
+    note->metric = ch->metric >= 0 ? ch->metric : 0;
+    note->is_kpi = ch->kpi >= 0;
+    note->kpi = ch->kpi >= 0 ? ch->kpi : 0;
+    note->max = ch->max;
     note->episode = ch->episode;
-    note->ratio_micro = ch->ratio_micro;
-    note->objective_micro = ch->objective_micro;
+    note->value_micro = ch->value_micro;
+    note->threshold_micro = ch->threshold_micro;
     note->met = ch->met;
     note->breached = ch->breached;
     note->at_ms = ch->at_ms;
@@ -387,7 +417,8 @@ objective_submit(struct notify *nt, struct hook_note *note,
     char about[HOOK_SUBJECT_LEN];
     if (nt->dlv.submit(nt->dlv.arg, note) < 0)
         return; /* logged and counted */
-    log_ticket(LOG_LVL_DEBUG, NULL, note->tier, cfg_metric_name(note->metric),
+    log_ticket(LOG_LVL_DEBUG, NULL, note->tier,
+               note->is_kpi ? NULL : cfg_metric_name(note->metric),
                "%s%s%s%s (episode %u) for %s to webhook %s%s",
                note->escalation[0] ? "escalation " : "", note->escalation,
                note->escalation[0] ? ": " : "", hook_kind_name(note->kind),
@@ -398,12 +429,12 @@ objective_submit(struct notify *nt, struct hook_note *note,
 /* A series fell below the objective: one note per webhook of each matching
  * escalation, due `after` the publish that decided it. */
 static void
-objective_fire(struct notify *nt, const struct cmp_objective_change *ch)
+objective_fire(struct notify *nt, const struct obj_change *ch)
 {
     const struct config *cfg = nt->cfg;
     for (size_t i = 0; i < cfg->nescalations; i++) {
         const struct cfg_escalation *e = &cfg->escalations[i];
-        if (!esc_matches(e, ESC_OBJECTIVE, ch->tier, ch->metric))
+        if (!esc_matches_change(e, ch))
             continue;
         for (size_t k = 0; k < e->nnotify; k++) {
             const struct cfg_webhook *wh = webhook_of(nt, e, k);
@@ -425,7 +456,7 @@ objective_fire(struct notify *nt, const struct cmp_objective_change *ch)
 /* A violated series is back at or above the objective: what a stopped
  * clock does, per webhook that heard (or is hearing) of the violation. */
 static void
-objective_recovered(struct notify *nt, const struct cmp_objective_change *ch)
+objective_recovered(struct notify *nt, const struct obj_change *ch)
 {
     const struct config *cfg = nt->cfg;
     bool *resolve = NULL;
@@ -433,7 +464,7 @@ objective_recovered(struct notify *nt, const struct cmp_objective_change *ch)
 
     for (size_t i = 0; i < cfg->nescalations; i++) {
         const struct cfg_escalation *e = &cfg->escalations[i];
-        if (!esc_matches(e, ESC_OBJECTIVE, ch->tier, ch->metric))
+        if (!esc_matches_change(e, ch))
             continue;
         for (size_t k = 0; k < e->nnotify; k++) {
             const struct cfg_webhook *wh = webhook_of(nt, e, k);
@@ -474,7 +505,7 @@ objective_recovered(struct notify *nt, const struct cmp_objective_change *ch)
 }
 
 void
-notify_objective(struct notify *nt, const struct cmp_objective_change *ch)
+notify_objective(struct notify *nt, const struct obj_change *ch)
 {
     if (nt == NULL || nt->cfg->nescalations == 0)
         return;
@@ -492,17 +523,34 @@ notify_set_objective_state(struct notify *nt, notify_objective_state_fn *fn,
     nt->objective_state_arg = arg;
 }
 
+/* Does the escalation of an objective note still cover its series under
+ * the config in force (a reload may have changed its filters or removed
+ * it)? */
+static bool
+objective_still_covered(const struct notify *nt, const struct hook_note *n)
+{
+    const struct config *cfg = nt->cfg;
+    const struct cfg_escalation *e = esc_by_name(cfg, n->escalation);
+    bool all = strcmp(n->tier, "all") == 0;
+    int objective = n->name[0] ? cfg_objective_index(cfg, n->name) : OBJ_SHORTHAND;
+    int tier = all ? CMP_ALL : cfg_tier_index(cfg, n->tier, strlen(n->tier));
+    if (e == NULL || (n->name[0] && objective < 0) || (!all && tier < 0))
+        return false;
+    return esc_matches_objective(e, objective, n->is_kpi ? -1 : n->metric, tier,
+                                 cfg_window_index(cfg, n->window));
+}
+
 /* Does the violation an objective note is about still hold: the series is
- * violated now, in the same episode? */
+ * violated now, in the same episode, and the note's escalation still
+ * covers it? */
 static bool
 objective_still_violated(const struct notify *nt, const struct hook_note *n)
 {
     uint32_t episode = 0;
     if (nt->objective_state == NULL || n->kind != HOOK_KIND_OBJECTIVE)
         return false;
-    return nt->objective_state(nt->objective_state_arg, n->tier, n->metric,
-                               n->window, &episode) &&
-           episode == n->episode;
+    return nt->objective_state(nt->objective_state_arg, n, &episode) &&
+           episode == n->episode && objective_still_covered(nt, n);
 }
 
 /* The delivery asks before sending a note with HOOK_F_COND: is its clock

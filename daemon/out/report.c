@@ -1,16 +1,19 @@
 /*
  * report.c - publishing compliance (see report.h): the adapter between the
- * core's outcomes and deadline changes, the pure windows (compliance.c)
- * and at-risk counts (atrisk.c), and Redis. Owns the publish timer, the
- * list of keys written last round and the objective hook. Must not scan
- * tickets, and must not block: every write goes through the writer's
- * durable queue (rds_queue), so a round is one pipelined round trip.
+ * core's outcomes and deadline changes, the pure windows (compliance.c),
+ * objective states (objective.c) and at-risk counts (atrisk.c), and Redis.
+ * Owns the publish timer, the list of keys written last round and the
+ * objective hook. Must not scan tickets, and must not block: every write
+ * goes through the writer's durable queue (rds_queue), so a round is one
+ * pipelined round trip.
  *
  *   core --outcome--> publish_outcome --> report_outcome --> cmp_record
  *   core --deadline_changed--> atrisk_change
  *   timer (compliance.publish_every) --> report_publish
- *        --> report_build: cmp_advance, atrisk_advance, MSET + DEL
- *        --> cmp_objective_eval --> XADD <prefix>objectives --> hook
+ *        --> report_evaluate: cmp_advance, obj_eval (values through
+ *            obj_read_compliance) --> XADD <prefix>objectives --> hook
+ *        --> report_build: atrisk_advance, MSET + DEL (the states just
+ *            judged among them)
  *   after the first round: SCAN <prefix>* once, DEL the compliance keys
  *   this run does not write (left by an earlier configuration)
  */
@@ -38,6 +41,7 @@ static const struct {
 struct report {
     const struct config *cfg;
     struct compliance *cmp;          /* NULL only after a failed reload */
+    struct objectives *obj;          /* likewise */
     struct atrisk *risk;
     char *prev_text;                 /* keys written by the last round */
     const char **prev;               /* sorted, pointing into prev_text */
@@ -75,9 +79,10 @@ report_new(const struct config *cfg, int64_t now_ms)
         return NULL;
     rp->cfg = cfg;
     rp->cmp = cmp_new(cfg, now_ms);
+    rp->obj = obj_new(cfg);
     rp->risk = atrisk_new(now_ms);
     rp->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60, 5);
-    if (rp->cmp == NULL || rp->risk == NULL) {
+    if (rp->cmp == NULL || rp->obj == NULL || rp->risk == NULL) {
         report_free_state(rp);
         return NULL;
     }
@@ -92,6 +97,7 @@ report_free_state(struct report *rp)
     if (rp->timer)
         event_free(rp->timer);
     cmp_free(rp->cmp);
+    obj_free(rp->obj);
     atrisk_free(rp->risk);
     free(rp->prev_text);
     free(rp->prev);
@@ -102,6 +108,12 @@ struct compliance *
 report_compliance(struct report *rp)
 {
     return rp->cmp;
+}
+
+struct objectives *
+report_objectives(struct report *rp)
+{
+    return rp->obj;
 }
 
 struct atrisk *
@@ -228,6 +240,36 @@ put_at_risk(struct build *b)
         }
 }
 
+/* A named objective's state per series it covers, present while the last
+ * evaluation had a value to judge; the shorthand's states are not
+ * published (compliance.objective keeps its one key, <prefix>objective). */
+static void
+put_objective_series(void *arg, const struct obj_series *s)
+{
+    struct build *b = arg;
+    if (s->name == NULL)
+        return;
+    struct cmd_argv *list = s->present ? &b->cmds->mset : &b->cmds->del;
+    argv_addf(list, "%sobjective:%s:%s:%s", b->prefix, s->name, s->tier_name,
+              s->window_name);
+    if (s->present)
+        argv_addf(list, "%d", s->violated ? 1 : 0);
+}
+
+static void
+put_objectives(struct build *b)
+{
+    const struct config *cfg = b->rp->cfg;
+    argv_addf(&b->cmds->mset, "%sobjective", b->prefix);
+    argv_addf(&b->cmds->mset, "%.6g", cfg->compliance.objective);
+    for (size_t i = 0; i < cfg->nobjectives; i++) {
+        argv_addf(&b->cmds->mset, "%sobjective:%s", b->prefix, cfg->objectives[i].name);
+        argv_addf(&b->cmds->mset, "%.6g", cfg->objectives[i].threshold);
+    }
+    if (b->rp->obj != NULL)
+        obj_foreach(b->rp->obj, put_objective_series, b);
+}
+
 static int
 cmp_str(const void *a, const void *b)
 {
@@ -266,8 +308,7 @@ report_build(struct report *rp, int64_t now_ms, struct report_cmds *cmds)
         put_latency(&b);
     }
     put_at_risk(&b);
-    argv_addf(&cmds->mset, "%sobjective", b.prefix);
-    argv_addf(&cmds->mset, "%.6g", rp->cfg->compliance.objective);
+    put_objectives(&b);
 
     /* Keys written last round and not this one: a breakdown value that
      * expired, a tier, window or breakdown a reload removed. */
@@ -316,7 +357,7 @@ report_commit(struct report *rp, const struct report_cmds *cmds)
 /* Key families this module writes; anything else under the prefix belongs
  * to someone else and is never touched. */
 static const char *const families[] = { "compliance:", "met:", "breached:",
-                                        "response_ms:", "at_risk:" };
+                                        "response_ms:", "at_risk:", "objective:" };
 
 static bool
 is_ours(const struct report *rp, const char *key, size_t len)
@@ -407,24 +448,21 @@ sweep_start(struct report *rp)
     sweep_next(rp);
 }
 
+/* The record of a compliance.objective transition: the fields it has
+ * always had (no `name`: consumers tell it from the named objectives'
+ * records by that). */
 static void
-objective_changed(void *arg, const struct cmp_objective_change *ch)
+record_shorthand(struct report *rp, const struct obj_change *ch, const char *key,
+                 const char *at)
 {
-    struct report *rp = arg;
-    char ratio[CMP_RATIO_BUFLEN], objective[32], at[24], met[24], breached[24];
+    char ratio[CMP_RATIO_BUFLEN], objective[32], met[24], breached[24];
     const char *kind = ch->violated ? "objective" : "recovered";
     const char *metric = cfg_metric_name(ch->metric);
 
     cmp_format_ratio(ch->met, ch->breached, ratio);
-    snprintf(objective, sizeof(objective), "%.6g", ch->objective);
-    snprintf(at, sizeof(at), "%" PRId64, ch->at_ms);
+    snprintf(objective, sizeof(objective), "%.6g", ch->threshold);
     snprintf(met, sizeof(met), "%" PRIu64, ch->met);
     snprintf(breached, sizeof(breached), "%" PRIu64, ch->breached);
-    /* A stream of its own: <prefix>breaches holds per-ticket entries only
-     * (SPEC section 4), and its consumers must not meet entries without a
-     * ticket. */
-    char key[KEY_MAX];
-    snprintf(key, sizeof(key), "%sobjectives", rp->cfg->redis.prefix);
     const char *argv[] = { "XADD", key, "*", "kind", kind,
                            "tier", ch->tier_name, "metric", metric,
                            "window", ch->window_name, "ratio", ratio,
@@ -438,8 +476,72 @@ objective_changed(void *arg, const struct cmp_objective_change *ch)
                " breached), objective %s",
                ch->violated ? "below objective" : "recovered", ch->tier_name, metric,
                ch->window_name, ratio, ch->met, ch->breached, objective);
+}
+
+/* A named objective's record: kind, name, tier, window, metric or kpi,
+ * value, min or max, at_ms, and for an SLA ratio the counts behind it. */
+static void
+record_named(struct report *rp, const struct obj_change *ch, const char *key, const char *at)
+{
+    char value[32], threshold[32], met[24], breached[24];
+    const char *kind = ch->violated ? "objective" : "recovered";
+    const char *measure = ch->kpi >= 0 ? cmp_kpi_name(ch->kpi) : cfg_metric_name(ch->metric);
+
+    obj_format_micro(ch->value_micro, value, sizeof(value));
+    snprintf(threshold, sizeof(threshold), "%.6g", ch->threshold);
+    snprintf(met, sizeof(met), "%" PRIu64, ch->met);
+    snprintf(breached, sizeof(breached), "%" PRIu64, ch->breached);
+    const char *argv[] = { "XADD", key, "*", "kind", kind, "name", ch->name,
+                           "tier", ch->tier_name, "window", ch->window_name,
+                           ch->kpi >= 0 ? "kpi" : "metric", measure,
+                           "value", value, ch->max ? "max" : "min", threshold,
+                           "at_ms", at, "met", met, "breached", breached };
+    /* A KPI has no met/breached counts: its record ends at at_ms. */
+    int argc = (int)ARRAY_LEN(argv) - (ch->counts ? 0 : 4);
+    if (rds_queue(rp->writer, NULL, NULL, argc, argv, NULL) < 0)
+        log_err("%s of objective %s (%s over %s) not recorded: writer queue full", kind,
+                ch->name, ch->tier_name, ch->window_name);
+    log_ticket(ch->violated ? LOG_LVL_NOTICE : LOG_LVL_INFO, NULL, ch->tier_name,
+               ch->kpi >= 0 ? NULL : measure,
+               "objective %s %s: tier %s %s over %s is %s, %s %s %s", ch->name,
+               ch->violated ? "violated" : "met again", ch->tier_name, measure,
+               ch->window_name, value,
+               ch->violated ? (ch->max ? "above" : "below") : (ch->max ? "at or below" : "at or above"),
+               ch->max ? "its max" : "its min", threshold);
+}
+
+static void
+objective_changed(void *arg, const struct obj_change *ch)
+{
+    struct report *rp = arg;
+    char at[24], key[KEY_MAX];
+
+    snprintf(at, sizeof(at), "%" PRId64, ch->at_ms);
+    /* A stream of its own: <prefix>breaches holds per-ticket entries only
+     * (SPEC section 4), and its consumers must not meet entries without a
+     * ticket. Without a writer (tests) only the hook hears of it. */
+    snprintf(key, sizeof(key), "%sobjectives", rp->cfg->redis.prefix);
+    if (rp->writer != NULL) {
+        if (ch->name == NULL)
+            record_shorthand(rp, ch, key, at);
+        else
+            record_named(rp, ch, key, at);
+    }
     if (rp->hook)
         rp->hook(rp->hook_arg, ch);
+}
+
+void
+report_evaluate(struct report *rp, int64_t now_ms, obj_read_fn *read, void *read_arg)
+{
+    if (rp == NULL || rp->cmp == NULL || rp->obj == NULL)
+        return;
+    cmp_advance(rp->cmp, now_ms);
+    if (read == NULL) {
+        read = obj_read_compliance;
+        read_arg = rp->cmp;
+    }
+    obj_eval(rp->obj, now_ms, read, read_arg, objective_changed, rp);
 }
 
 void
@@ -455,6 +557,9 @@ report_publish(struct report *rp)
     long suppressed;
     if (atrisk_degraded(rp->risk) && log_ratelimit_ok(&rp->rl, &suppressed))
         log_err("at_risk gauges may be off: out of memory while counting deadlines");
+    /* Transitions first, so that this round's gauges show the states they
+     * leave; they are records, queued even while Redis is away. */
+    report_evaluate(rp, now, NULL, NULL);
     if (rds_ready(rp->writer) && !rds_stalled(rp->writer)) {
         /* Snapshots, like the other gauges: not queued while Redis is away
          * or refuses writes. */
@@ -476,12 +581,7 @@ report_publish(struct report *rp)
         report_cmds_free(&cmds);
     } else {
         atrisk_advance(rp->risk, now);
-        if (rp->cmp)
-            cmp_advance(rp->cmp, now);
     }
-    /* Transitions are records, queued even while Redis is away. */
-    if (rp->cmp)
-        cmp_objective_eval(rp->cmp, now, objective_changed, rp);
 }
 
 static void
@@ -551,6 +651,13 @@ report_reconfigure(struct report *rp, const struct config *cfg)
         if (rp->cmp == NULL)
             log_err("compliance disabled until restart: out of memory");
     }
+    if (rp->obj == NULL || obj_set_config(rp->obj, cfg) < 0) {
+        log_err("reload: out of memory keeping the objective states; every objective "
+                "starts met, its violations counted from 0");
+        obj_free(rp->obj);
+        if ((rp->obj = obj_new(cfg)) == NULL)
+            log_err("objectives disabled until restart: out of memory");
+    }
     rp->cfg = cfg;
     if (rp->timer)
         arm(rp);
@@ -571,7 +678,13 @@ report_restore(void *arg, const char *data, size_t len)
     struct report *rp = arg;
     if (rp == NULL || rp->cmp == NULL || len == 0)
         return;
-    if (cmp_decode(rp->cmp, data, len) == 0) {
+    /* A checkpoint written before objective.c: compliance.objective's
+     * states are in this section. */
+    if (rp->obj != NULL)
+        cmp_set_legacy_objective_hook(rp->cmp, obj_restore_legacy, rp->obj);
+    int rc = cmp_decode(rp->cmp, data, len);
+    cmp_set_legacy_objective_hook(rp->cmp, NULL, NULL);
+    if (rc == 0) {
         log_info("checkpoint: compliance windows restored");
         return;
     }
@@ -583,6 +696,31 @@ report_restore(void *arg, const char *data, size_t len)
         log_err("compliance disabled until restart: out of memory");
 }
 
+int
+report_encode_objectives(void *arg, struct wire_buf *out)
+{
+    struct report *rp = arg;
+    if (rp == NULL || rp->obj == NULL)
+        return 0;
+    return obj_encode(rp->obj, out);
+}
+
+void
+report_restore_objectives(void *arg, const char *data, size_t len)
+{
+    struct report *rp = arg;
+    if (rp == NULL || rp->obj == NULL || len == 0)
+        return;
+    if (obj_decode(rp->obj, data, len) == 0) {
+        log_info("checkpoint: objective states restored");
+        return;
+    }
+    log_err("checkpoint: objective section unreadable; every objective starts met");
+    obj_free(rp->obj);
+    if ((rp->obj = obj_new(rp->cfg)) == NULL)
+        log_err("objectives disabled until restart: out of memory");
+}
+
 void
 report_set_objective_hook(struct report *rp, report_objective_fn *fn, void *arg)
 {
@@ -591,24 +729,27 @@ report_set_objective_hook(struct report *rp, report_objective_fn *fn, void *arg)
 }
 
 bool
-report_objective_state(struct report *rp, const char *tier, int metric,
-                       const char *window, uint32_t *episode)
+report_objective_state(struct report *rp, const char *name, int metric, int kpi,
+                        const char *tier, const char *window, uint32_t *episode)
 {
-    int t, w = -1;
+    int o = OBJ_SHORTHAND, t, w;
 
     *episode = 0;
-    if (rp == NULL || rp->cmp == NULL)
+    if (rp == NULL || rp->obj == NULL)
         return false;
+    if (name[0] != '\0') {
+        if ((o = cfg_objective_index(rp->cfg, name)) < 0 ||
+            rp->cfg->objectives[o].metric != metric || rp->cfg->objectives[o].kpi != kpi)
+            return false;
+    } else if (kpi >= 0) {
+        return false;
+    }
     /* CMP_ALL and "no such tier" are both -1: tell them apart by name. */
     if (strcmp(tier, "all") == 0)
         t = CMP_ALL;
     else if ((t = cfg_tier_index(rp->cfg, tier, strlen(tier))) < 0)
         return false;
-    for (size_t i = 0; i < rp->cfg->compliance.nwindows && w < 0; i++)
-        if (strcmp(rp->cfg->compliance.windows[i].name, window) == 0)
-            w = (int)i;
-    if (w < 0)
+    if ((w = cfg_window_index(rp->cfg, window)) < 0)
         return false;
-    *episode = cmp_objective_episode(rp->cmp, t, metric, w);
-    return cmp_objective_violated(rp->cmp, t, metric, w);
+    return obj_violated(rp->obj, o, t, metric, w, episode);
 }

@@ -1,10 +1,10 @@
 /*
  * compliance.h - rolling compliance windows: met and breached outcomes per
  * tier (and `all`), metric and configured window, optional breakdowns by a
- * ticket attribute, the response-time distribution per tier and window, and
- * the objective state (below compliance.objective or not) with hysteresis.
+ * ticket attribute, and the response-time distribution per tier and window.
  * Pure core: no I/O and no clock of its own; every instant is passed in, so
- * unit tests drive it with an injected clock. report.c publishes it.
+ * unit tests drive it with an injected clock. report.c publishes it. The
+ * objective states that judge these ratios are objective.c's.
  *
  * Windows. Each window of W ms is a ring of time buckets of W/60 ms
  * (CMP_BUCKETS), on absolute bucket boundaries (multiples of the width since
@@ -20,15 +20,7 @@
  * folded into the value CMP_OTHER. A ticket without the attribute counts as
  * CMP_NONE. A value whose series are all empty in every window is forgotten
  * by cmp_advance(), which frees its place for a new value.
- *
- * Objective. A (tier, metric, window) ratio becomes `violated` after it was
- * below the objective at CMP_FIRE_ROUNDS consecutive evaluations, and
- * recovers after it was at or above it at CMP_RECOVER_ROUNDS consecutive
- * evaluations; an empty window changes nothing. Both compare the published
- * ratio (millionths, truncated) with the objective rounded to millionths.
- * Each series counts its violations (its episodes); the count is part of
- * the checkpoint, so that a violation keeps its number across restarts and
- * the escalations can name it (delivery ids, PagerDuty dedup keys).
+
  */
 #ifndef SLAWATCH_COMPLIANCE_H
 #define SLAWATCH_COMPLIANCE_H
@@ -46,8 +38,6 @@
 #define CMP_ALL (-1)              /* the tier index of `all` */
 #define CMP_OTHER "_other"
 #define CMP_NONE "_none"
-#define CMP_FIRE_ROUNDS 2
-#define CMP_RECOVER_ROUNDS 3
 #define CMP_RATIO_BUFLEN 16
 #define CMP_RATIO_ONE 1000000u    /* ratios in millionths */
 
@@ -79,24 +69,6 @@ struct cmp_latency {
     int64_t p50_ms, p90_ms, p99_ms;
 };
 
-/* An objective transition, for <prefix>objectives and the escalations. */
-struct cmp_objective_change {
-    bool violated;                   /* true: dropped below; false: back */
-    uint32_t episode;                /* the series' violation count: this
-                                        violation's number (1 for the first),
-                                        or that of the violation that ends */
-    int tier;                        /* index into cfg->tiers, or CMP_ALL */
-    const char *tier_name;           /* "all" for CMP_ALL */
-    int metric;
-    int window;                      /* index into cfg->compliance.windows */
-    const char *window_name;
-    uint64_t met, breached;
-    uint32_t ratio_micro;            /* the published ratio, in millionths */
-    uint32_t objective_micro;        /* the objective it was compared with */
-    double objective;
-    int64_t at_ms;
-};
-
 /* Creates empty windows for `cfg` (not owned: must stay valid until
  * cmp_set_config replaces it) with `now_ms` as the current time, so that
  * outcomes older than a window are not counted. Returns NULL on allocation
@@ -105,9 +77,8 @@ struct compliance *cmp_new(const struct config *cfg, int64_t now_ms) MUSTCHECK;
 void cmp_free(struct compliance *cmp);
 
 /* Switches to a reloaded config, keeping what still applies: tiers by
- * name, windows by length, breakdowns whose attribute is still listed,
- * objective states. Returns -1 on allocation failure (the old config and
- * data stay). */
+ * name, windows by length, breakdowns whose attribute is still listed.
+ * Returns -1 on allocation failure (the old config and data stay). */
 int cmp_set_config(struct compliance *cmp, const struct config *cfg) MUSTCHECK;
 
 /* Counts one decided outcome (met or breached) of `tier`'s `metric` clock
@@ -143,20 +114,6 @@ void cmp_foreach(const struct compliance *cmp,
 bool cmp_latency(const struct compliance *cmp, int tier, int w,
                  struct cmp_latency *out);
 
-/* Evaluates the objective of every tier (and all) x metric x window ratio
- * as of the last cmp_advance() and calls fn for each transition. */
-void cmp_objective_eval(struct compliance *cmp, int64_t now_ms,
-                        void (*fn)(void *arg,
-                                   const struct cmp_objective_change *c),
-                        void *arg);
-/* Whether a series is currently violated (for tests and reports). */
-bool cmp_objective_violated(const struct compliance *cmp, int tier, int metric,
-                            int w);
-/* The series' violation count (0: never violated), the number of its
- * current or last violation; 0 for an unknown series. */
-uint32_t cmp_objective_episode(const struct compliance *cmp, int tier,
-                               int metric, int w);
-
 /* met / (met + breached) in millionths, truncated; 0 for an empty window. */
 uint32_t cmp_ratio_micro(uint64_t met, uint64_t breached);
 /* The ratio as published: "0.9731", "1", "0"; truncated to 6 decimals and
@@ -164,13 +121,22 @@ uint32_t cmp_ratio_micro(uint64_t met, uint64_t breached);
 char *cmp_format_ratio(uint64_t met, uint64_t breached, char *buf);
 
 /* Checkpoint section (STATE_SECTION_COMPLIANCE): appends every non-empty
- * bucket, breakdown value, response-time bucket and objective state.
- * Returns -1 on allocation failure. */
+ * bucket, breakdown value and response-time bucket. Returns -1 on
+ * allocation failure. */
 int cmp_encode(const struct compliance *cmp, struct wire_buf *out) MUSTCHECK;
 /* Adds a section written by cmp_encode (possibly under another config:
  * tiers are matched by name, windows by length) to the current data.
  * Returns -1 for a malformed section; what was read before stays. */
 int cmp_decode(struct compliance *cmp, const char *data, size_t len) MUSTCHECK;
+
+/* Sections written before objective.c held compliance.objective's states
+ * too ('O' records). cmp_decode hands each one whose tier and window still
+ * exist to this hook (tier index or CMP_ALL, metric, window index of the
+ * current config), and drops them without one (fn NULL). */
+typedef void cmp_legacy_objective_fn(void *arg, int tier, int metric, int w,
+                                     bool violated, uint8_t streak, uint32_t episodes);
+void cmp_set_legacy_objective_hook(struct compliance *cmp, cmp_legacy_objective_fn *fn,
+                                   void *arg);
 
 /* Memory held, in bytes (for the benchmark and stats). */
 size_t cmp_memory(const struct compliance *cmp);

@@ -64,10 +64,12 @@ enum hook_state {
  * NUL-terminated copies; an attribute is absent when its first byte is NUL
  * (the core never keeps empty values).
  *
- * A note with `objective` set is about a compliance series (tier or "all",
- * metric, window) instead of a ticket's clock: kind OBJECTIVE, RECOVERED or
- * RESOLVE; ticket and attributes are empty, the clock fields zero, and
- * at_ms is the publish that decided the transition.
+ * A note with `objective` set is about an objective's series instead of a
+ * ticket's clock: kind OBJECTIVE, RECOVERED or RESOLVE; ticket and
+ * attributes are empty, the clock fields zero, and at_ms is the publish
+ * that decided the transition. compliance.objective's notes (name "") are
+ * about a tier (or "all"), metric and window; a named objective's about
+ * its name, tier, window and measure (metric, or a KPI).
  */
 struct hook_note {
     enum hook_kind kind;
@@ -86,11 +88,19 @@ struct hook_note {
     int64_t late_ms;
     /* objective notes */
     bool objective;
+    char name[HOOK_NAME_MAX + 1]; /* the named objective; "" for
+                                     compliance.objective */
+    bool is_kpi;              /* a named objective on a KPI (kpi, enum
+                                 cmp_kpi), not an SLA ratio (metric) */
+    int kpi;
+    bool max;                 /* violated above the threshold (else below) */
     char window[HOOK_NAME_MAX + 1];
     uint32_t episode;         /* the series' violation number (1, 2, ...) */
-    uint32_t ratio_micro;     /* the published ratio, in millionths */
-    uint32_t objective_micro; /* compliance.objective, in millionths */
-    uint64_t met, breached;   /* the counts behind the ratio */
+    int64_t value_micro;      /* the value judged (an SLA ratio as
+                                 published), in millionths */
+    int64_t threshold_micro;  /* the min or max (compliance.objective),
+                                 in millionths */
+    uint64_t met, breached;   /* the counts behind an SLA ratio */
     /* delivery state */
     int64_t created_ms;
     int64_t due_ms;  /* next attempt */
@@ -118,13 +128,15 @@ void hook_copy(char *dst, size_t size, const char *src, size_t len);
  * identity (kind, ticket, opening time, metric, cycle, warning percentage,
  * escalation, webhook), each field length-prefixed; for an objective note
  * (under another tag): kind, tier, metric, window, episode, escalation,
- * webhook. The same notification always gets the same id, on every retry
- * and after a restart. Returns 0, or -1 when the digest cannot be
+ * webhook, and for a named objective (under a third tag) its name and
+ * measure too. The same notification always gets the same id, on every
+ * retry and after a restart. Returns 0, or -1 when the digest cannot be
  * computed. */
 int hook_delivery_id(struct hook_note *n) MUSTCHECK;
 
-/* What the note is about, for logs: "ticket T-1042" or "objective
- * all/response/24h". buf holds HOOK_SUBJECT_LEN bytes; returns buf. */
+/* What the note is about, for logs: "ticket T-1042", "objective
+ * all/response/24h" or "objective first-contact all/fcr/7d". buf holds
+ * HOOK_SUBJECT_LEN bytes; returns buf. */
 const char *hook_note_subject(const struct hook_note *n, char *buf);
 
 /* The record for the outbox (compact JSON). Returns NULL on allocation
@@ -158,8 +170,10 @@ char *hook_body(const struct hook_note *n, enum hook_format fmt,
 
 /* PagerDuty dedup_key of the note's clock: stable per ticket, metric and
  * clock cycle, so every trigger and the resolve of one clock meet; for an
- * objective note "slawatch/objective/<tier>/<metric>/<window>/<episode>".
- * Writes at most size bytes (always NUL-terminated). */
+ * objective note "slawatch/objective/<tier>/<metric>/<window>/<episode>",
+ * for a named one "slawatch/objective/<name>/<tier>/<metric or
+ * kpi>/<window>/<episode>" (one part more: the two never meet). Writes at
+ * most size bytes (always NUL-terminated). */
 void hook_dedup_key(const struct hook_note *n, char *buf, size_t size);
 
 /* out = "sha256=" + hex(HMAC-SHA256(secret, "<timestamp>.<body>")); out

@@ -4,9 +4,9 @@
  * (`when`, `metric`, `tiers`), holds ladder levels back for their `after`
  * delay, cancels them when the clock stops first, and sends `recovered`
  * (json, slack), a PagerDuty resolve or an Alertmanager endsAt when a clock
- * that was notified stops. Compliance objective transitions (`when:
- * objective`) go the same way, the violation standing for the breach and
- * the series' return to the objective for the stop. Delivery itself is not
+ * that was notified stops. Objective transitions (`when: objective`:
+ * compliance.objective and the named objectives) go the same way, the
+ * violation standing for the breach and the series' return for the stop. Delivery itself is not
  * notify's: it is handed in as struct notify_delivery (the daemon wires it
  * to deliver.c, a unit test to a recording fake), so this header needs no
  * event loop, Redis or HTTP type, and notify never owns the delivery.
@@ -31,13 +31,13 @@
 #include "slawatch/util.h"
 
 struct notify;
-struct cmp_objective_change;
+struct obj_change;
 
-/* Reads the objective state of a compliance series (tier name or "all",
- * metric, window name): whether it is violated now, and its violation
- * count in *episode. */
-typedef bool notify_objective_state_fn(void *arg, const char *tier, int metric,
-                                       const char *window, uint32_t *episode);
+/* Reads the state of the series an objective note is about (its name, ""
+ * for compliance.objective; measure; tier name or "all"; window name):
+ * whether it is violated now, and its violation count in *episode. */
+typedef bool notify_objective_state_fn(void *arg, const struct hook_note *n,
+                                       uint32_t *episode);
 
 /* Where notify's notes go (deliver.c in the daemon). Every call is
  * synchronous; `arg` is passed back to each. */
@@ -79,14 +79,16 @@ void notify_set_config(struct notify *nt, const struct config *cfg);
 void notify_notice(struct notify *nt, const struct sla_notice *n);
 void notify_outcome(struct notify *nt, const struct sla_outcome *o);
 
-/* A compliance objective transition (report.c's objective hook): matches
- * escalations with `when: objective` on metric and tiers (the `all` series
- * only those without a `tiers` list). A violation makes one note per
- * webhook, held back for `after` and sent only if the same violation still
- * holds then; a recovery cancels levels still waiting and sends
- * `recovered` (json, slack), a PagerDuty resolve or an Alertmanager endsAt
- * where the violation was sent, unless send_resolved is false. */
-void notify_objective(struct notify *nt, const struct cmp_objective_change *ch);
+/* An objective transition (report.c's objective hook): matches
+ * escalations with `when: objective` on metric (a KPI objective only those
+ * without one), tiers (the `all` series only those without a `tiers`
+ * list), `objectives` (compliance.objective only those without the list)
+ * and `windows`. A violation makes one note per webhook, held back for
+ * `after` and sent only if the same violation still holds then; a recovery
+ * cancels levels still waiting and sends `recovered` (json, slack), a
+ * PagerDuty resolve or an Alertmanager endsAt where the violation was
+ * sent, unless send_resolved is false. */
+void notify_objective(struct notify *nt, const struct obj_change *ch);
 
 /* Where waiting objective levels and Alertmanager re-sends check that
  * their violation still holds. Without it they read as recovered. */
@@ -98,7 +100,8 @@ void notify_set_objective_state(struct notify *nt,
  * note's clock (same ticket incarnation, same cycle) still run, in the
  * state the note describes (a breach: breached; a warning: not breached)?
  * For an objective note: is its series still violated, in the same
- * episode (false without an objective state function)? */
+ * episode (false without an objective state function), and does its
+ * escalation still cover it? */
 bool notify_still_open(const struct notify *nt, const struct hook_note *n);
 
 #endif

@@ -1,19 +1,22 @@
 /*
  * report.h - publishing compliance: feeds the core's outcomes and deadline
  * changes into the compliance windows (compliance.c) and the at-risk
- * counts (atrisk.c), and every compliance.publish_every writes, in one
- * pipelined round on the writer's durable queue:
+ * counts (atrisk.c), judges the objectives (objective.c), and every
+ * compliance.publish_every writes, on the writer's durable queue:
  *
+ *   XADD <prefix>objectives kind objective|recovered ... per objective
+ *        transition, then the objective hook (notify.c's escalations)
  *   MSET <prefix>compliance:<tier>:<metric>:<window>[:<attr>=<value>]
  *        <prefix>met:...  <prefix>breached:...
  *        <prefix>response_ms:<tier>:<window>:p50|p90|p99|mean
  *        <prefix>at_risk:<tier>:<metric>:5m|15m|1h
- *        <prefix>objective
- *   DEL  ratios and response times of empty windows, and every key written
- *        last round that is not written this round (a breakdown value that
- *        expired, a tier or window removed by a reload)
- *   XADD <prefix>objectives kind objective|recovered ... per transition,
- *        then the objective hook (notify.c's escalations)
+ *        <prefix>objective  (compliance.objective)
+ *        <prefix>objective:<name>  (a named objective's min or max)
+ *        <prefix>objective:<name>:<tier>:<window>  1 violated, 0 met
+ *   DEL  ratios, response times and objective states of empty windows,
+ *        and every key written last round that is not written this round
+ *        (a breakdown value that expired, a tier, window or objective
+ *        removed by a reload)
  *
  * Once after the first round of a run, SCAN <prefix>* deletes the keys of
  * those families that the round did not write (an earlier configuration's).
@@ -32,6 +35,7 @@
 #include "slawatch/compliance.h"
 #include "slawatch/config.h"
 #include "slawatch/core.h"
+#include "slawatch/objective.h"
 #include "slawatch/rds.h"
 #include "slawatch/state.h"
 #include "slawatch/util.h"
@@ -50,9 +54,17 @@ struct report_cmds {
 struct report *report_new(const struct config *cfg, int64_t now_ms) MUSTCHECK;
 void report_free_state(struct report *rp);
 
-/* The windows and the at-risk counts, for tests and the benchmark. */
+/* The windows, the objective states and the at-risk counts, for tests and
+ * the benchmark. */
 struct compliance *report_compliance(struct report *rp);
+struct objectives *report_objectives(struct report *rp);
 struct atrisk *report_atrisk(struct report *rp);
+
+/* Judges every objective as of now_ms (advancing the windows to it),
+ * reading through read (NULL: obj_read_compliance on the windows), and
+ * records each transition (XADD <prefix>objectives, once attached) and
+ * hands it to the objective hook. report_publish calls it with NULL. */
+void report_evaluate(struct report *rp, int64_t now_ms, obj_read_fn *read, void *read_arg);
 
 /* Feeds one outcome; `core` resolves the ticket's attributes. */
 void report_feed_outcome(struct report *rp, const struct core *core,
@@ -94,19 +106,25 @@ void report_reconfigure(struct report *rp, const struct config *cfg);
 void report_publish(struct report *rp);
 
 /* Checkpoint section STATE_SECTION_COMPLIANCE (snapshot_section; arg: the
- * report). */
+ * report). A section of a checkpoint written before objective.c also
+ * restores compliance.objective's states. */
 int report_encode(void *arg, struct wire_buf *out) MUSTCHECK;
 void report_restore(void *arg, const char *data, size_t len);
+/* Checkpoint section STATE_SECTION_OBJECTIVES: the objective states. */
+int report_encode_objectives(void *arg, struct wire_buf *out) MUSTCHECK;
+void report_restore_objectives(void *arg, const char *data, size_t len);
 
 /* Objective transitions, after each is recorded in <prefix>objectives: the
  * entry point for `when: objective` escalations (notify.c). */
-typedef void report_objective_fn(void *arg, const struct cmp_objective_change *ch);
+typedef void report_objective_fn(void *arg, const struct obj_change *ch);
 void report_set_objective_hook(struct report *rp, report_objective_fn *fn, void *arg);
 
-/* Whether the series (tier name or "all", metric, window name) is violated
- * now; *episode gets its violation count (0 when the series is unknown,
- * e.g. removed by a reload, which reads as not violated). */
-bool report_objective_state(struct report *rp, const char *tier, int metric,
-                            const char *window, uint32_t *episode);
+/* Whether the series is violated now: objective name ("" for
+ * compliance.objective), what it measures (a named objective whose
+ * measure changed is another series), tier name or "all", window name.
+ * *episode gets its violation count (0 when the series is unknown, e.g.
+ * removed by a reload, which reads as not violated). */
+bool report_objective_state(struct report *rp, const char *name, int metric, int kpi,
+                            const char *tier, const char *window, uint32_t *episode);
 
 #endif

@@ -33,6 +33,7 @@
 #define STATE_SECTION_WRITES STATE_TAG('W', 'R', 'T', '2')
 #define STATE_SECTION_WRITES_RESP STATE_TAG('W', 'R', 'T', 'S') /* 0.1.0 */
 #define STATE_SECTION_COMPLIANCE STATE_TAG('C', 'M', 'P', 'L') /* compliance.c */
+#define STATE_SECTION_OBJECTIVES STATE_TAG('O', 'B', 'J', '1') /* objective.c */
 
 struct state_meta {
     int64_t saved_ms;            /* wall time of the checkpoint */

@@ -1,6 +1,8 @@
-/* Unit tests for the compliance windows (compliance.c), the at-risk counts
- * (atrisk.c), the core's deadline listener feeding them, and the round a
- * publish builds (report.c, without Redis). Every instant is injected. */
+/* Unit tests for the compliance windows (compliance.c), compliance.objective
+ * judged on them (objective.c through obj_read_compliance, as the daemon
+ * does), the at-risk counts (atrisk.c), the core's deadline listener
+ * feeding them, and the round a publish builds (report.c, without Redis).
+ * Every instant is injected. Named objectives: test_objective.c. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include "slawatch/compliance.h"
 #include "slawatch/config.h"
 #include "slawatch/core.h"
+#include "slawatch/objective.h"
 #include "slawatch/report.h"
 #include "slawatch/state.h"
 
@@ -50,6 +53,7 @@ load(const char *text)
 struct fx {
     struct config *cfg;
     struct compliance *cmp;
+    struct objectives *obj;
 };
 
 static int
@@ -58,7 +62,9 @@ setup(void **state)
     struct fx *f = calloc(1, sizeof(*f));
     f->cfg = load(yaml);
     f->cmp = cmp_new(f->cfg, T0);
+    f->obj = obj_new(f->cfg);
     assert_non_null(f->cmp);
+    assert_non_null(f->obj);
     *state = f;
     return 0;
 }
@@ -68,6 +74,7 @@ teardown(void **state)
 {
     struct fx *f = *state;
     cmp_free(f->cmp);
+    obj_free(f->obj);
     cfg_free(f->cfg);
     free(f);
     return 0;
@@ -384,30 +391,59 @@ test_quantiles_known_distribution(void **state)
 
 struct changes {
     int n;
-    struct cmp_objective_change c[64];
+    struct obj_change c[64];
 };
 
 static void
-on_change(void *arg, const struct cmp_objective_change *ch)
+on_change(void *arg, const struct obj_change *ch)
 {
     struct changes *cs = arg;
     assert_true(cs->n < 64);
     cs->c[cs->n++] = *ch;
 }
 
+/* compliance.objective's state of a series, and its violation count. */
+static bool
+violated(const struct objectives *o, int tier, int metric, int w)
+{
+    return obj_violated(o, OBJ_SHORTHAND, tier, metric, w, NULL);
+}
+
+static uint32_t
+episode(const struct objectives *o, int tier, int metric, int w)
+{
+    uint32_t ep = 99;
+    (void)obj_violated(o, OBJ_SHORTHAND, tier, metric, w, &ep);
+    return ep;
+}
+
+static void
+count_legacy(void *arg, int tier, int metric, int w, bool v, uint8_t streak, uint32_t ep)
+{
+    (void)tier, (void)metric, (void)w, (void)v, (void)streak, (void)ep;
+    (*(int *)arg)++;
+}
+
+static void
+judge(struct compliance *c, struct objectives *o, int64_t at, struct changes *cs)
+{
+    cmp_advance(c, at);
+    obj_eval(o, at, obj_read_compliance, c, on_change, cs);
+}
+
 /* Sets fast/response in the 1h window to met/breached exactly: one bucket
  * per evaluation, two hours apart so nothing older remains. */
 static int64_t
-eval_at(struct compliance *c, int round, int met, int breached, struct changes *cs)
+eval_at(struct compliance *c, struct objectives *o, int round, int met, int breached,
+        struct changes *cs)
 {
     int64_t at = T0 + round * 2 * HOUR;
     for (int i = 0; i < met; i++)
         record(c, 0, R, true, at, "a");
     for (int i = 0; i < breached; i++)
         record(c, 0, R, false, at, "a");
-    cmp_advance(c, at);
     cs->n = 0;
-    cmp_objective_eval(c, at, on_change, cs);
+    judge(c, o, at, cs);
     return at;
 }
 
@@ -429,131 +465,181 @@ test_objective_hysteresis(void **state)
     /* 0.89 once, 0.95, 0.89 once...: a ratio that dips at single
      * evaluations never fires. */
     for (int i = 0; i < 4; i++) {
-        eval_at(f->cmp, r++, 89, 11, &cs);
+        eval_at(f->cmp, f->obj, r++, 89, 11, &cs);
         assert_int_equal(changes_for(&cs, 0, W1H), 0);
-        eval_at(f->cmp, r++, 95, 5, &cs);
+        eval_at(f->cmp, f->obj, r++, 95, 5, &cs);
         assert_int_equal(changes_for(&cs, 0, W1H), 0);
     }
     /* Exactly at the objective is not below it. */
-    eval_at(f->cmp, r++, 9, 1, &cs);
-    eval_at(f->cmp, r++, 9, 1, &cs);
+    eval_at(f->cmp, f->obj, r++, 9, 1, &cs);
+    eval_at(f->cmp, f->obj, r++, 9, 1, &cs);
     assert_int_equal(changes_for(&cs, 0, W1H), 0);
     /* Two evaluations below in a row: violated, once. */
-    eval_at(f->cmp, r++, 89, 11, &cs);
+    eval_at(f->cmp, f->obj, r++, 89, 11, &cs);
     assert_int_equal(changes_for(&cs, 0, W1H), 0);
-    int64_t at = eval_at(f->cmp, r++, 1, 1, &cs);
+    int64_t at = eval_at(f->cmp, f->obj, r++, 1, 1, &cs);
     assert_int_equal(changes_for(&cs, 0, W1H), 1);
     assert_true(cs.c[0].violated);
+    assert_int_equal(cs.c[0].objective, OBJ_SHORTHAND);
+    assert_null(cs.c[0].name);
+    assert_int_equal(cs.c[0].kpi, -1);
+    assert_false(cs.c[0].max);
     assert_int_equal(cs.c[0].tier, 0);
     assert_string_equal(cs.c[0].tier_name, "fast");
     assert_string_equal(cs.c[0].window_name, "1h");
-    assert_int_equal(cs.c[0].ratio_micro, 500000);
+    assert_int_equal(cs.c[0].value_micro, 500000);
+    assert_true(cs.c[0].counts);
     assert_int_equal(cs.c[0].met, 1);
     assert_int_equal(cs.c[0].breached, 1);
     assert_int_equal(cs.c[0].at_ms, at);
     assert_int_equal(changes_for(&cs, CMP_ALL, W1H), 1); /* all fires too */
-    assert_true(cmp_objective_violated(f->cmp, 0, R, W1H));
-    eval_at(f->cmp, r++, 1, 1, &cs);
+    assert_true(violated(f->obj, 0, R, W1H));
+    eval_at(f->cmp, f->obj, r++, 1, 1, &cs);
     assert_int_equal(changes_for(&cs, 0, W1H), 0); /* no repeat */
     /* Back above for two evaluations, then a dip: still violated. An
      * empty window changes nothing either way. */
-    eval_at(f->cmp, r++, 10, 0, &cs);
-    eval_at(f->cmp, r++, 10, 0, &cs);
-    eval_at(f->cmp, r++, 0, 0, &cs);
-    eval_at(f->cmp, r++, 1, 9, &cs);
+    eval_at(f->cmp, f->obj, r++, 10, 0, &cs);
+    eval_at(f->cmp, f->obj, r++, 10, 0, &cs);
+    eval_at(f->cmp, f->obj, r++, 0, 0, &cs);
+    eval_at(f->cmp, f->obj, r++, 1, 9, &cs);
     assert_int_equal(changes_for(&cs, 0, W1H), 0);
-    assert_true(cmp_objective_violated(f->cmp, 0, R, W1H));
+    assert_true(violated(f->obj, 0, R, W1H));
     /* Three at or above in a row: recovered, once. */
-    eval_at(f->cmp, r++, 9, 1, &cs);
-    eval_at(f->cmp, r++, 0, 0, &cs); /* empty: resets the streak */
-    eval_at(f->cmp, r++, 9, 1, &cs);
-    eval_at(f->cmp, r++, 95, 5, &cs);
+    eval_at(f->cmp, f->obj, r++, 9, 1, &cs);
+    eval_at(f->cmp, f->obj, r++, 0, 0, &cs); /* empty: resets the streak */
+    eval_at(f->cmp, f->obj, r++, 9, 1, &cs);
+    eval_at(f->cmp, f->obj, r++, 95, 5, &cs);
     assert_int_equal(changes_for(&cs, 0, W1H), 0);
-    eval_at(f->cmp, r++, 100, 0, &cs);
+    eval_at(f->cmp, f->obj, r++, 100, 0, &cs);
     assert_int_equal(changes_for(&cs, 0, W1H), 1);
     assert_false(cs.c[0].violated);
-    assert_int_equal(cs.c[0].ratio_micro, CMP_RATIO_ONE);
-    assert_false(cmp_objective_violated(f->cmp, 0, R, W1H));
-    eval_at(f->cmp, r++, 100, 0, &cs);
+    assert_int_equal(cs.c[0].value_micro, CMP_RATIO_ONE);
+    assert_false(violated(f->obj, 0, R, W1H));
+    eval_at(f->cmp, f->obj, r++, 100, 0, &cs);
     assert_int_equal(changes_for(&cs, 0, W1H), 0);
 }
 
 /* Each violation of a series has a number (its episode) that recoveries
- * keep and checkpoints carry; a format 1 section (no numbers) still loads. */
+ * keep and checkpoints carry: the objective section now, and the
+ * compliance section of a checkpoint written before it (format 1 without
+ * numbers, format 2 with them), through the legacy hook. */
 static void
 test_objective_episodes(void **state)
 {
     struct fx *f = *state;
     struct changes cs;
     int r = 0;
-    assert_int_equal(cmp_objective_episode(f->cmp, 0, R, W1H), 0);
-    eval_at(f->cmp, r++, 1, 1, &cs);
-    eval_at(f->cmp, r++, 1, 1, &cs);
+    assert_int_equal(episode(f->obj, 0, R, W1H), 0);
+    eval_at(f->cmp, f->obj, r++, 1, 1, &cs);
+    eval_at(f->cmp, f->obj, r++, 1, 1, &cs);
     assert_int_equal(changes_for(&cs, 0, W1H), 1);
     assert_true(cs.c[0].violated);
     assert_int_equal(cs.c[0].episode, 1);
-    assert_int_equal(cs.c[0].objective_micro, 900000);
-    assert_int_equal(cmp_objective_episode(f->cmp, 0, R, W1H), 1);
-    assert_int_equal(cmp_objective_episode(f->cmp, CMP_ALL, R, W1H), 1);
+    assert_int_equal(cs.c[0].threshold_micro, 900000);
+    assert_true(cs.c[0].threshold == 0.9);
+    assert_int_equal(episode(f->obj, 0, R, W1H), 1);
+    assert_int_equal(episode(f->obj, CMP_ALL, R, W1H), 1);
     for (int i = 0; i < 3; i++)
-        eval_at(f->cmp, r++, 10, 0, &cs);
+        eval_at(f->cmp, f->obj, r++, 10, 0, &cs);
     assert_int_equal(changes_for(&cs, 0, W1H), 1);
     assert_false(cs.c[0].violated);
     assert_int_equal(cs.c[0].episode, 1); /* the violation that ended */
-    assert_int_equal(cmp_objective_episode(f->cmp, 0, R, W1H), 1);
-    eval_at(f->cmp, r++, 0, 3, &cs);
-    eval_at(f->cmp, r++, 0, 3, &cs);
+    assert_int_equal(episode(f->obj, 0, R, W1H), 1);
+    eval_at(f->cmp, f->obj, r++, 0, 3, &cs);
+    eval_at(f->cmp, f->obj, r++, 0, 3, &cs);
     assert_int_equal(changes_for(&cs, 0, W1H), 1);
     assert_int_equal(cs.c[0].episode, 2);
     /* Unknown series. */
-    assert_int_equal(cmp_objective_episode(f->cmp, 7, R, W1H), 0);
-    assert_int_equal(cmp_objective_episode(f->cmp, 0, R, 9), 0);
+    assert_int_equal(episode(f->obj, 7, R, W1H), 0);
+    assert_int_equal(episode(f->obj, 0, R, 9), 0);
+    assert_int_equal(episode(f->obj, 1, S, W1H), 0); /* slow has no resolution */
 
-    /* A restart keeps the number, and the next violation is the third. */
-    struct wire_buf b;
+    /* A restart keeps the number, and the next violation is the third. The
+     * compliance section no longer holds objective states. */
+    struct wire_buf b, bo;
     wire_init(&b);
+    wire_init(&bo);
     assert_int_equal(cmp_encode(f->cmp, &b), 0);
+    assert_int_equal(obj_encode(f->obj, &bo), 0);
     int64_t now = T0 + r * 2 * HOUR;
     struct compliance *c = cmp_new(f->cfg, now);
+    struct objectives *o = obj_new(f->cfg);
+    cmp_set_legacy_objective_hook(c, obj_restore_legacy, o);
     assert_int_equal(cmp_decode(c, b.data, b.len), 0);
-    assert_true(cmp_objective_violated(c, 0, R, W1H));
-    assert_int_equal(cmp_objective_episode(c, 0, R, W1H), 2);
+    assert_false(violated(o, 0, R, W1H)); /* nothing came from there */
+    assert_int_equal(obj_decode(o, bo.data, bo.len), 0);
+    assert_true(violated(o, 0, R, W1H));
+    assert_int_equal(episode(o, 0, R, W1H), 2);
     for (int i = 0; i < 3; i++)
-        eval_at(c, r++, 10, 0, &cs);
+        eval_at(c, o, r++, 10, 0, &cs);
     assert_int_equal(cs.c[0].episode, 2);
-    eval_at(c, r++, 0, 1, &cs);
-    eval_at(c, r++, 0, 1, &cs);
+    eval_at(c, o, r++, 0, 1, &cs);
+    eval_at(c, o, r++, 0, 1, &cs);
     assert_int_equal(changes_for(&cs, 0, W1H), 1);
     assert_int_equal(cs.c[0].episode, 3);
     cmp_free(c);
+    obj_free(o);
     wire_free(&b);
+    wire_free(&bo);
 
     /* Format 1: 'O' records without the count. A violated series reads as
-     * its first violation; one only on a streak as never violated. */
-    wire_init(&b);
-    wire_put_u32(&b, 1);
-    wire_put_u32(&b, 2);
-    wire_put_u64(&b, (uint64_t)HOUR);
-    wire_put_u64(&b, (uint64_t)(T0 / (HOUR / 60)));
-    wire_put_u64(&b, (uint64_t)(7 * DAY));
-    wire_put_u64(&b, (uint64_t)(T0 / (7 * DAY / 60)));
-    static const unsigned char o1[] = { 'O', 4, 0, 'f', 'a', 's', 't', R, W1H, 1, 0 };
-    static const unsigned char o2[] = { 'O', 3, 0, 'a', 'l', 'l', R, W7D, 0, 1 };
-    wire_put(&b, o1, sizeof(o1));
-    wire_put(&b, o2, sizeof(o2));
-    c = cmp_new(f->cfg, T0);
-    assert_int_equal(cmp_decode(c, b.data, b.len), 0);
-    assert_true(cmp_objective_violated(c, 0, R, W1H));
-    assert_int_equal(cmp_objective_episode(c, 0, R, W1H), 1);
-    assert_false(cmp_objective_violated(c, CMP_ALL, R, W7D));
-    assert_int_equal(cmp_objective_episode(c, CMP_ALL, R, W7D), 0);
-    cmp_free(c);
-    /* A format from the future is refused. */
-    b.data[0] = 3;
-    c = cmp_new(f->cfg, T0);
-    assert_int_equal(cmp_decode(c, b.data, b.len), -1);
-    cmp_free(c);
-    wire_free(&b);
+     * its first violation; one only on a streak as never violated, its
+     * streak kept. Format 2: the count as written. */
+    for (uint32_t format = 1; format <= 2; format++) {
+        wire_init(&b);
+        wire_put_u32(&b, format);
+        wire_put_u32(&b, 2);
+        wire_put_u64(&b, (uint64_t)HOUR);
+        wire_put_u64(&b, (uint64_t)(T0 / (HOUR / 60)));
+        wire_put_u64(&b, (uint64_t)(7 * DAY));
+        wire_put_u64(&b, (uint64_t)(T0 / (7 * DAY / 60)));
+        static const unsigned char o1[] = { 'O', 4, 0, 'f', 'a', 's', 't', R, W1H, 1, 0 };
+        static const unsigned char o2[] = { 'O', 3, 0, 'a', 'l', 'l', R, W7D, 0, 1 };
+        wire_put(&b, o1, sizeof(o1));
+        if (format == 2)
+            wire_put_u32(&b, 4);
+        wire_put(&b, o2, sizeof(o2));
+        if (format == 2)
+            wire_put_u32(&b, 3);
+        c = cmp_new(f->cfg, T0);
+        o = obj_new(f->cfg);
+        cmp_set_legacy_objective_hook(c, obj_restore_legacy, o);
+        assert_int_equal(cmp_decode(c, b.data, b.len), 0);
+        assert_true(violated(o, 0, R, W1H));
+        assert_int_equal(episode(o, 0, R, W1H), format == 1 ? 1 : 4);
+        assert_false(violated(o, CMP_ALL, R, W7D));
+        assert_int_equal(episode(o, CMP_ALL, R, W7D), format == 1 ? 0 : 3);
+        /* The streak came along: one more evaluation below fires. */
+        record(c, 1, R, false, T0, "a");
+        cs.n = 0;
+        judge(c, o, T0, &cs);
+        assert_int_equal(changes_for(&cs, CMP_ALL, W7D), 1);
+        assert_int_equal(cs.c[cs.n - 1].episode, format == 1 ? 1 : 4);
+        /* Written back, the states are in the objective section only. */
+        struct wire_buf again;
+        int legacy = 0;
+        wire_init(&again);
+        assert_int_equal(cmp_encode(c, &again), 0);
+        cmp_free(c);
+        c = cmp_new(f->cfg, T0);
+        cmp_set_legacy_objective_hook(c, count_legacy, &legacy);
+        assert_int_equal(cmp_decode(c, again.data, again.len), 0);
+        assert_int_equal(legacy, 0);
+        assert_int_equal(breached_of(c, 1, R, W7D), 1);
+        wire_free(&again);
+        cmp_free(c);
+        obj_free(o);
+        /* Without a hook the states are dropped, the section still read. */
+        c = cmp_new(f->cfg, T0);
+        assert_int_equal(cmp_decode(c, b.data, b.len), 0);
+        cmp_free(c);
+        /* A format from the future is refused. */
+        b.data[0] = 3;
+        c = cmp_new(f->cfg, T0);
+        assert_int_equal(cmp_decode(c, b.data, b.len), -1);
+        cmp_free(c);
+        wire_free(&b);
+    }
 }
 
 /* ---- checkpoint and reload ---------------------------------------------- */
@@ -568,15 +654,20 @@ test_encode_decode_roundtrip(void **state)
         record(f->cmp, i % 2, R, i % 3 != 0, T0 + i * MIN, i % 4 ? "billing" : "sales");
     record(f->cmp, 0, S, false, T0, "x");  /* _other */
     assert_int_equal(cmp_record_response_time(f->cmp, 0, T0 + 5 * MIN, 1234), 0);
-    cmp_advance(f->cmp, T0 + 30 * MIN);
-    cmp_objective_eval(f->cmp, T0 + 30 * MIN, on_change, &cs);
-    cmp_objective_eval(f->cmp, T0 + 30 * MIN, on_change, &cs);
+    judge(f->cmp, f->obj, T0 + 30 * MIN, &cs);
+    judge(f->cmp, f->obj, T0 + 30 * MIN, &cs);
 
+    struct wire_buf bo;
     wire_init(&b);
+    wire_init(&bo);
     assert_int_equal(cmp_encode(f->cmp, &b), 0);
+    assert_int_equal(obj_encode(f->obj, &bo), 0);
     /* A restart 10 minutes later. */
     struct compliance *c = cmp_new(f->cfg, T0 + 40 * MIN);
+    struct objectives *o = obj_new(f->cfg);
     assert_int_equal(cmp_decode(c, b.data, b.len), 0);
+    assert_int_equal(obj_decode(o, bo.data, bo.len), 0);
+    wire_free(&bo);
     struct seen a = { 0 }, z = { 0 };
     cmp_advance(f->cmp, T0 + 40 * MIN);
     cmp_advance(c, T0 + 40 * MIN);
@@ -591,7 +682,15 @@ test_encode_decode_roundtrip(void **state)
     struct cmp_latency l;
     assert_true(cmp_latency(c, 0, W1H, &l));
     assert_int_equal(l.mean_ms, 1234);
-    assert_true(cmp_objective_violated(c, CMP_ALL, S, W1H));
+    assert_true(violated(o, CMP_ALL, S, W1H));
+    assert_true(violated(o, 1, R, W7D)); /* slow: 10 of 15 */
+    for (int t = CMP_ALL; t < 2; t++)
+        for (int m = 0; m < METRIC_COUNT; m++)
+            for (int w = 0; w < 2; w++) {
+                assert_int_equal(violated(o, t, m, w), violated(f->obj, t, m, w));
+                assert_int_equal(episode(o, t, m, w), episode(f->obj, t, m, w));
+            }
+    obj_free(o);
     /* An hour later the 1h buckets have expired in both alike. */
     cmp_advance(f->cmp, T0 + 95 * MIN);
     cmp_advance(c, T0 + 95 * MIN);
@@ -621,7 +720,8 @@ test_encode_decode_roundtrip(void **state)
  * the config above: outcomes at T0, T0 + 1m, T0 + 2m (fast breached, slow
  * met, fast met; queues billing, sales, x: x went to _other), response
  * times 1234 ms at T0 + 5m, two evaluations at T0 + 10m. It must still
- * decode, and encode back to the same bytes: the format did not change. */
+ * decode, its objective states through the legacy hook, and encode back to
+ * the same bytes but for those states. */
 static const unsigned char golden_compliance[755] = {
     0x02, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x80, 0xee, 0x36, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x6a, 0x7b, 0xc8, 0x01, 0x00, 0x00, 0x00, 0x00,
@@ -688,13 +788,62 @@ static const unsigned char golden_compliance[755] = {
     0x00, 0x00, 0x00, 0x01, 0x00, 0x73, 0x00, 0x01, 0x00, 0x00, 0x00,
 };
 
+/* The golden section without its 'O' records (compliance.objective's
+ * states, which objective.c keeps in its own section now): what
+ * cmp_encode writes for the same data. */
+static size_t
+strip_objective_records(const unsigned char *in, size_t len, unsigned char *out)
+{
+    size_t p = 8 + 16 * (size_t)in[4], o = p;
+#define U16(at) ((size_t)in[at] | (size_t)in[(at) + 1] << 8)
+    memcpy(out, in, p);
+    while (p < len) {
+        size_t start = p;
+        char type = (char)in[p++];
+        p += 2 + U16(p); /* tier */
+        if (type == 'R') {
+            bool value = in[p + 1] != 0xff;
+            p += 2;
+            if (value)
+                p += 2 + U16(p);
+            p += 2 + 9 * (size_t)in[p + 1];
+        } else if (type == 'L') {
+            size_t n = in[p + 1];
+            p += 2;
+            for (size_t i = 0; i < n; i++) {
+                p += 1 + 4 + 8 + 8 + 8;
+                p += 2 + 6 * U16(p);
+            }
+        } else {
+            assert_int_equal(type, 'O');
+            p += 4 + 4;
+            continue;
+        }
+        memcpy(out + o, in + start, p - start);
+        o += p - start;
+    }
+#undef U16
+    assert_int_equal(p, len);
+    return o;
+}
+
 static void
 test_golden_section(void **state)
 {
     struct fx *f = *state;
     struct compliance *c = cmp_new(f->cfg, T0 + 10 * MIN);
     assert_non_null(c);
+    /* Its four 'O' records (fast and all, response, 1h and 7d, violated in
+     * their first episode) reach the objective states. */
+    cmp_set_legacy_objective_hook(c, obj_restore_legacy, f->obj);
     assert_int_equal(cmp_decode(c, (const char *)golden_compliance, sizeof(golden_compliance)), 0);
+    for (int t = CMP_ALL; t < 2; t++)
+        for (int m = 0; m < METRIC_COUNT; m++)
+            for (int w = 0; w < 2; w++) {
+                bool v = t != 1 && m == R;
+                assert_int_equal(violated(f->obj, t, m, w), v);
+                assert_int_equal(episode(f->obj, t, m, w), v ? 1 : 0);
+            }
     assert_int_equal(met_of(c, CMP_ALL, R, W1H), 2);
     assert_int_equal(breached_of(c, CMP_ALL, R, W1H), 1);
     assert_int_equal(met_of(c, 1, R, W7D), 1);
@@ -704,11 +853,16 @@ test_golden_section(void **state)
     assert_int_equal(l.count, 1);
     assert_int_equal(l.mean_ms, 1234);
 
+    /* Everything else encodes back to the same bytes: the format did not
+     * change. */
+    unsigned char want[sizeof(golden_compliance)];
+    size_t nwant = strip_objective_records(golden_compliance, sizeof(golden_compliance), want);
+    assert_int_equal(nwant, sizeof(golden_compliance) - 2 * 15 - 2 * 14);
     struct wire_buf b;
     wire_init(&b);
     assert_int_equal(cmp_encode(c, &b), 0);
-    assert_int_equal(b.len, sizeof(golden_compliance));
-    assert_memory_equal(b.data, golden_compliance, sizeof(golden_compliance));
+    assert_int_equal(b.len, nwant);
+    assert_memory_equal(b.data, want, nwant);
     wire_free(&b);
     cmp_free(c);
 
@@ -1028,6 +1182,138 @@ test_report_round(void **state)
     report_free_state(rp);
 }
 
+/* A KPI source standing in for compliance.c's KPIs: reopen_rate of `all`
+ * is kpi_value, nothing else is counted; SLA ratios come from the
+ * windows. */
+static int64_t kpi_value = 100000;
+
+static bool
+read_with_kpi(void *arg, int metric, int kpi, int tier, int w, struct obj_reading *out)
+{
+    if (metric >= 0)
+        return obj_read_compliance(arg, metric, kpi, tier, w, out);
+    if (kpi != CMP_KPI_REOPEN_RATE || tier != CMP_ALL)
+        return false;
+    out->value_micro = kpi_value;
+    return true;
+}
+
+static void
+on_hook(void *arg, const struct obj_change *ch)
+{
+    on_change(arg, ch);
+}
+
+/* Named objectives in a publish round: each one's threshold, and its state
+ * per series it covers (1 violated, 0 met, deleted while its window holds
+ * nothing), shown as the evaluation of the round left them; the shorthand
+ * keeps its one key. */
+static void
+test_report_objectives(void **state)
+{
+    (void)state;
+    struct config *cfg = load("tiers:\n"
+                              "  fast: { response: 10m, resolution: 1h }\n"
+                              "  slow: { response: 4h }\n"
+                              "compliance: { windows: [1h, 7d], objective: 0.9 }\n"
+                              "objectives:\n"
+                              "  - { name: answered, metric: response, windows: [1h], min: 0.8 }\n"
+                              "  - { name: reopens, kpi: reopen_rate, tiers: [all], max: 0.05 }\n");
+    struct report *rp = report_new(cfg, T0);
+    struct report_cmds cmds;
+    struct changes cs = { 0 };
+    assert_non_null(rp);
+    report_set_objective_hook(rp, on_hook, &cs);
+    struct compliance *c = report_compliance(rp);
+    record(c, 0, R, true, T0, NULL);
+    record(c, 0, R, false, T0, NULL);
+
+    /* One round below: judged, not yet violated. */
+    report_evaluate(rp, T0 + MIN, read_with_kpi, c);
+    assert_int_equal(report_build(rp, T0 + MIN, &cmds), 0);
+    assert_true(has_pair(&cmds.mset, "sla:objective", "0.9"));
+    assert_true(has_pair(&cmds.mset, "sla:objective:answered", "0.8"));
+    assert_true(has_pair(&cmds.mset, "sla:objective:reopens", "0.05"));
+    assert_true(has_pair(&cmds.mset, "sla:objective:answered:fast:1h", "0"));
+    assert_true(has_pair(&cmds.mset, "sla:objective:answered:all:1h", "0"));
+    assert_true(has_pair(&cmds.mset, "sla:objective:reopens:all:1h", "0"));
+    assert_true(has_pair(&cmds.mset, "sla:objective:reopens:all:7d", "0"));
+    assert_true(has_key(&cmds.del, "sla:objective:answered:slow:1h")); /* nothing yet */
+    assert_false(has_key(&cmds.mset, "sla:objective:answered:fast:7d")); /* not covered */
+    assert_false(has_key(&cmds.del, "sla:objective:answered:fast:7d"));
+    assert_false(has_key(&cmds.mset, "sla:objective:reopens:fast:1h"));
+    assert_false(has_key(&cmds.del, "sla:objective:reopens:fast:1h"));
+    report_commit(rp, &cmds);
+    report_cmds_free(&cmds);
+    assert_int_equal(cs.n, 0);
+
+    /* The second round: violated, each transition handed to the hook with
+     * its name. */
+    report_evaluate(rp, T0 + 2 * MIN, read_with_kpi, c);
+    assert_int_equal(report_build(rp, T0 + 2 * MIN, &cmds), 0);
+    assert_true(has_pair(&cmds.mset, "sla:objective:answered:fast:1h", "1"));
+    assert_true(has_pair(&cmds.mset, "sla:objective:answered:all:1h", "1"));
+    assert_true(has_pair(&cmds.mset, "sla:objective:reopens:all:1h", "1"));
+    report_commit(rp, &cmds);
+    report_cmds_free(&cmds);
+    int shorthand = 0, answered = 0, reopens = 0;
+    for (int i = 0; i < cs.n; i++) {
+        const struct obj_change *ch = &cs.c[i];
+        assert_true(ch->violated);
+        assert_int_equal(ch->episode, 1);
+        if (ch->name == NULL) {
+            shorthand++;
+            assert_int_equal(ch->objective, OBJ_SHORTHAND);
+        } else if (strcmp(ch->name, "answered") == 0) {
+            answered++;
+            assert_int_equal(ch->objective, 0);
+            assert_int_equal(ch->metric, R);
+            assert_int_equal(ch->window, W1H);
+            assert_int_equal(ch->value_micro, 500000);
+            assert_int_equal(ch->threshold_micro, 800000);
+            assert_false(ch->max);
+        } else {
+            reopens++;
+            assert_string_equal(ch->name, "reopens");
+            assert_int_equal(ch->objective, 1);
+            assert_int_equal(ch->metric, -1);
+            assert_int_equal(ch->kpi, CMP_KPI_REOPEN_RATE);
+            assert_int_equal(ch->tier, CMP_ALL);
+            assert_true(ch->max);
+            assert_int_equal(ch->value_micro, 100000);
+            assert_int_equal(ch->threshold_micro, 50000);
+            assert_false(ch->counts);
+        }
+    }
+    assert_int_equal(shorthand, 4); /* fast and all, 1h and 7d */
+    assert_int_equal(answered, 2);  /* fast and all over 1h */
+    assert_int_equal(reopens, 2);   /* all over 1h and 7d */
+    uint32_t ep = 0;
+    assert_true(report_objective_state(rp, "reopens", -1, CMP_KPI_REOPEN_RATE, "all", "7d", &ep));
+    assert_int_equal(ep, 1);
+    assert_true(report_objective_state(rp, "answered", R, -1, "fast", "1h", &ep));
+    assert_true(report_objective_state(rp, "", R, -1, "fast", "7d", &ep));
+    /* The same name measuring something else is another series. */
+    assert_false(report_objective_state(rp, "reopens", -1, CMP_KPI_FCR, "all", "7d", &ep));
+    assert_int_equal(ep, 0);
+    assert_false(report_objective_state(rp, "answered", R, -1, "fast", "7d", &ep));
+    assert_false(report_objective_state(rp, "nope", R, -1, "fast", "1h", &ep));
+
+    /* Its window empty: the state key goes, the state stays. */
+    cmp_advance(c, T0 + 3 * HOUR);
+    kpi_value = 0;
+    report_evaluate(rp, T0 + 3 * HOUR, read_with_kpi, c);
+    assert_int_equal(report_build(rp, T0 + 3 * HOUR, &cmds), 0);
+    assert_true(has_key(&cmds.del, "sla:objective:answered:fast:1h"));
+    assert_false(has_key(&cmds.mset, "sla:objective:answered:fast:1h"));
+    assert_true(has_pair(&cmds.mset, "sla:objective:reopens:all:1h", "1")); /* one round */
+    assert_true(report_objective_state(rp, "answered", R, -1, "fast", "1h", &ep));
+    report_cmds_free(&cmds);
+    report_free_state(rp);
+    cfg_free(cfg);
+    kpi_value = 100000;
+}
+
 int
 main(void)
 {
@@ -1046,6 +1332,7 @@ main(void)
         cmocka_unit_test(test_atrisk_horizons),
         cmocka_unit_test(test_core_listener_matches_scan),
         cmocka_unit_test_setup_teardown(test_report_round, setup, teardown),
+        cmocka_unit_test(test_report_objectives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 
 #include "slawatch/cal.h"
 #include "slawatch/hook_format.h"
+#include "slawatch/objective.h"
 
 #define OPENED_MS 1795424400000LL   /* 2026-11-23T09:00:00.000Z */
 #define DEADLINE_MS 1795428000000LL /* 2026-11-23T10:00:00.000Z */
@@ -603,8 +604,8 @@ objective_sample(struct hook_note *n, enum hook_kind kind)
     strcpy(n->window, "24h");
     n->metric = METRIC_RESPONSE;
     n->episode = 3;
-    n->ratio_micro = 750000;
-    n->objective_micro = 900000;
+    n->value_micro = 750000;
+    n->threshold_micro = 900000;
     n->met = 3;
     n->breached = 1;
     n->at_ms = VIOLATED_MS;
@@ -671,7 +672,7 @@ test_objective_json(void **state)
     /* The recovery, and the edges of the ratio. */
     objective_sample(&n, HOOK_KIND_RECOVERED);
     strcpy(n.tier, "all");
-    n.ratio_micro = 1000000;
+    n.value_micro = 1000000;
     n.met = 40;
     n.breached = 0;
     struct hook_ctx ctx = { NULL, NULL, 0, NULL };
@@ -686,7 +687,7 @@ test_objective_json(void **state)
     assert_int_equal(get_i(j, "episode"), 3); /* the violation that ended */
     json_decref(j);
     free(body);
-    n.ratio_micro = 333333;
+    n.value_micro = 333333;
     body = hook_body_json(&n, &len);
     j = parse(body);
     assert_true(get_real(j, "ratio") == 0.333333);
@@ -737,11 +738,11 @@ test_objective_id(void **state)
     /* Not identity: the ratio, counts, time and delivery state (the
      * same violation, retried or re-created after a restart). */
     objective_sample(&b, HOOK_KIND_OBJECTIVE);
-    b.ratio_micro = 1;
+    b.value_micro = 1;
     b.met = 1000;
     b.breached = 7;
     b.at_ms += 60000;
-    b.objective_micro = 950000;
+    b.threshold_micro = 950000;
     b.attempts = 9;
     b.due_ms += 1;
     b.created_ms += 1;
@@ -946,7 +947,7 @@ test_objective_slack(void **state)
     free(body);
     objective_sample(&n, HOOK_KIND_RECOVERED);
     strcpy(n.tier, "all");
-    n.ratio_micro = 912500;
+    n.value_micro = 912500;
     n.met = 73;
     n.breached = 7;
     body = hook_body_slack(&n, &len);
@@ -1037,6 +1038,269 @@ test_objective_record(void **state)
     json_decref(j);
 }
 
+/* ---- named objectives ------------------------------------------------------ */
+
+/* answered-in-24h (response, min 0.9) or, with kpi, reopens (reopen_rate,
+ * max 0.05) over tier 1h and 24h, in its third violation. */
+static void
+named_sample(struct hook_note *n, enum hook_kind kind, bool kpi)
+{
+    objective_sample(n, kind);
+    if (kpi) {
+        strcpy(n->name, "reopens");
+        n->is_kpi = true;
+        n->kpi = CMP_KPI_REOPEN_RATE;
+        n->metric = 0;
+        n->max = true;
+        n->value_micro = 80000;
+        n->threshold_micro = 50000;
+        n->met = n->breached = 0;
+    } else {
+        strcpy(n->name, "answered-in-24h");
+    }
+    assert_int_equal(hook_delivery_id(n), 0);
+}
+
+static void
+test_named_json(void **state)
+{
+    static const char *const ratio_keys[] = { "version", "kind", "delivery", "escalation",
+                                              "name", "metric", "tier", "window", "value",
+                                              "threshold", "direction", "met", "breached",
+                                              "at", "episode" };
+    static const char *const kpi_keys[] = { "version", "kind", "delivery", "escalation",
+                                            "name", "kpi", "tier", "window", "value",
+                                            "threshold", "direction", "at", "episode" };
+    struct hook_note n;
+    size_t len = 0;
+    (void)state;
+    named_sample(&n, HOOK_KIND_OBJECTIVE, false);
+    char *body = hook_body_json(&n, &len);
+    json_t *j = parse(body);
+    assert_keys(j, ratio_keys, sizeof(ratio_keys) / sizeof(ratio_keys[0]));
+    assert_string_equal(get_s(j, "kind"), "objective");
+    assert_string_equal(get_s(j, "delivery"), n.id);
+    assert_string_equal(get_s(j, "name"), "answered-in-24h");
+    assert_string_equal(get_s(j, "metric"), "response");
+    assert_string_equal(get_s(j, "tier"), "1h");
+    assert_string_equal(get_s(j, "window"), "24h");
+    assert_true(get_real(j, "value") == 0.75);
+    assert_true(get_real(j, "threshold") == 0.9);
+    assert_string_equal(get_s(j, "direction"), "min");
+    assert_int_equal(get_i(j, "met"), 3);
+    assert_int_equal(get_i(j, "breached"), 1);
+    assert_time(j, "at", VIOLATED_MS);
+    assert_int_equal(get_i(j, "episode"), 3);
+    json_decref(j);
+    free(body);
+
+    named_sample(&n, HOOK_KIND_RECOVERED, true);
+    n.value_micro = 4800000; /* any scale: a csat_mean would read 4.8 */
+    body = hook_body_json(&n, &len);
+    j = parse(body);
+    assert_keys(j, kpi_keys, sizeof(kpi_keys) / sizeof(kpi_keys[0]));
+    assert_string_equal(get_s(j, "kind"), "recovered");
+    assert_string_equal(get_s(j, "name"), "reopens");
+    assert_string_equal(get_s(j, "kpi"), "reopen_rate");
+    assert_true(get_real(j, "value") == 4.8);
+    assert_true(get_real(j, "threshold") == 0.05);
+    assert_string_equal(get_s(j, "direction"), "max");
+    json_decref(j);
+    free(body);
+}
+
+static void
+test_named_other_formats(void **state)
+{
+    struct hook_note n;
+    size_t len = 0;
+    char key[300];
+    (void)state;
+
+    /* Alertmanager: the name is a label, so two objectives over one series
+     * are two alerts. */
+    named_sample(&n, HOOK_KIND_OBJECTIVE, true);
+    char *body = hook_body_alertmanager(&n, VIOLATED_MS, &len);
+    json_t *j = parse(body);
+    json_t *a = json_array_get(j, 0), *l = json_object_get(a, "labels");
+    static const char *const label_keys[] = { "alertname", "objective", "tier", "kpi",
+                                              "window", "severity", "escalation" };
+    assert_keys(l, label_keys, sizeof(label_keys) / sizeof(label_keys[0]));
+    assert_string_equal(get_s(l, "objective"), "reopens");
+    assert_string_equal(get_s(l, "kpi"), "reopen_rate");
+    json_t *ann = json_object_get(a, "annotations");
+    assert_string_equal(get_s(ann, "value"), "0.08");
+    assert_string_equal(get_s(ann, "threshold"), "0.05");
+    assert_string_equal(get_s(ann, "direction"), "max");
+    assert_string_equal(get_s(ann, "summary"),
+                        "SLA objective reopens: tier 1h reopen_rate over 24h is 0.08, "
+                        "above its max 0.05");
+    assert_null(json_object_get(ann, "ratio"));
+    json_decref(j);
+    free(body);
+
+    /* PagerDuty: its own dedup key, with the name and the measure. */
+    named_sample(&n, HOOK_KIND_OBJECTIVE, false);
+    body = hook_body_pagerduty(&n, "rk", "host-1", &len);
+    j = parse(body);
+    assert_string_equal(get_s(j, "dedup_key"),
+                        "slawatch/objective/answered-in-24h/1h/response/24h/3");
+    json_t *p = json_object_get(j, "payload");
+    assert_string_equal(get_s(p, "summary"),
+                        "SLA objective answered-in-24h: tier 1h response compliance over "
+                        "24h is 0.75 (3 met, 1 breached), below its min 0.9");
+    assert_string_equal(get_s(p, "component"), "response");
+    json_t *d = json_object_get(p, "custom_details");
+    assert_string_equal(get_s(d, "name"), "answered-in-24h");
+    assert_string_equal(get_s(d, "metric"), "response");
+    assert_true(get_real(d, "value") == 0.75);
+    assert_true(get_real(d, "threshold") == 0.9);
+    assert_string_equal(get_s(d, "direction"), "min");
+    assert_int_equal(get_i(d, "met"), 3);
+    json_decref(j);
+    free(body);
+    named_sample(&n, HOOK_KIND_RESOLVE, false);
+    body = hook_body_pagerduty(&n, "rk", "host-1", &len);
+    j = parse(body);
+    assert_int_equal(json_object_size(j), 3);
+    assert_string_equal(get_s(j, "event_action"), "resolve");
+    assert_string_equal(get_s(j, "dedup_key"),
+                        "slawatch/objective/answered-in-24h/1h/response/24h/3");
+    json_decref(j);
+    free(body);
+    named_sample(&n, HOOK_KIND_OBJECTIVE, true);
+    hook_dedup_key(&n, key, sizeof(key));
+    assert_string_equal(key, "slawatch/objective/reopens/1h/reopen_rate/24h/3");
+    /* The longest names stay within PagerDuty's 255. */
+    memset(n.name, 'n', HOOK_NAME_MAX);
+    n.name[HOOK_NAME_MAX] = '\0';
+    memset(n.tier, 't', HOOK_NAME_MAX);
+    n.tier[HOOK_NAME_MAX] = '\0';
+    memset(n.window, 'w', HOOK_NAME_MAX);
+    n.window[HOOK_NAME_MAX] = '\0';
+    n.kpi = CMP_KPI_REOPEN_RATE;
+    n.episode = UINT32_MAX;
+    hook_dedup_key(&n, key, sizeof(key));
+    assert_true(strlen(key) <= 255);
+
+    /* Slack. */
+    named_sample(&n, HOOK_KIND_RECOVERED, true);
+    n.value_micro = 40000;
+    strcpy(n.tier, "all");
+    body = hook_body_slack(&n, &len);
+    j = parse(body);
+    assert_string_equal(get_s(j, "text"),
+                        "SLA objective reopens recovered: all tiers reopen_rate over 24h is "
+                        "0.04, back at or below its max 0.05 (escalation slo-team)");
+    json_decref(j);
+    free(body);
+    named_sample(&n, HOOK_KIND_RECOVERED, false);
+    n.value_micro = 950000;
+    body = hook_body_slack(&n, &len);
+    j = parse(body);
+    assert_string_equal(get_s(j, "text"),
+                        "SLA objective answered-in-24h recovered: tier 1h response "
+                        "compliance over 24h is 0.95 (3 met, 1 breached), back at or above "
+                        "its min 0.9 (escalation slo-team)");
+    json_decref(j);
+    free(body);
+    char about[HOOK_SUBJECT_LEN];
+    assert_string_equal(hook_note_subject(&n, about),
+                        "objective answered-in-24h 1h/response/24h");
+}
+
+/* Ids: the name and the measure are identity; the shorthand's ids are
+ * those of before (test_objective_id pins them). */
+static void
+test_named_id(void **state)
+{
+    struct hook_note a, b, c;
+    (void)state;
+    objective_sample(&a, HOOK_KIND_OBJECTIVE);
+    named_sample(&b, HOOK_KIND_OBJECTIVE, false);
+    assert_string_not_equal(a.id, b.id);
+    named_sample(&c, HOOK_KIND_OBJECTIVE, false);
+    strcpy(c.name, "answered-in-1h");
+    assert_int_equal(hook_delivery_id(&c), 0);
+    assert_string_not_equal(b.id, c.id);
+    named_sample(&c, HOOK_KIND_OBJECTIVE, false);
+    c.metric = METRIC_RESOLUTION;
+    assert_int_equal(hook_delivery_id(&c), 0);
+    assert_string_not_equal(b.id, c.id);
+    named_sample(&c, HOOK_KIND_OBJECTIVE, true);
+    strcpy(c.name, "answered-in-24h");
+    assert_int_equal(hook_delivery_id(&c), 0);
+    assert_string_not_equal(b.id, c.id);
+    /* Not identity: value, threshold, direction. */
+    named_sample(&c, HOOK_KIND_OBJECTIVE, false);
+    c.value_micro = 1;
+    c.threshold_micro = 2;
+    c.max = true;
+    assert_int_equal(hook_delivery_id(&c), 0);
+    assert_string_equal(b.id, c.id);
+}
+
+/* Named objectives' outbox records round-trip, and a spoiled one is
+ * refused; the shorthand's record has no named field. */
+static void
+test_named_record(void **state)
+{
+    struct hook_note a, b;
+    const char *why;
+    (void)state;
+    static const enum hook_kind kinds[] = { HOOK_KIND_OBJECTIVE, HOOK_KIND_RECOVERED,
+                                            HOOK_KIND_RESOLVE };
+    for (int kpi = 0; kpi < 2; kpi++)
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+            named_sample(&a, kinds[k], kpi);
+            a.attempts = 3;
+            a.flags = HOOK_F_COND | HOOK_F_DELIVERED;
+            a.value_micro = kpi ? INT64_C(250000000) : 750000; /* a count of 250 fits */
+            char *rec = hook_note_encode(&a);
+            assert_non_null(rec);
+            assert_non_null(strstr(rec, "\"name\":"));
+            assert_null(strstr(rec, "ratio_micro"));
+            assert_int_equal(hook_note_decode(&b, rec, strlen(rec), &why), 0);
+            assert_memory_equal(&a, &b, sizeof(a));
+            free(rec);
+        }
+    objective_sample(&a, HOOK_KIND_OBJECTIVE);
+    char *rec = hook_note_encode(&a);
+    assert_null(strstr(rec, "\"name\""));
+    assert_null(strstr(rec, "value_micro"));
+    assert_null(strstr(rec, "direction"));
+    free(rec);
+
+    named_sample(&a, HOOK_KIND_OBJECTIVE, true);
+    rec = hook_note_encode(&a);
+    json_t *j = parse(rec);
+    free(rec);
+    static const char *const spoil[][2] = {
+        { "name", "\"\"" },           { "name", "3" },
+        { "kpi", "\"nps\"" },         { "kpi", "null" },
+        { "direction", "\"over\"" },  { "direction", "null" },
+        { "value_micro", "-1" },      { "value_micro", "\"1\"" },
+        { "threshold_micro", "1e30" }, { "threshold_micro", "null" },
+    };
+    for (size_t i = 0; i < sizeof(spoil) / sizeof(spoil[0]); i++) {
+        json_t *c = json_deep_copy(j);
+        json_object_set_new(c, spoil[i][0], json_loads(spoil[i][1], JSON_DECODE_ANY, NULL));
+        char *t = json_dumps(c, JSON_COMPACT);
+        if (hook_note_decode(&b, t, strlen(t), &why) != -1)
+            fail_msg("accepted %s = %s", spoil[i][0], spoil[i][1]);
+        free(t);
+        json_decref(c);
+    }
+    /* Without kpi it is an SLA ratio objective. */
+    json_object_del(j, "kpi");
+    char *t = json_dumps(j, JSON_COMPACT);
+    assert_int_equal(hook_note_decode(&b, t, strlen(t), &why), 0);
+    assert_false(b.is_kpi);
+    assert_string_equal(b.name, "reopens");
+    free(t);
+    json_decref(j);
+}
+
 int
 main(void)
 {
@@ -1056,6 +1320,10 @@ main(void)
         cmocka_unit_test(test_objective_pagerduty),
         cmocka_unit_test(test_objective_slack),
         cmocka_unit_test(test_objective_record),
+        cmocka_unit_test(test_named_json),
+        cmocka_unit_test(test_named_other_formats),
+        cmocka_unit_test(test_named_id),
+        cmocka_unit_test(test_named_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,8 @@
  * notes ask notify_still_open, delivered alertmanager alerts stay, the
  * rest are gone). Covers the stop table at the top of notify.c per format,
  * matching on `metric` and `tiers`, the `after` ladder, notify_still_open
- * per clock state, and `when: objective` notes. */
+ * per clock state, and `when: objective` notes: compliance.objective's and
+ * named objectives', with the `objectives` and `windows` filters. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <setjmp.h>
@@ -26,6 +27,7 @@
 #include "slawatch/core.h"
 #include "slawatch/hook_format.h"
 #include "slawatch/notify.h"
+#include "slawatch/objective.h"
 
 #define T0 1795000000000LL /* an arbitrary instant */
 #define SEC 1000LL
@@ -288,19 +290,16 @@ times_in(char (*ids)[HOOK_ID_LEN + 1], int n, const char *id)
 }
 
 static bool
-objective_state(void *arg, const char *tier, int metric, const char *window,
-                uint32_t *episode)
+objective_state(void *arg, const struct hook_note *n, uint32_t *episode)
 {
     struct fixture *f = arg;
-    (void)tier;
-    (void)metric;
     f->obj_asked++;
     for (size_t w = 0; w < f->cfg->compliance.nwindows; w++)
-        if (strcmp(f->cfg->compliance.windows[w].name, window) == 0) {
+        if (strcmp(f->cfg->compliance.windows[w].name, n->window) == 0) {
             *episode = f->obj_episode[w];
             return f->obj_violated[w];
         }
-    fail_msg("unknown window %s", window);
+    fail_msg("unknown window %s", n->window);
     return false;
 }
 
@@ -329,7 +328,7 @@ on_outcome(void *arg, const struct sla_outcome *o)
 }
 
 static int
-setup(void **state)
+setup_yaml(void **state, const char *fmt, size_t nwebhooks, size_t nescalations)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
@@ -342,12 +341,12 @@ setup(void **state)
     assert_int_equal(close(fd), 0);
 
     char *yaml = NULL;
-    assert_true(asprintf(&yaml, yaml_fmt, f->key, f->key, f->key) > 0);
+    assert_true(asprintf(&yaml, fmt, f->key, f->key, f->key) > 0);
     f->cfg = cfg_load_string("notify.yaml", yaml, strlen(yaml), stderr);
     free(yaml);
     assert_non_null(f->cfg);
-    assert_int_equal(f->cfg->nwebhooks, 8);
-    assert_int_equal(f->cfg->nescalations, 6);
+    assert_int_equal(f->cfg->nwebhooks, nwebhooks);
+    assert_int_equal(f->cfg->nescalations, nescalations);
 
     f->wall = T0;
     struct core_sink cb = { on_notice, on_outcome, NULL, f };
@@ -359,6 +358,12 @@ setup(void **state)
     assert_non_null(f->nt);
     *state = f;
     return 0;
+}
+
+static int
+setup(void **state)
+{
+    return setup_yaml(state, yaml_fmt, 8, 6);
 }
 
 static int
@@ -884,24 +889,29 @@ test_still_open(void **state)
 
 /* ---- objectives --------------------------------------------------------- */
 
-static struct cmp_objective_change
+/* A transition of compliance.objective. */
+static struct obj_change
 change(bool violated, uint32_t episode, int tier, const char *tier_name,
        int metric, int window, int64_t at_ms)
 {
     static const char *const windows[] = { "1h", "24h", "7d" };
-    struct cmp_objective_change ch = {
+    struct obj_change ch = {
         .violated = violated,
         .episode = episode,
+        .objective = OBJ_SHORTHAND,
+        .name = NULL,
+        .metric = metric,
+        .kpi = -1,
         .tier = tier,
         .tier_name = tier_name,
-        .metric = metric,
         .window = window,
         .window_name = windows[window],
+        .counts = true,
         .met = 8,
         .breached = 2,
-        .ratio_micro = 800000,
-        .objective_micro = 900000,
-        .objective = 0.9,
+        .value_micro = 800000,
+        .threshold_micro = 900000,
+        .threshold = 0.9,
         .at_ms = at_ms,
     };
     return ch;
@@ -915,7 +925,7 @@ test_objective_fire(void **state)
 
     /* fast, response: slo (every tier, response) and slo-boss (fast) */
     mark(f);
-    struct cmp_objective_change ch =
+    struct obj_change ch =
         change(true, 1, 0, "fast", METRIC_RESPONSE, 1, T0 + HOUR);
     notify_objective(f->nt, &ch);
     assert_int_equal(count_new(f, NULL, -1, NULL, NULL), 7);
@@ -931,8 +941,11 @@ test_objective_fire(void **state)
         assert_string_equal(n->window, "24h");
         assert_int_equal(n->metric, METRIC_RESPONSE);
         assert_int_equal(n->episode, 1);
-        assert_int_equal(n->ratio_micro, 800000);
-        assert_int_equal(n->objective_micro, 900000);
+        assert_int_equal(n->value_micro, 800000);
+        assert_int_equal(n->threshold_micro, 900000);
+        assert_string_equal(n->name, "");
+        assert_false(n->is_kpi);
+        assert_false(n->max);
         assert_int_equal(n->met, 8);
         assert_int_equal(n->breached, 2);
         assert_int_equal(n->at_ms, T0 + HOUR);
@@ -983,7 +996,7 @@ test_objective_after_held(void **state)
     f->wall = T0 + HOUR;
     mark(f);
     for (int w = 0; w < 3; w++) {
-        struct cmp_objective_change ch =
+        struct obj_change ch =
             change(true, 3, 0, "fast", METRIC_RESOLUTION, w, T0 + HOUR);
         notify_objective(f->nt, &ch);
     }
@@ -1024,7 +1037,7 @@ test_objective_recovery(void **state)
     f->obj_violated[0] = true;
     f->obj_episode[0] = 1;
     f->wall = T0 + HOUR;
-    struct cmp_objective_change ch =
+    struct obj_change ch =
         change(true, 1, 0, "fast", METRIC_RESPONSE, 0, T0 + HOUR);
     notify_objective(f->nt, &ch);
     fake_run(f); /* slo delivered (am firing), slo-boss waiting */
@@ -1041,7 +1054,7 @@ test_objective_recovery(void **state)
     mark(f);
     int64_t before = now_wall_ms();
     ch = change(false, 1, 0, "fast", METRIC_RESPONSE, 0, T0 + HOUR + 5 * MIN);
-    ch.ratio_micro = 950000;
+    ch.value_micro = 950000;
     notify_objective(f->nt, &ch);
     int64_t after = now_wall_ms();
     /* json and slack: recovered (jq has send_resolved: false);
@@ -1055,7 +1068,7 @@ test_objective_recovery(void **state)
         assert_true(n->objective);
         assert_int_equal(n->episode, 1);
         assert_string_equal(n->window, "1h");
-        assert_int_equal(n->ratio_micro, 950000);
+        assert_int_equal(n->value_micro, 950000);
         assert_int_equal(n->at_ms, T0 + HOUR + 5 * MIN);
         assert_in_range(n->due_ms, before, after);
     }
@@ -1076,6 +1089,255 @@ test_objective_recovery(void **state)
     /* the poked alert finds its violation over: sent with endsAt */
     fake_run(f);
     assert_true(am->resolved);
+}
+
+/* ---- named objectives and the filters ------------------------------------ */
+
+/*
+ * The issue's bad morning: three tiers with `all`, three windows, and an
+ * objective on the response ratio next to compliance.objective and a KPI
+ * objective. Unfiltered, one escalation hears every series of every
+ * objective; the filters let one page for answered-in-24h over 24h only,
+ * another chat about reopens only; `metric:` keeps KPI objectives out.
+ */
+static const char *yaml_named_fmt =
+    "tiers:\n"
+    "  fast: { response: 10m }\n"
+    "  mid:  { response: 1h }\n"
+    "  slow: { response: 4h }\n"
+    "webhooks:\n"
+    "  j:   { url: \"http://127.0.0.1:9/j\", format: json }\n"
+    "  jr:  { url: \"http://127.0.0.1:9/jr\", format: json }\n"
+    "  sl:  { url: \"http://127.0.0.1:9/sl\", format: slack }\n"
+    "  am:  { url: \"http://127.0.0.1:9/am\", format: alertmanager }\n"
+    "  pd:  { url: \"http://127.0.0.1:9/pd\", format: pagerduty, "
+    "routing_key_file: %s }\n"
+    "  pd2: { url: \"http://127.0.0.1:9/pd2\", format: pagerduty, "
+    "routing_key_file: %s }\n"
+    "  pd3: { url: \"http://127.0.0.1:9/pd3\", format: pagerduty, "
+    "routing_key_file: %s }\n"
+    "compliance: { windows: [1h, 24h, 7d] }\n"
+    "objectives:\n"
+    "  - { name: answered-in-24h, metric: response, min: 0.90 }\n"
+    "  - { name: reopens, kpi: reopen_rate, max: 0.05 }\n"
+    "escalations:\n"
+    "  - { name: everything, when: objective, notify: [j] }\n"
+    "  - { name: page-24h, when: objective, objectives: [answered-in-24h], "
+    "windows: [24h], notify: [pd, am] }\n"
+    "  - { name: chat-reopens, when: objective, objectives: [reopens], notify: [sl] }\n"
+    "  - { name: ratios, when: objective, metric: response, notify: [jr] }\n"
+    "  - { name: later, when: objective, objectives: [answered-in-24h], "
+    "windows: [24h], after: 10m, notify: [pd2] }\n";
+
+static int
+setup_named(void **state)
+{
+    return setup_yaml(state, yaml_named_fmt, 7, 5);
+}
+
+#define W24H_IX 1
+static const char *const tier_names[] = { "fast", "mid", "slow", "all" };
+static const char *const window_names[] = { "1h", "24h", "7d" };
+
+/* A transition of objective 0 (answered-in-24h), 1 (reopens) or the
+ * shorthand, for tier index t (3: all) and window w. */
+static struct obj_change
+named_change(const struct config *cfg, int objective, bool violated, int t, int w, int64_t at)
+{
+    struct obj_change ch = {
+        .violated = violated,
+        .episode = 1,
+        .objective = objective,
+        .name = objective >= 0 ? cfg->objectives[objective].name : NULL,
+        .metric = objective == 1 ? -1 : METRIC_RESPONSE,
+        .kpi = objective == 1 ? CMP_KPI_REOPEN_RATE : -1,
+        .max = objective == 1,
+        .tier = t == 3 ? CMP_ALL : t,
+        .tier_name = tier_names[t],
+        .window = w,
+        .window_name = window_names[w],
+        .counts = objective != 1,
+        .met = objective != 1 ? 7 : 0,
+        .breached = objective != 1 ? 3 : 0,
+        .value_micro = objective == 1 ? 80000 : 700000,
+        .threshold_micro = obj_threshold_micro(cfg, objective),
+        .threshold = objective >= 0 ? cfg->objectives[objective].threshold : 0.9,
+        .at_ms = at,
+    };
+    return ch;
+}
+
+/* Submissions since mark() of one objective ("" the shorthand) to one
+ * webhook. */
+static int
+count_objective(const struct fixture *f, const char *name, const char *webhook, int kind)
+{
+    int n = 0;
+    for (int i = f->mark; i < f->nsub; i++) {
+        const struct hook_note *h = &f->sub[i].note;
+        n += h->objective && strcmp(h->name, name) == 0 && strcmp(h->webhook, webhook) == 0 &&
+             (kind < 0 || (int)h->kind == kind);
+    }
+    return n;
+}
+
+static void
+test_named_objective_filters(void **state)
+{
+    struct fixture *f = *state;
+    notify_set_objective_state(f->nt, objective_state, f);
+    f->wall = T0 + HOUR;
+    mark(f);
+    /* Every series of every objective falls at once: 12 each. */
+    for (int o = OBJ_SHORTHAND; o <= 1; o++)
+        for (int t = 0; t < 4; t++)
+            for (int w = 0; w < 3; w++) {
+                struct obj_change ch = named_change(f->cfg, o, true, t, w, T0 + HOUR);
+                notify_objective(f->nt, &ch);
+            }
+    /* Unfiltered: all 36. */
+    assert_int_equal(count_new(f, NULL, -1, "j", "everything"), 36);
+    assert_int_equal(count_objective(f, "", "j", HOOK_KIND_OBJECTIVE), 12);
+    assert_int_equal(count_objective(f, "answered-in-24h", "j", HOOK_KIND_OBJECTIVE), 12);
+    assert_int_equal(count_objective(f, "reopens", "j", HOOK_KIND_OBJECTIVE), 12);
+    /* objectives + windows: answered-in-24h over 24h only, one per tier
+     * and all, to both of its webhooks; and the waiting `after` level. */
+    assert_int_equal(count_new(f, NULL, -1, "pd", NULL), 4);
+    assert_int_equal(count_new(f, NULL, -1, "am", NULL), 4);
+    assert_int_equal(count_new(f, NULL, -1, "pd2", NULL), 4);
+    for (int i = f->mark; i < f->nsub; i++) {
+        const struct hook_note *h = &f->sub[i].note;
+        if (strcmp(h->webhook, "pd") && strcmp(h->webhook, "am") && strcmp(h->webhook, "pd2"))
+            continue;
+        assert_string_equal(h->name, "answered-in-24h");
+        assert_string_equal(h->window, "24h");
+        assert_false(h->is_kpi);
+        assert_int_equal(h->metric, METRIC_RESPONSE);
+        assert_int_equal(h->value_micro, 700000);
+        assert_int_equal(h->threshold_micro, 900000);
+        assert_int_equal(h->flags, strcmp(h->webhook, "pd") ? HOOK_F_COND : 0u);
+        assert_int_equal(h->due_ms, T0 + HOUR + (strcmp(h->webhook, "pd2") ? 0 : 10 * MIN));
+    }
+    /* objectives only: reopens, every tier and window. */
+    assert_int_equal(count_new(f, NULL, -1, "sl", NULL), 12);
+    assert_int_equal(count_objective(f, "reopens", "sl", HOOK_KIND_OBJECTIVE), 12);
+    /* metric: response hears the SLA ratios, not the KPI. */
+    assert_int_equal(count_new(f, NULL, -1, "jr", NULL), 24);
+    assert_int_equal(count_objective(f, "reopens", "jr", -1), 0);
+    assert_int_equal(count_new(f, NULL, -1, NULL, NULL), 36 + 12 + 12 + 24);
+
+    /* Every note has an id of its own: the same tier, window and episode
+     * of two objectives never share one, nor a PagerDuty dedup key. */
+    for (int i = f->mark; i < f->nsub; i++) {
+        assert_false(f->sub[i].dup);
+        for (int j = f->mark; j < i; j++)
+            assert_string_not_equal(f->sub[i].note.id, f->sub[j].note.id);
+    }
+    const struct hook_note *a = NULL, *b = NULL;
+    for (int i = f->mark; i < f->nsub; i++) {
+        const struct hook_note *h = &f->sub[i].note;
+        if (strcmp(h->tier, "fast") || strcmp(h->window, "24h"))
+            continue;
+        if (strcmp(h->webhook, "jr") == 0 && h->name[0] == '\0')
+            a = h;
+        if (strcmp(h->webhook, "pd") == 0)
+            b = h;
+    }
+    assert_non_null(a);
+    assert_non_null(b);
+    char ka[256], kb[256];
+    hook_dedup_key(a, ka, sizeof(ka));
+    hook_dedup_key(b, kb, sizeof(kb));
+    assert_string_equal(ka, "slawatch/objective/fast/response/24h/1");
+    assert_string_equal(kb, "slawatch/objective/answered-in-24h/fast/response/24h/1");
+
+    /* answered-in-24h recovers on fast over 24h: the page resolves that
+     * one series, its waiting level is cancelled, the alert is poked to
+     * end, the json receivers hear it. */
+    for (int w = 0; w < 3; w++) {
+        f->obj_violated[w] = true;
+        f->obj_episode[w] = 1;
+    }
+    fake_run(f); /* the alerts firing, the later levels waiting */
+    f->obj_violated[W24H_IX] = false;
+    mark(f);
+    struct obj_change ch = named_change(f->cfg, 0, false, 0, W24H_IX, T0 + HOUR + MIN);
+    notify_objective(f->nt, &ch);
+    assert_int_equal(count_new(f, NULL, HOOK_KIND_RESOLVE, "pd", NULL), 1);
+    const struct hook_note *r = &only_new(f, NULL, HOOK_KIND_RESOLVE, "pd", NULL, 0)->note;
+    hook_dedup_key(r, ka, sizeof(ka));
+    assert_string_equal(ka, kb);
+    assert_int_equal(count_new(f, NULL, HOOK_KIND_RECOVERED, "j", "everything"), 1);
+    assert_int_equal(count_new(f, NULL, HOOK_KIND_RECOVERED, "jr", "ratios"), 1);
+    assert_int_equal(count_new(f, NULL, -1, "sl", NULL), 0);
+    assert_int_equal(count_new(f, NULL, -1, "pd2", NULL), 0);
+    assert_int_equal(count_new(f, NULL, -1, NULL, NULL), 3);
+    assert_int_equal(f->ncancel, 1); /* the later level of fast/24h */
+    assert_int_equal(f->npoke, 1);   /* the alertmanager alert */
+}
+
+/* A waiting level checks its escalation again when it comes due: a reload
+ * that narrows `windows` (or drops the objective from `objectives`) drops
+ * it, as one that no longer covers a ticket drops a clock's. */
+static void
+test_named_objective_still_covered(void **state)
+{
+    struct fixture *f = *state;
+    notify_set_objective_state(f->nt, objective_state, f);
+    f->obj_violated[W24H_IX] = true;
+    f->obj_episode[W24H_IX] = 1;
+    f->wall = T0 + HOUR;
+    mark(f);
+    for (int t = 0; t < 2; t++) {
+        struct obj_change ch = named_change(f->cfg, 0, true, t, W24H_IX, T0 + HOUR);
+        notify_objective(f->nt, &ch);
+    }
+    struct hook_note lv[2];
+    int nlv = 0;
+    for (int i = f->mark; i < f->nsub; i++)
+        if (strcmp(f->sub[i].note.webhook, "pd2") == 0)
+            lv[nlv++] = f->sub[i].note;
+    assert_int_equal(nlv, 2);
+    assert_true(notify_still_open(f->nt, &lv[0]));
+    assert_true(notify_still_open(f->nt, &lv[1]));
+    /* The series in a new episode: over. */
+    f->obj_episode[W24H_IX] = 2;
+    assert_false(notify_still_open(f->nt, &lv[0]));
+    f->obj_episode[W24H_IX] = 1;
+
+    char *yaml = NULL;
+    assert_true(asprintf(&yaml,
+                         "tiers:\n"
+                         "  fast: { response: 10m }\n"
+                         "  mid:  { response: 1h }\n"
+                         "webhooks:\n"
+                         "  pd2: { url: \"http://127.0.0.1:9/pd2\", format: pagerduty, "
+                         "routing_key_file: %s }\n"
+                         "compliance: { windows: [1h, 24h, 7d] }\n"
+                         "objectives:\n"
+                         "  - { name: reopens, kpi: reopen_rate, max: 0.05 }\n"
+                         "  - { name: answered-in-24h, metric: response, min: 0.90 }\n"
+                         "escalations:\n"
+                         "  - { name: later, when: objective, objectives: [answered-in-24h], "
+                         "windows: [%s], tiers: [%s], after: 10m, notify: [pd2] }\n",
+                         f->key, "24h", "mid") > 0);
+    struct config *cfg2 = cfg_load_string("notify2.yaml", yaml, strlen(yaml), stderr);
+    free(yaml);
+    assert_non_null(cfg2);
+    notify_set_config(f->nt, cfg2);
+    /* answered-in-24h is objective 1 now: found by name. fast left the
+     * escalation's tiers: its level is over; mid's holds. */
+    assert_false(notify_still_open(f->nt, &lv[0]));
+    assert_true(notify_still_open(f->nt, &lv[1]));
+    /* An escalation gone, or an objective gone: over. */
+    struct hook_note other = lv[1];
+    snprintf(other.escalation, sizeof(other.escalation), "gone");
+    assert_false(notify_still_open(f->nt, &other));
+    other = lv[1];
+    snprintf(other.name, sizeof(other.name), "gone");
+    assert_false(notify_still_open(f->nt, &other));
+    notify_set_config(f->nt, f->cfg);
+    cfg_free(cfg2);
 }
 
 int
@@ -1099,6 +1361,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_objective_fire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_objective_after_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_objective_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_named_objective_filters, setup_named, teardown),
+        cmocka_unit_test_setup_teardown(test_named_objective_still_covered, setup_named,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
