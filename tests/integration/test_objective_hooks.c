@@ -15,7 +15,15 @@
  *     (trigger, resolve, one dedup key) and slack bodies;
  *   - kill -9 while the receiver fails: after the restart the violation is
  *     delivered under the same id and is not notified twice, and its
- *     recovery carries the same episode.
+ *     recovery carries the same episode;
+ *   - a named objective next to compliance.objective over two windows: an
+ *     escalation filtered by `objectives` and `windows` hears only that
+ *     objective over that window, an unfiltered one every series of both,
+ *     one filtered by `windows` only the shorthand's 24h series; the
+ *     state and threshold keys, the stream records with and without
+ *     `name`; a graceful restart keeps the state and the episode (no
+ *     second notification, the recovery of episode 1); a KPI objective,
+ *     with no KPI counted yet, stays silent.
  *
  * Every wait is bounded; only loopback addresses are used. */
 #define _GNU_SOURCE
@@ -31,6 +39,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -558,6 +567,249 @@ test_restart_keeps_id(void **state)
     h_http_free_copy(r, n);
 }
 
+/* ---- named objectives and the filters ------------------------------------ */
+
+static const char *named_yaml =
+    "redis: { host: 127.0.0.1, port: @REDIS@, prefix: \"ob:\" }\n"
+    "events: { batch: 100, max_clock_skew: 1m }\n"
+    "tiers:\n"
+    "  fast: { response: 1s, resolution: 1h }\n"
+    "policies:\n"
+    "  - { tier: fast }\n"
+    "compliance: { publish_every: 1s, windows: [1h, 24h], objective: 0.9 }\n"
+    "objectives:\n"
+    "  - { name: answered, metric: response, windows: [1h], min: 0.8 }\n"
+    "  - { name: reopens, kpi: reopen_rate, max: 0.05 }\n"
+    "state: { checkpoint_every: 1s }\n"
+    "log: { level: debug }\n"
+    "escalations:\n"
+    "  - { name: page, when: objective, objectives: [answered], windows: [1h],\n"
+    "      notify: [page] }\n"
+    "  - { name: every, when: objective, notify: [every] }\n"
+    "  - { name: day, when: objective, windows: [24h], notify: [day] }\n"
+    "  - { name: kpis, when: objective, objectives: [reopens], notify: [kpis] }\n"
+    "  - { name: wrong-metric, when: objective, objectives: [answered],\n"
+    "      metric: resolution, notify: [wrong] }\n"
+    "webhooks:\n"
+    "  page: { url: \"http://127.0.0.1:@HTTP@/page\" }\n"
+    "  every: { url: \"http://127.0.0.1:@HTTP@/every\" }\n"
+    "  day: { url: \"http://127.0.0.1:@HTTP@/day\" }\n"
+    "  kpis: { url: \"http://127.0.0.1:@HTTP@/kpis\" }\n"
+    "  wrong: { url: \"http://127.0.0.1:@HTTP@/wrong\" }\n";
+
+/* A string key's value ("" when absent). */
+static const char *
+sget(struct h_env *e, const char *key)
+{
+    static char buf[64];
+    redisReply *r = redisCommand(e->c, "GET %s", key);
+    buf[0] = '\0';
+    if (r && r->type == REDIS_REPLY_STRING)
+        snprintf(buf, sizeof(buf), "%s", r->str);
+    if (r)
+        freeReplyObject(r);
+    return buf;
+}
+
+static bool
+wait_value(struct h_env *e, const char *key, const char *want, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (strcmp(sget(e, key), want) == 0)
+            return true;
+        h_sleep_ms(50);
+    }
+    fprintf(stderr, "%s is '%s', wanted '%s'\n", key, sget(e, key), want);
+    return false;
+}
+
+/* A named objective's json body, field by field. */
+static void
+check_named_json(const struct h_req *r, const char *kind, const char *escalation)
+{
+    static const char *const keys[] = { "version", "kind", "delivery", "escalation", "name",
+                                        "metric", "tier", "window", "value", "threshold",
+                                        "direction", "met", "breached", "at", "episode" };
+    json_t *j = body_of(r);
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (json_object_get(j, keys[i]) == NULL)
+            fail_msg("%s: no %s in %s", r->path, keys[i], r->body);
+    assert_int_equal(json_object_size(j), sizeof(keys) / sizeof(keys[0]));
+    assert_string_equal(sfield(j, "kind"), kind);
+    assert_string_equal(sfield(j, "escalation"), escalation);
+    assert_string_equal(sfield(j, "delivery"), r->delivery);
+    assert_string_equal(sfield(j, "name"), "answered");
+    assert_string_equal(sfield(j, "metric"), "response");
+    assert_string_equal(sfield(j, "window"), "1h");
+    assert_true(nfield(j, "threshold") == 0.8);
+    assert_string_equal(sfield(j, "direction"), "min");
+    assert_int_equal(ifield(j, "breached"), BREACHED);
+    if (strcmp(kind, "objective") == 0) {
+        assert_true(nfield(j, "value") == 0.25);
+        assert_int_equal(ifield(j, "met"), 1);
+    } else {
+        assert_true(nfield(j, "value") == 0.911764);
+        assert_int_equal(ifield(j, "met"), 1 + MET_MORE);
+    }
+    assert_int_equal(ifield(j, "episode"), 1);
+    json_decref(j);
+}
+
+/* Of the requests on `path`, how many are about the named objective, and
+ * how many about the shorthand, with this kind; each body sane. */
+static void
+count_bodies(struct h_env *e, const char *path, const char *kind, int *named, int *shorthand)
+{
+    struct h_req *r;
+    int n = requests_on(e, path, &r);
+    *named = *shorthand = 0;
+    for (int i = 0; i < n; i++) {
+        json_t *j = body_of(&r[i]);
+        if (strcmp(sfield(j, "kind"), kind) == 0) {
+            if (json_object_get(j, "name") != NULL) {
+                (*named)++;
+                check_named_json(&r[i], kind, sfield(j, "escalation"));
+            } else {
+                (*shorthand)++;
+                /* compliance.objective's body, as it has always been. */
+                assert_int_equal(json_object_size(j), 13);
+                assert_true(nfield(j, "objective") == 0.9);
+                assert_true(nfield(j, "ratio") == (strcmp(kind, "objective") ? 0.911764 : 0.25));
+                assert_int_equal(ifield(j, "episode"), 1);
+            }
+        }
+        json_decref(j);
+    }
+    h_http_free_copy(r, n);
+}
+
+static void
+test_named_objectives(void **state)
+{
+    struct h_env *e = h_env_start(named_yaml, "ob:events", NULL, NULL, NULL);
+    *state = e;
+    if (e == NULL)
+        fail_msg("daemon did not start");
+    /* The thresholds are published before anything happens. */
+    assert_true(wait_value(e, "ob:objective:answered", "0.8", 5000));
+    assert_string_equal(sget(e, "ob:objective:reopens"), "0.05");
+    assert_string_equal(sget(e, "ob:objective"), "0.9");
+    assert_string_equal(sget(e, "ob:objective:answered:fast:1h"), ""); /* nothing yet */
+
+    drive_below(e);
+    /* answered over 1h, fast and all: the filtered page; every series of
+     * both objectives: the unfiltered one (shorthand: fast and all, 1h and
+     * 24h); the shorthand's 24h series: day. */
+    assert_true(wait_or_dump(e, "/page", 2, 10000));
+    assert_true(wait_or_dump(e, "/every", 6, 5000));
+    assert_true(wait_or_dump(e, "/day", 2, 5000));
+    h_sleep_ms(1500); /* room for a duplicate */
+    int named, shorthand;
+    count_bodies(e, "/page", "objective", &named, &shorthand);
+    assert_int_equal(named, 2);
+    assert_int_equal(shorthand, 0);
+    assert_int_equal(h_http_count(&e->rx, "/page"), 2);
+    count_bodies(e, "/every", "objective", &named, &shorthand);
+    assert_int_equal(named, 2);
+    assert_int_equal(shorthand, 4);
+    assert_int_equal(h_http_count(&e->rx, "/every"), 6);
+    assert_int_equal(h_http_count(&e->rx, "/day"), 2);
+    struct h_req *r;
+    int n = requests_on(e, "/day", &r);
+    for (int i = 0; i < n; i++) {
+        json_t *j = body_of(&r[i]);
+        assert_null(json_object_get(j, "name"));
+        assert_string_equal(sfield(j, "window"), "24h");
+        json_decref(j);
+    }
+    h_http_free_copy(r, n);
+    /* The page's two series are fast's and all's, with ids of their own
+     * (and none equal to the shorthand's for the same series). */
+    n = requests_on(e, "/page", &r);
+    bool fast = false, all = false;
+    for (int i = 0; i < n; i++) {
+        fast |= strcmp(tier_of(&r[i]), "fast") == 0;
+        all |= strcmp(tier_of(&r[i]), "all") == 0;
+    }
+    assert_true(fast && all);
+    assert_string_not_equal(r[0].delivery, r[1].delivery);
+    h_http_free_copy(r, n);
+    assert_int_equal(h_http_count(&e->rx, "/kpis"), 0);  /* no KPI counted yet */
+    assert_int_equal(h_http_count(&e->rx, "/wrong"), 0); /* answered measures response */
+
+    /* The states: violated where judged, absent where nothing is counted
+     * (the KPI) or not covered (answered over 24h). */
+    assert_true(wait_value(e, "ob:objective:answered:fast:1h", "1", 3000));
+    assert_string_equal(sget(e, "ob:objective:answered:all:1h"), "1");
+    assert_string_equal(sget(e, "ob:objective:answered:fast:24h"), "");
+    assert_string_equal(sget(e, "ob:objective:reopens:all:1h"), "");
+    /* The records: the shorthand's as before, without a name; the named
+     * one's with it. */
+    struct h_entry *ent;
+    int ne = h_xrange(e->c, "ob:objectives", &ent);
+    int nnamed = 0, nshort = 0;
+    for (int i = 0; i < ne; i++) {
+        assert_string_equal(h_field(&ent[i], "kind"), "objective");
+        if (h_field(&ent[i], "name") == NULL) {
+            nshort++;
+            assert_non_null(h_field(&ent[i], "ratio"));
+            assert_string_equal(h_field(&ent[i], "objective"), "0.9");
+            assert_null(h_field(&ent[i], "value"));
+            continue;
+        }
+        nnamed++;
+        assert_string_equal(h_field(&ent[i], "name"), "answered");
+        assert_string_equal(h_field(&ent[i], "metric"), "response");
+        assert_string_equal(h_field(&ent[i], "window"), "1h");
+        assert_string_equal(h_field(&ent[i], "value"), "0.25");
+        assert_string_equal(h_field(&ent[i], "min"), "0.8");
+        assert_null(h_field(&ent[i], "max"));
+        assert_null(h_field(&ent[i], "ratio"));
+        assert_string_equal(h_field(&ent[i], "met"), "1");
+        assert_string_equal(h_field(&ent[i], "breached"), "3");
+        assert_non_null(h_field(&ent[i], "at_ms"));
+    }
+    assert_int_equal(nnamed, 2);
+    assert_int_equal(nshort, 4);
+    h_entries_free(ent, ne);
+
+    /* A graceful restart: the states and episodes come back from the
+     * checkpoint; nothing is notified again. */
+    assert_int_equal(h_daemon_stop(e->daemon, SIGTERM, 5000), 0);
+    e->daemon = h_daemon_start(e->cfg, e->redis.dir);
+    assert_true(h_wait_group(e->c, "ob:events", "slawatch", 5000));
+    h_sleep_ms(3000); /* several publishes */
+    assert_string_equal(sget(e, "ob:objective:answered:fast:1h"), "1");
+    assert_int_equal(h_http_count(&e->rx, "/page"), 2);
+    assert_int_equal(h_http_count(&e->rx, "/every"), 6);
+    assert_int_equal(h_http_count(&e->rx, "/day"), 2);
+    assert_true(h_count_lines(e->redis.dir, "daemon.log", "objective states restored") >= 1);
+
+    /* Back: three publishes at or above. Each escalation hears the
+     * recoveries of what it heard, episode 1. */
+    drive_back(e);
+    assert_true(wait_or_dump(e, "/page", 4, 12000));
+    assert_true(wait_or_dump(e, "/every", 12, 5000));
+    assert_true(wait_or_dump(e, "/day", 4, 5000));
+    h_sleep_ms(1500);
+    count_bodies(e, "/page", "recovered", &named, &shorthand);
+    assert_int_equal(named, 2);
+    assert_int_equal(shorthand, 0);
+    count_bodies(e, "/every", "recovered", &named, &shorthand);
+    assert_int_equal(named, 2);
+    assert_int_equal(shorthand, 4);
+    assert_int_equal(h_http_count(&e->rx, "/page"), 4);
+    assert_int_equal(h_http_count(&e->rx, "/every"), 12);
+    assert_int_equal(h_http_count(&e->rx, "/day"), 4);
+    assert_int_equal(h_http_count(&e->rx, "/kpis"), 0);
+    assert_int_equal(h_http_count(&e->rx, "/wrong"), 0);
+    assert_true(wait_value(e, "ob:objective:answered:fast:1h", "0", 3000));
+    assert_string_equal(sget(e, "ob:objective:answered:all:1h"), "0");
+    ne = h_xrange(e->c, "ob:objectives", &ent);
+    assert_int_equal(ne, 12);
+    h_entries_free(ent, ne);
+}
+
 int
 main(void)
 {
@@ -565,6 +817,7 @@ main(void)
         cmocka_unit_test_teardown(test_json_objective, teardown),
         cmocka_unit_test_teardown(test_other_formats, teardown),
         cmocka_unit_test_teardown(test_restart_keeps_id, teardown),
+        cmocka_unit_test_teardown(test_named_objectives, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
