@@ -13,6 +13,7 @@
 
 #include "ctl.h"
 #include "slawatch/cal.h"
+#include "slawatch/objective.h"
 #include "slawatch/util.h"
 
 /* A double-quoted YAML scalar. */
@@ -200,6 +201,17 @@ print_calendars(const struct config *cfg)
     }
 }
 
+/* ", windows: [24h, 7d]" of the selected compliance windows. */
+static void
+print_window_list(const struct config *cfg, const bool *sel)
+{
+    printf(", windows: [");
+    for (size_t w = 0, n = 0; w < cfg->compliance.nwindows; w++)
+        if (sel[w])
+            printf("%s%s", n++ ? ", " : "", cfg->compliance.windows[w].name);
+    printf("]");
+}
+
 static void
 print_escalations(const struct config *cfg)
 {
@@ -221,6 +233,17 @@ print_escalations(const struct config *cfg)
                 }
             printf("]");
         }
+        if (e->objectives_listed) {
+            printf(", objectives: [");
+            for (size_t o = 0, n = 0; o < cfg->nobjectives; o++)
+                if (e->objectives[o]) {
+                    printf("%s", n++ ? ", " : "");
+                    yname(cfg->objectives[o].name);
+                }
+            printf("]");
+        }
+        if (e->windows_listed)
+            print_window_list(cfg, e->windows);
         printf(", after: ");
         ydur(e->after_ms);
         printf(", notify: [");
@@ -306,6 +329,56 @@ print_compliance(const struct config *cfg)
     printf("\n  objective: %.6g\n", c->objective);
 }
 
+/* A threshold as a plain decimal, which the loader reads back (no
+ * exponent): "0.05", "4.8", "25". */
+static void
+print_decimal(double x)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "%.9f", x);
+    while (n > 1 && buf[n - 1] == '0')
+        buf[--n] = '\0';
+    if (n > 1 && buf[n - 1] == '.')
+        buf[--n] = '\0';
+    printf("%s", buf);
+}
+
+static void
+print_objectives(const struct config *cfg)
+{
+    if (cfg->nobjectives == 0)
+        return;
+    printf("objectives:\n");
+    for (size_t i = 0; i < cfg->nobjectives; i++) {
+        const struct cfg_objective *o = &cfg->objectives[i];
+        printf("  - { name: ");
+        yname(o->name);
+        if (o->kpi >= 0)
+            printf(", kpi: %s", cmp_kpi_name(o->kpi));
+        else
+            printf(", metric: %s", cfg_metric_name(o->metric));
+        print_window_list(cfg, o->windows);
+        /* Every tier and all is the default, and the only way to say it
+         * for an SLA ratio some tiers have no clock for. */
+        size_t every = 0;
+        while (every < cfg->ntiers && o->tiers[every])
+            every++;
+        if (every < cfg->ntiers || !o->all) {
+            printf(", tiers: [");
+            size_t n = 0;
+            for (size_t t = 0; t < cfg->ntiers; t++)
+                if (o->tiers[t]) {
+                    printf("%s", n++ ? ", " : "");
+                    yname(cfg->tiers[t].name);
+                }
+            printf("%s%s]", o->all && n ? ", " : "", o->all ? "all" : "");
+        }
+        printf(", %s: ", o->max ? "max" : "min");
+        print_decimal(o->threshold);
+        printf(" }\n");
+    }
+}
+
 int
 cmd_config(const struct config *cfg, int argc, char **argv)
 {
@@ -324,6 +397,7 @@ cmd_config(const struct config *cfg, int argc, char **argv)
     print_escalations(cfg);
     print_webhooks(cfg);
     print_compliance(cfg);
+    print_objectives(cfg);
     printf("state:\n  checkpoint_every: ");
     ydur(cfg->state.checkpoint_every_ms);
     printf("\nlog:\n  level: %s\n", level_name(cfg->log_level));

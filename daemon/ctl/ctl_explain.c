@@ -153,6 +153,18 @@ print_escalations(const struct config *cfg, int t)
         printf("%s %s: %s%s of %s", n++ ? "           " : "escalations", e->name,
                when[e->when], e->when == ESC_OBJECTIVE ? " (the tier's compliance)" : "",
                e->metric < 0 ? "any metric" : cfg_metric_name(e->metric));
+        if (e->objectives_listed) {
+            printf(", objectives");
+            for (size_t o = 0, k = 0; o < cfg->nobjectives; o++)
+                if (e->objectives[o])
+                    printf("%s %s", k++ ? "," : "", cfg->objectives[o].name);
+        }
+        if (e->windows_listed) {
+            printf(", over");
+            for (size_t w = 0, k = 0; w < cfg->compliance.nwindows; w++)
+                if (e->windows[w])
+                    printf("%s %s", k++ ? "," : "", cfg->compliance.windows[w].name);
+        }
         if (e->after_ms > 0)
             printf(", %s after", ctl_dur(e->after_ms, d));
         printf(" ->");
