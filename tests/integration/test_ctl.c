@@ -425,7 +425,7 @@ test_config(void **state)
     snprintf(text, sizeof(text),
              "redis: { host: 127.0.0.1, port: %d, prefix: \"ctl:\" }\n"
              "tiers:\n"
-             "  t: { response: 90m, warn: [50%%, 87.5%%], calendar: office }\n"
+             "  t: { response: 90m, next_reply: 20m, warn: [50%%, 87.5%%], calendar: office }\n"
              "calendars:\n"
              "  office: { timezone: Europe/Berlin, week: { mon-fri: \"09:00-12:00,13:00-17:00\" },\n"
              "            holidays: [\"2026-12-25\"] }\n"
@@ -442,8 +442,8 @@ test_config(void **state)
     snprintf(want, sizeof(want), "    secret_file: \"%s/hook.secret\"\n", e->redis.dir);
     assert_non_null(strstr(out, want));
     /* Defaults filled in. */
-    assert_non_null(strstr(out, "  t: { response: 1h30m, warn: [50%, 87.50%], pause: "
-                                "[resolution], calendar: office }\n"));
+    assert_non_null(strstr(out, "  t: { response: 1h30m, next_reply: 20m, warn: [50%, 87.50%], "
+                                "pause: [resolution], calendar: office }\n"));
     assert_non_null(strstr(out, "    week: { mon: \"09:00-12:00,13:00-17:00\", tue: "));
     assert_non_null(strstr(out, "sat: \"closed\", sun: \"closed\" }\n"));
     assert_non_null(strstr(out, "    holidays: [\"2026-12-25\"]\n"));
@@ -453,6 +453,8 @@ test_config(void **state)
                                 "after: 10m, notify: [hook] }\n"));
     assert_non_null(strstr(out, "policies: []\n")); /* own tiers: every ticket takes the last */
     assert_non_null(strstr(out, "  checkpoint_every: 30s\n"));
+    assert_non_null(strstr(out, "  forget_resolved_after: 30d\n"));
+    assert_non_null(strstr(out, "  max_attribute_values: 100000\n"));
     assert_non_null(strstr(out, "  group: \"slawatch\"\n"));
     assert_non_null(strstr(out, "  by: [queue]\n"));
     /* slawatchd reads it back, to the same configuration. */
