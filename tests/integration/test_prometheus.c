@@ -574,7 +574,8 @@ static const struct {
     { "sla:breached:t:next_reply:1h", "1",
       "slawatch_outcomes{metric=\"next_reply\",outcome=\"breached\",tier=\"t\","
       "window=\"1h\"}" },
-    { "sla:overdue:t:next_reply", "2", "slawatch_overdue_clocks{metric=\"next_reply\",tier=\"t\"}" },
+    { "sla:overdue:t:next_reply", "2",
+      "slawatch_overdue_clocks{metric=\"next_reply\",tier=\"t\"}" },
     { "sla:at_risk:t:next_reply:15m", "3",
       "slawatch_at_risk_clocks{horizon=\"15m\",metric=\"next_reply\",tier=\"t\"}" },
     /* older families next to the new ones */
