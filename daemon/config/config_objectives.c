@@ -157,14 +157,21 @@ parse_measure(struct cfg_load *ld, const yaml_node_t *item, const char *path,
     const yaml_node_t *k = cfg_get_set(ctx, item, "kpi");
     int idx;
 
-    for (int i = 0; i < CMP_KPI_COUNT; i++)
+    char metrics[LIST_MAX], kpi_list[LIST_MAX];
+    size_t mo = 0, ko = 0;
+    metrics[0] = kpi_list[0] = '\0';
+    for (int i = 0; i < METRIC_COUNT && mo < sizeof(metrics); i++)
+        mo += (size_t)snprintf(metrics + mo, sizeof(metrics) - mo, "%s%s", i ? ", " : "",
+                               cfg_metric_name(i));
+    for (int i = 0; i < CMP_KPI_COUNT; i++) {
         kpis[i] = cmp_kpi_name(i);
+        if (ko < sizeof(kpi_list))
+            ko += (size_t)snprintf(kpi_list + ko, sizeof(kpi_list) - ko, "%s%s",
+                                   i ? ", " : "", kpis[i]);
+    }
     if (m == NULL && k == NULL)
-        cfg_err(
-            ctx, key,
-            "%s: metric (an SLA ratio: response, resolution, ...) or kpi (fcr, "
-            "reopen_rate, csat, csat_mean, csat_count) is required",
-            path);
+        cfg_err(ctx, key, "%s: metric (an SLA ratio: %s) or kpi (%s) is required", path,
+                metrics, kpi_list);
     else if (m != NULL && k != NULL)
         cfg_err(ctx, cfg_key_node(ctx, item, "kpi"),
                 "%s: metric and kpi exclude each other (one objective, one "

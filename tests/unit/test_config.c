@@ -770,8 +770,8 @@ test_limits(void **state)
     expect_error("tiers:\n  a: { response: 1m, pause: [response, response] }\n",
                  "t.yaml:2:40: tiers.a.pause: 'response' is listed twice");
     expect_error("tiers:\n  a: { response: 1m, pause: [paused] }\n",
-                 "t.yaml:2:30: tiers.a.pause: 'paused' is not one of response "
-                 "or resolution");
+                 "t.yaml:2:30: tiers.a.pause: 'paused' is not one of response, "
+                 "resolution or next_reply");
 }
 
 /* ---- errors at their exact positions ------------------------------------ */
@@ -1531,7 +1531,8 @@ test_objectives(void **state)
         {"objectives:\n  - { metric: response, min: 0.5 }\n",
          "t.yaml:2:5: objectives[0]: name is required"},
         {"objectives:\n  - { name: d, min: 0.9 }\n",
-         "t.yaml:2:5: objectives.d: metric (an SLA ratio: response, resolution, ...) or kpi "
+         "t.yaml:2:5: objectives.d: metric (an SLA ratio: response, resolution, next_reply) "
+         "or kpi "
          "(fcr, reopen_rate, csat, csat_mean, csat_count) is required"},
         {"objectives:\n  - { name: e, metric: response, kpi: fcr, min: 0.9 }\n",
          "t.yaml:2:34: objectives.e: metric and kpi exclude each other (one objective, one "
@@ -1556,7 +1557,8 @@ test_objectives(void **state)
          "t.yaml:2:21: objectives.j.kpi: 'nps' is not one of fcr, reopen_rate, csat, "
          "csat_mean or csat_count"},
         {"objectives:\n  - { name: j, metric: speed, min: 0.5 }\n",
-         "t.yaml:2:24: objectives.j.metric: 'speed' is not one of response or resolution"},
+         "t.yaml:2:24: objectives.j.metric: 'speed' is not one of response, resolution or "
+         "next_reply"},
         {"objectives:\n  - { name: k, metric: response, windows: [1d], min: 0.5 }\n",
          "t.yaml:2:44: objectives.k.windows: '1d' is not a compliance window "
          "(compliance.windows: 1h, 24h or 7d)"},
