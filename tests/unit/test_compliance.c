@@ -876,6 +876,38 @@ test_golden_section(void **state)
     cmp_free(c);
 }
 
+/* The daemon's path: report_restore of a checkpoint written before
+ * objective.c brings compliance.objective's states with their episodes;
+ * they then travel in the objective section of the next checkpoint. */
+static void
+test_report_restores_legacy_states(void **state)
+{
+    struct fx *f = *state;
+    struct report *rp = report_new(f->cfg, T0 + 10 * MIN);
+    uint32_t ep = 0;
+    assert_non_null(rp);
+    report_restore(rp, (const char *)golden_compliance, sizeof(golden_compliance));
+    assert_int_equal(met_of(report_compliance(rp), CMP_ALL, R, W1H), 2);
+    assert_true(report_objective_state(rp, "", R, -1, "fast", "1h", &ep));
+    assert_int_equal(ep, 1);
+    assert_true(report_objective_state(rp, "", R, -1, "all", "7d", &ep));
+    assert_false(report_objective_state(rp, "", R, -1, "slow", "1h", &ep));
+    assert_int_equal(ep, 0);
+    struct wire_buf b;
+    wire_init(&b);
+    assert_int_equal(report_encode_objectives(rp, &b), 0);
+    struct report *again = report_new(f->cfg, T0 + 10 * MIN);
+    report_restore_objectives(again, b.data, b.len);
+    assert_true(report_objective_state(again, "", R, -1, "fast", "7d", &ep));
+    assert_int_equal(ep, 1);
+    /* A damaged objective section: every objective starts met. */
+    report_restore_objectives(again, b.data, b.len - 1);
+    assert_false(report_objective_state(again, "", R, -1, "fast", "7d", &ep));
+    wire_free(&b);
+    report_free_state(again);
+    report_free_state(rp);
+}
+
 /* A reload keeps tiers by name and windows by length, drops the rest. */
 static void
 test_reload_maps_by_name(void **state)
@@ -1329,6 +1361,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_objective_episodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encode_decode_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_golden_section, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_restores_legacy_states, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_maps_by_name, setup, teardown),
         cmocka_unit_test(test_atrisk_horizons),
         cmocka_unit_test(test_core_listener_matches_scan),
