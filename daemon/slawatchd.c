@@ -659,10 +659,10 @@ main(int argc, char **argv)
         report_attach(sw.report, sw.base, &sw.writer, sw.core) < 0)
         fatalx("out of memory");
     const struct core_sink sinks[] = {
-        { notify_notice_sink, notify_outcome_sink, NULL, sw.notify },
-        { publish_notice, NULL, NULL, sw.publish },
-        { NULL, report_outcome, report_deadline, sw.report },
-        { retarget_notice, NULL, retarget_deadline, &sw },
+        { notify_notice_sink, notify_outcome_sink, NULL, NULL, sw.notify },
+        { publish_notice, NULL, NULL, NULL, sw.publish },
+        { NULL, report_outcome, report_deadline, NULL, sw.report },
+        { retarget_notice, NULL, retarget_deadline, NULL, &sw },
     };
     for (size_t i = 0; i < ARRAY_LEN(sinks); i++)
         if (core_add_sink(sw.core, &sinks[i]) < 0)

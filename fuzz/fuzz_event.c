@@ -86,7 +86,7 @@ on_deadline(void *arg, const struct sla_deadline_change *d)
 static struct core *
 new_core(struct run *r)
 {
-    struct core_sink sink = { on_notice, on_outcome, on_deadline, r };
+    struct core_sink sink = { on_notice, on_outcome, on_deadline, NULL, r };
     struct core *core = core_new(r->cfg, wall, r, &sink);
     if (core == NULL)
         abort();

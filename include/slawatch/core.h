@@ -48,6 +48,17 @@ enum ev_type {
     EVT_COUNT
 };
 
+/* Ratings (SPEC section 3, `rated`): 1..5, or good/bad. 0: none. */
+#define SCORE_NONE 0
+#define SCORE_GOOD 6
+#define SCORE_BAD 7
+/* good: 4, 5 and `good`; bad: 1, 2, 3 and `bad`. */
+static inline bool
+score_is_good(unsigned score)
+{
+    return score == SCORE_GOOD || score == 4 || score == 5;
+}
+
 /* One validated event. Strings point into the caller's buffers and are not
  * NUL-terminated; a NULL attr/tier means the field was absent. */
 struct sla_event {
@@ -164,6 +175,32 @@ struct sla_outcome {
     int64_t elapsed_ms;      /* stop - start in wall time; -1 while running */
 };
 
+/* (v2) A fact behind the support KPIs (SPEC section 3, "Support KPIs"),
+ * for the windows that count them at the ts of the event that decides
+ * them. The attributes are the ticket's when the fact is told. */
+enum kpi_fact {
+    KPI_FIRST_RESOLUTION = 0, /* a ticket resolved for the first time; fcr
+                                 says whether at first contact. at_ms: the
+                                 resolution's ts */
+    KPI_REOPEN,               /* the first reopen after the first resolution:
+                                 counted in the window position of that
+                                 resolution (at_ms: the resolution's ts) */
+    KPI_RATING                /* a rating (score); delta -1 withdraws one
+                                 that a later rating replaces, at the
+                                 replaced one's at_ms. at_ms: the rating's
+                                 ts, truncated to the second */
+};
+
+struct sla_kpi {
+    enum kpi_fact fact;
+    int tier_index;
+    const char *attr[ATTR_COUNT];    /* NUL-terminated, NULL: absent */
+    int64_t at_ms;
+    int delta;                       /* +1, or -1 (KPI_RATING withdrawn) */
+    bool fcr;                        /* KPI_FIRST_RESOLUTION */
+    uint8_t score;                   /* KPI_RATING: 1..5, SCORE_GOOD/BAD */
+};
+
 /* A change in the set of running, not yet breached clocks, for gauges of
  * the clocks about to breach (at-risk). A clock is counted from the moment
  * it runs unbreached until it stops, pauses, breaches, is dropped or
@@ -188,6 +225,7 @@ struct core_sink {
     void (*notice)(void *arg, const struct sla_notice *n);
     void (*outcome)(void *arg, const struct sla_outcome *o);
     void (*deadline)(void *arg, const struct sla_deadline_change *d);
+    void (*kpi)(void *arg, const struct sla_kpi *k);
     void *arg;
 };
 

@@ -104,7 +104,7 @@ fixture_new(const char *text)
     struct fixture *f = calloc(1, sizeof(*f));
     f->cfg = cfg_load_string("test.yaml", text, strlen(text), stderr);
     assert_non_null(f->cfg);
-    struct core_sink cb = { on_notice, on_outcome, NULL, f };
+    struct core_sink cb = { on_notice, on_outcome, NULL, NULL, f };
     f->core = core_new(f->cfg, fake_wall, f, &cb);
     assert_non_null(f->core);
     f->wall = T0;

@@ -70,7 +70,7 @@ static void
 side_init(struct side *s)
 {
     memset(s, 0, sizeof(*s));
-    struct core_sink cb = { on_notice, on_outcome, NULL, s };
+    struct core_sink cb = { on_notice, on_outcome, NULL, NULL, s };
     s->core = core_new(cfg, wall, s, &cb);
     assert_non_null(s->core);
     s->wall = T0;
@@ -411,7 +411,7 @@ test_config_change_remaps(void **state)
     assert_non_null(cfg2);
     struct side b;
     memset(&b, 0, sizeof(b));
-    struct core_sink cb = { on_notice, on_outcome, NULL, &b };
+    struct core_sink cb = { on_notice, on_outcome, NULL, NULL, &b };
     b.core = core_new(cfg2, wall, &b, &cb);
     char err[128];
     struct state_meta got;
