@@ -620,8 +620,10 @@ test_encode_decode_roundtrip(void **state)
 /* A section written before the codec moved to wire.c (commit 60745a4), with
  * the config above: outcomes at T0, T0 + 1m, T0 + 2m (fast breached, slow
  * met, fast met; queues billing, sales, x: x went to _other), response
- * times 1234 ms at T0 + 5m, two evaluations at T0 + 10m. It must still
- * decode, and encode back to the same bytes: the format did not change. */
+ * times 1234 ms at T0 + 5m, two evaluations at T0 + 10m. Format 2, as
+ * every version before v2's KPIs wrote it: it must still decode, and
+ * encode to the same records in format 3 (tests/unit/test_kpi.c pins a
+ * section of format 3 with KPIs and every metric). */
 static const unsigned char golden_compliance[755] = {
     0x02, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x80, 0xee, 0x36, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x6a, 0x7b, 0xc8, 0x01, 0x00, 0x00, 0x00, 0x00,
@@ -704,12 +706,52 @@ test_golden_section(void **state)
     assert_int_equal(l.count, 1);
     assert_int_equal(l.mean_ms, 1234);
 
+    assert_true(cmp_elapsed(c, CMP_ALL, R, W7D, &l));
+    assert_int_equal(l.p50_ms, 1234);
+    assert_false(cmp_elapsed(c, CMP_ALL, S, W7D, &l));
+    struct cmp_kpi_counts k;
+    assert_true(cmp_kpi(c, CMP_ALL, -1, NULL, W7D, &k));
+    assert_int_equal(k.resolved + k.good + k.bad, 0);
+
+    /* Written again, it is format 3: the same records, each 'L' (response
+     * times) now an 'E' with the metric after its tier. */
+    static const size_t l_at[] = { 573, 619, 665, 710 };
+    unsigned char want[sizeof(golden_compliance) + ARRAY_LEN(l_at)];
+    size_t n = 0, from = 0;
+    for (size_t i = 0; i < ARRAY_LEN(l_at); i++) {
+        size_t at = l_at[i], tier_end = at + 3 + golden_compliance[at + 1];
+        assert_int_equal(golden_compliance[at], 'L');
+        memcpy(want + n, golden_compliance + from, at - from);
+        n += at - from;
+        want[n++] = 'E';
+        memcpy(want + n, golden_compliance + at + 1, tier_end - at - 1);
+        n += tier_end - at - 1;
+        want[n++] = (unsigned char)R;
+        from = tier_end;
+    }
+    memcpy(want + n, golden_compliance + from, sizeof(golden_compliance) - from);
+    n += sizeof(golden_compliance) - from;
+    want[0] = 3;
     struct wire_buf b;
     wire_init(&b);
     assert_int_equal(cmp_encode(c, &b), 0);
-    assert_int_equal(b.len, sizeof(golden_compliance));
-    assert_memory_equal(b.data, golden_compliance, sizeof(golden_compliance));
+    assert_int_equal(b.len, n);
+    assert_memory_equal(b.data, want, n);
     wire_free(&b);
+    cmp_free(c);
+
+    /* Format 3 has no 'L' records, format 2 no 'E' or 'K': each is
+     * malformed in the other. */
+    unsigned char other[sizeof(want)];
+    memcpy(other, want, sizeof(want));
+    other[0] = 2;
+    c = cmp_new(f->cfg, T0 + 10 * MIN);
+    assert_int_equal(cmp_decode(c, (const char *)other, sizeof(other)), -1);
+    cmp_free(c);
+    memcpy(other, golden_compliance, sizeof(golden_compliance));
+    other[0] = 3;
+    c = cmp_new(f->cfg, T0 + 10 * MIN);
+    assert_int_equal(cmp_decode(c, (const char *)other, sizeof(golden_compliance)), -1);
     cmp_free(c);
 
     /* The first record's tier as an absent string (u16 0xffff): malformed. */
