@@ -661,7 +661,7 @@ main(int argc, char **argv)
     const struct core_sink sinks[] = {
         { notify_notice_sink, notify_outcome_sink, NULL, NULL, sw.notify },
         { publish_notice, NULL, NULL, NULL, sw.publish },
-        { NULL, report_outcome, report_deadline, NULL, sw.report },
+        { NULL, report_outcome, report_deadline, report_kpi, sw.report },
         { retarget_notice, NULL, retarget_deadline, NULL, &sw },
     };
     for (size_t i = 0; i < ARRAY_LEN(sinks); i++)

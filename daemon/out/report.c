@@ -6,7 +6,8 @@
  * tickets, and must not block: every write goes through the writer's
  * durable queue (rds_queue), so a round is one pipelined round trip.
  *
- *   core --outcome--> publish_outcome --> report_outcome --> cmp_record
+ *   core --outcome--> report_outcome --> cmp_record, cmp_record_elapsed
+ *   core --kpi--> report_kpi --> cmp_record_kpi
  *   core --deadline_changed--> atrisk_change
  *   timer (compliance.publish_every) --> report_publish
  *        --> report_build: cmp_advance, atrisk_advance, MSET + DEL
@@ -47,6 +48,7 @@ struct report {
     /* In the daemon (report_attach). */
     const struct core *core;
     struct rds_conn *writer;
+    uint64_t saturated_logged;       /* cmp_kpi_saturated() last logged */
     struct event *timer;
     int64_t timer_ms;
     bool live;                       /* the state is complete: publish */
@@ -126,12 +128,11 @@ feed(struct report *rp, const struct core *core, const struct sla_outcome *o)
         rc |= cmp_record(rp->cmp, o->tier_index, o->metric,
                          o->outcome == OUTCOME_MET, o->decided_ms, attrs);
     }
-    /* Response times are known when the clock stops: met (decided) or
-     * breached earlier (the second, undecided call). */
-    if (o->metric == METRIC_RESPONSE && o->elapsed_ms >= 0 &&
-        (!o->decided || o->outcome == OUTCOME_MET))
-        rc |= cmp_record_response_time(rp->cmp, o->tier_index, o->decided_ms,
-                                       o->elapsed_ms);
+    /* Elapsed times are known when the clock stops: met (decided) or
+     * breached earlier (the second, undecided call), at the stop. */
+    if (o->elapsed_ms >= 0 && (!o->decided || o->outcome == OUTCOME_MET))
+        rc |= cmp_record_elapsed(rp->cmp, o->tier_index, o->metric, o->decided_ms,
+                                 o->elapsed_ms);
     return rc;
 }
 
@@ -140,6 +141,13 @@ report_feed_outcome(struct report *rp, const struct core *core,
                     const struct sla_outcome *o)
 {
     (void)feed(rp, core, o);
+}
+
+void
+report_feed_kpi(struct report *rp, const struct sla_kpi *k)
+{
+    if (rp->cmp != NULL)
+        (void)cmp_record_kpi(rp->cmp, k);
 }
 
 /* ---- one round -------------------------------------------------------- */
@@ -188,24 +196,76 @@ put_series(void *arg, const struct cmp_series *s)
     }
 }
 
+/* <prefix>kpi:<tier>:<kpi>:<window>[:<attr>=<value>], absent while the
+ * window holds nothing to count it from. */
+static void
+put_kpi(void *arg, const struct cmp_kpi_series *s)
+{
+    struct build *b = arg;
+    const struct config *cfg = b->rp->cfg;
+    const char *p = b->prefix, *tier = tier_name(cfg, s->tier);
+    const char *attr = s->attr >= 0 ? cfg_attr_name(s->attr) : NULL;
+    char value[CMP_KPI_BUFLEN];
+
+    for (size_t w = 0; w < cfg->compliance.nwindows; w++) {
+        const char *win = cfg->compliance.windows[w].name;
+        for (int kpi = 0; kpi < CMP_KPI_COUNT; kpi++) {
+            bool have = cmp_format_kpi(&s->counts[w], kpi, value) != NULL;
+            struct cmd_argv *list = have ? &b->cmds->mset : &b->cmds->del;
+            if (attr)
+                argv_addf(list, "%skpi:%s:%s:%s:%s=%s", p, tier, cmp_kpi_name(kpi), win, attr,
+                          s->value);
+            else
+                argv_addf(list, "%skpi:%s:%s:%s", p, tier, cmp_kpi_name(kpi), win);
+            if (have)
+                argv_adds(list, value);
+        }
+    }
+}
+
+/* One distribution's four keys, "<key>:<stat>". */
+static void
+put_stats(struct build *b, const char *key, bool have, const struct cmp_latency *l)
+{
+    static const char *const names[] = { "p50", "p90", "p99", "mean" };
+    int64_t v[] = { l->p50_ms, l->p90_ms, l->p99_ms, l->mean_ms };
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        struct cmd_argv *list = have ? &b->cmds->mset : &b->cmds->del;
+        argv_addf(list, "%s:%s", key, names[i]);
+        if (have)
+            argv_addf(list, "%" PRId64, v[i]);
+    }
+}
+
+/* response_ms:<tier>:<window>:<stat> (every tier, as before v2) and
+ * elapsed_ms:<tier>:<metric>:<window>:<stat> (the tiers with the metric). */
 static void
 put_latency(struct build *b)
 {
     const struct config *cfg = b->rp->cfg;
-    static const char *const names[] = { "p50", "p90", "p99", "mean" };
+    char key[2 * KEY_MAX];
     for (int t = 0; t <= (int)cfg->ntiers; t++) {
         int tier = t == (int)cfg->ntiers ? CMP_ALL : t;
         for (size_t w = 0; w < cfg->compliance.nwindows; w++) {
             struct cmp_latency l;
-            const char *win = cfg->compliance.windows[w].name;
             bool have = cmp_latency(b->rp->cmp, tier, (int)w, &l);
-            int64_t v[] = { l.p50_ms, l.p90_ms, l.p99_ms, l.mean_ms };
-            for (size_t i = 0; i < ARRAY_LEN(names); i++) {
-                struct cmd_argv *list = have ? &b->cmds->mset : &b->cmds->del;
-                argv_addf(list, "%sresponse_ms:%s:%s:%s", b->prefix, tier_name(cfg, tier),
-                          win, names[i]);
-                if (have)
-                    argv_addf(list, "%" PRId64, v[i]);
+            snprintf(key, sizeof(key), "%sresponse_ms:%s:%s", b->prefix, tier_name(cfg, tier),
+                     cfg->compliance.windows[w].name);
+            put_stats(b, key, have, &l);
+        }
+        for (int m = 0; m < METRIC_COUNT; m++) {
+            bool any = false;
+            for (size_t i = 0; i < cfg->ntiers && !any; i++)
+                any = cfg->tiers[i].target_ms[m] > 0 && (tier == CMP_ALL || (int)i == tier);
+            if (!any)
+                continue;
+            for (size_t w = 0; w < cfg->compliance.nwindows; w++) {
+                struct cmp_latency l;
+                bool have = cmp_elapsed(b->rp->cmp, tier, m, (int)w, &l);
+                snprintf(key, sizeof(key), "%selapsed_ms:%s:%s:%s", b->prefix,
+                         tier_name(cfg, tier), cfg_metric_name(m),
+                         cfg->compliance.windows[w].name);
+                put_stats(b, key, have, &l);
             }
         }
     }
@@ -263,6 +323,7 @@ report_build(struct report *rp, int64_t now_ms, struct report_cmds *cmds)
     if (rp->cmp != NULL) {
         cmp_advance(rp->cmp, now_ms);
         cmp_foreach(rp->cmp, put_series, &b);
+        cmp_kpi_foreach(rp->cmp, put_kpi, &b);
         put_latency(&b);
     }
     put_at_risk(&b);
@@ -316,7 +377,8 @@ report_commit(struct report *rp, const struct report_cmds *cmds)
 /* Key families this module writes; anything else under the prefix belongs
  * to someone else and is never touched. */
 static const char *const families[] = { "compliance:", "met:", "breached:",
-                                        "response_ms:", "at_risk:" };
+                                        "response_ms:", "at_risk:", "kpi:",
+                                        "elapsed_ms:" };
 
 static bool
 is_ours(const struct report *rp, const char *key, size_t len)
@@ -455,6 +517,15 @@ report_publish(struct report *rp)
     long suppressed;
     if (atrisk_degraded(rp->risk) && log_ratelimit_ok(&rp->rl, &suppressed))
         log_err("at_risk gauges may be off: out of memory while counting deadlines");
+    uint64_t saturated = rp->cmp ? cmp_kpi_saturated(rp->cmp) : 0;
+    if (saturated > rp->saturated_logged && log_ratelimit_ok(&rp->rl, &suppressed)) {
+        /* Expected now and then (a ticket moved to another queue between
+         * its rating and the rating that replaced it), not an error. */
+        log_info("kpi: %" PRIu64 " facts left out of a series so that its counts "
+                 "stay consistent (%" PRIu64 " since start)",
+                 saturated - rp->saturated_logged, saturated);
+        rp->saturated_logged = saturated;
+    }
     if (rds_ready(rp->writer) && !rds_stalled(rp->writer)) {
         /* Snapshots, like the other gauges: not queued while Redis is away
          * or refuses writes. */
@@ -539,6 +610,20 @@ report_outcome(void *arg, const struct sla_outcome *o)
         log_err("compliance: out of memory; an outcome went to %s or was dropped "
                 "from the response times%s",
                 CMP_OTHER, suppressed ? " (more not logged)" : "");
+}
+
+void
+report_kpi(void *arg, const struct sla_kpi *k)
+{
+    struct report *rp = arg;
+    long suppressed;
+    if (rp->cmp == NULL || cmp_record_kpi(rp->cmp, k) == 0)
+        return;
+    if (log_ratelimit_ok(&rp->rl, &suppressed))
+        log_err("compliance: a KPI fact (kind %d, tier %d) was refused or its breakdown "
+                "value went to %s (out of memory)%s",
+                (int)k->fact, k->tier_index, CMP_OTHER,
+                suppressed ? " (more not logged)" : "");
 }
 
 void

@@ -4,8 +4,8 @@
  * injected clock, every window, tier and breakdown value, withdrawn
  * ratings, facts falling out of windows, breakdown values folded and
  * forgotten), the elapsed-time distributions of every metric against exact
- * quantiles, the checkpoint section (round trip, a pinned section of this
- * format) and a reload keeping what applies.
+ * quantiles, the checkpoint section (round trip, a section of the previous
+ * format, a pinned one of this format) and a reload keeping what applies.
  * Every instant is injected. */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -21,6 +21,7 @@
 #include "slawatch/compliance.h"
 #include "slawatch/config.h"
 #include "slawatch/core.h"
+#include "slawatch/report.h"
 
 #define SEC 1000LL
 #define MIN (60 * SEC)
@@ -1167,6 +1168,162 @@ test_kpi_golden_section(void **state)
     cfg_free(cfg);
 }
 
+/* ---- the publish round --------------------------------------------------- */
+
+static const char *
+value_of(const struct cmd_argv *a, const char *key)
+{
+    for (size_t i = 1; i + 1 < a->n; i += 2)
+        if (strcmp(a->argv[i], key) == 0)
+            return a->argv[i + 1];
+    return NULL;
+}
+
+static bool
+has_key(const struct cmd_argv *a, const char *key)
+{
+    for (size_t i = 1; i < a->n; i++)
+        if (strcmp(a->argv[i], key) == 0)
+            return true;
+    return false;
+}
+
+static void
+expect(const struct report_cmds *cmds, const char *key, const char *want)
+{
+    const char *got = value_of(&cmds->mset, key);
+    if (want == NULL) {
+        if (got != NULL)
+            fail_msg("%s: published %s, want it absent", key, got);
+        if (!has_key(&cmds->del, key))
+            fail_msg("%s: not deleted", key);
+        return;
+    }
+    if (got == NULL || strcmp(got, want) != 0)
+        fail_msg("%s: %s, want %s", key, got ? got : "(not published)", want);
+    if (has_key(&cmds->del, key))
+        fail_msg("%s: published and deleted", key);
+}
+
+static int64_t fake_now;
+
+static int64_t
+fake_wall(void *arg)
+{
+    (void)arg;
+    return fake_now;
+}
+
+static struct report *the_report;
+static struct core *the_core;
+
+static void
+on_outcome(void *arg, const struct sla_outcome *o)
+{
+    (void)arg;
+    report_feed_outcome(the_report, the_core, o);
+}
+
+static void
+apply(enum ev_type type, const char *id, int64_t ts)
+{
+    struct sla_event ev;
+    const char *reason;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = type;
+    ev.ticket = id;
+    ev.ticket_len = strlen(id);
+    ev.ts_ms = ts;
+    ev.arrival_ms = ts;
+    ev.tier = "fast";
+    ev.tier_len = 4;
+    fake_now = ts;
+    assert_int_equal(core_apply(the_core, &ev, &reason), 0);
+}
+
+/* The keys of a round: KPIs with their formats and breakdowns, absent
+ * while empty and deleted once, elapsed times of every metric from the
+ * core's outcomes (met at the stop, breached once answered), response_ms
+ * as before. */
+static void
+test_report_kpi_keys(void **state)
+{
+    (void)state;
+    struct config *cfg = load(yaml);
+    struct report *rp = report_new(cfg, T0);
+    struct report_cmds cmds;
+    assert_non_null(rp);
+    struct core_sink sink = { NULL, on_outcome, NULL, NULL, NULL };
+    the_report = rp;
+    fake_now = T0;
+    the_core = core_new(cfg, fake_wall, NULL, &sink);
+    assert_non_null(the_core);
+
+    struct sla_kpi f = kpi_fact(KPI_FIRST_RESOLUTION, 0, "billing", T0, 1, true, 0);
+    report_feed_kpi(rp, &f);
+    f = kpi_fact(KPI_FIRST_RESOLUTION, 0, "billing", T0, 1, false, 0);
+    report_feed_kpi(rp, &f);
+    f = kpi_fact(KPI_FIRST_RESOLUTION, 0, NULL, T0, 1, true, 0);
+    report_feed_kpi(rp, &f);
+    f = kpi_fact(KPI_REOPEN, 0, "billing", T0, 1, false, 0);
+    report_feed_kpi(rp, &f);
+    f = kpi_fact(KPI_RATING, 0, "billing", T0, 1, false, 4);
+    report_feed_kpi(rp, &f);
+    f = kpi_fact(KPI_RATING, 0, "billing", T0, 1, false, 5);
+    report_feed_kpi(rp, &f);
+    f = kpi_fact(KPI_RATING, 0, NULL, T0, 1, false, SCORE_BAD);
+    report_feed_kpi(rp, &f);
+    /* One ticket through the core: response after 90 s (met), resolved
+     * after 2 h (breached at 1 h, so its time counts at the stop). */
+    apply(EVT_OPENED, "T1", T0);
+    apply(EVT_RESPONDED, "T1", T0 + 90 * SEC);
+    core_advance(the_core, T0 + HOUR + 1);
+    apply(EVT_RESOLVED, "T1", T0 + 2 * HOUR);
+
+    assert_int_equal(report_build(rp, T0 + 2 * HOUR, &cmds), 0);
+    expect(&cmds, "sla:kpi:fast:fcr:24h", "0.666666");
+    expect(&cmds, "sla:kpi:all:fcr:7d", "0.666666");
+    expect(&cmds, "sla:kpi:fast:reopen_rate:24h", "0.333333");
+    expect(&cmds, "sla:kpi:fast:csat:24h", "0.666666");
+    expect(&cmds, "sla:kpi:fast:csat_mean:24h", "4.5");
+    expect(&cmds, "sla:kpi:fast:csat_count:24h", "3");
+    expect(&cmds, "sla:kpi:fast:fcr:24h:queue=billing", "0.5");
+    expect(&cmds, "sla:kpi:all:reopen_rate:7d:queue=billing", "0.5");
+    expect(&cmds, "sla:kpi:fast:csat:7d:queue=billing", "1");
+    expect(&cmds, "sla:kpi:fast:csat:7d:queue=_none", "0");
+    expect(&cmds, "sla:kpi:fast:csat_mean:7d:queue=_none", NULL); /* no numeric one */
+    expect(&cmds, "sla:kpi:fast:csat_count:7d:queue=_none", "1");
+    expect(&cmds, "sla:kpi:fast:fcr:1h", NULL);    /* T0's bucket has left 1h */
+    expect(&cmds, "sla:kpi:slow:fcr:24h", NULL);
+    expect(&cmds, "sla:kpi:slow:csat_count:7d", NULL);
+    expect(&cmds, "sla:elapsed_ms:fast:response:24h:p50", "90000");
+    expect(&cmds, "sla:elapsed_ms:all:response:7d:mean", "90000");
+    expect(&cmds, "sla:response_ms:fast:24h:p90", "90000");
+    expect(&cmds, "sla:elapsed_ms:fast:resolution:1h:p99", "7200000");
+    expect(&cmds, "sla:elapsed_ms:all:resolution:24h:mean", "7200000");
+    expect(&cmds, "sla:elapsed_ms:slow:resolution:24h:p50", NULL);
+    expect(&cmds, "sla:elapsed_ms:fast:response:1h:p50", NULL); /* answered at T0 + 90 s */
+    report_commit(rp, &cmds);
+    report_cmds_free(&cmds);
+
+    /* Eight days on: every KPI and distribution is gone, the breakdown
+     * values' keys are deleted once, then no longer mentioned. */
+    assert_int_equal(report_build(rp, T0 + 8 * DAY, &cmds), 0);
+    expect(&cmds, "sla:kpi:fast:fcr:7d", NULL);
+    expect(&cmds, "sla:kpi:fast:fcr:24h:queue=billing", NULL);
+    expect(&cmds, "sla:kpi:all:csat_count:7d:queue=_none", NULL);
+    expect(&cmds, "sla:elapsed_ms:fast:resolution:7d:p50", NULL);
+    report_commit(rp, &cmds);
+    report_cmds_free(&cmds);
+    assert_int_equal(report_build(rp, T0 + 9 * DAY, &cmds), 0);
+    assert_false(has_key(&cmds.del, "sla:kpi:fast:fcr:24h:queue=billing"));
+    assert_true(has_key(&cmds.del, "sla:kpi:fast:fcr:7d"));
+    report_cmds_free(&cmds);
+    core_free(the_core);
+    report_free_state(rp);
+    cfg_free(cfg);
+}
+
 int
 main(void)
 {
@@ -1178,6 +1335,7 @@ main(void)
         cmocka_unit_test(test_kpi_encode_decode),
         cmocka_unit_test(test_kpi_reload_keeps_data),
         cmocka_unit_test(test_kpi_golden_section),
+        cmocka_unit_test(test_report_kpi_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
