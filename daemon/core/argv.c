@@ -112,3 +112,34 @@ argv_adds(struct cmd_argv *a, const char *s)
 {
     argv_add(a, s, strlen(s));
 }
+
+void
+argv_addv(struct cmd_argv *a, const char *const *parts, size_t n)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(parts[i]);
+    if (!argv_room(a, len + 1))
+        return;
+    char *p = a->text + a->used;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(parts[i]);
+        memcpy(p, parts[i], l);
+        p += l;
+    }
+    *p = '\0';
+    a->off[a->n] = a->used;
+    a->lens[a->n++] = len;
+    a->used += len + 1;
+}
+
+void
+argv_addu64(struct cmd_argv *a, uint64_t v)
+{
+    char buf[24], *p = buf + sizeof(buf);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    argv_add(a, p, (size_t)(buf + sizeof(buf) - p));
+}

@@ -1324,6 +1324,35 @@ test_report_kpi_keys(void **state)
     cfg_free(cfg);
 }
 
+/* The keys a round deletes are those of the last round committed, not of
+ * a round built and dropped in between (report_publish builds, then
+ * commits only once the commands are queued). */
+static void
+test_report_commit_order(void **state)
+{
+    (void)state;
+    struct config *cfg = load(yaml);
+    struct report *rp = report_new(cfg, T0);
+    struct report_cmds a, b, c;
+    struct sla_kpi f = kpi_fact(KPI_FIRST_RESOLUTION, 0, "billing", T0, 1, true, 0);
+    assert_non_null(rp);
+    report_feed_kpi(rp, &f);
+    assert_int_equal(report_build(rp, T0 + MIN, &a), 0);
+    expect(&a, "sla:kpi:fast:fcr:7d:queue=billing", "1");
+    assert_int_equal(report_build(rp, T0 + 8 * DAY, &b), 0); /* dropped */
+    report_commit(rp, &a);
+    report_cmds_free(&a);
+    report_cmds_free(&b);
+    assert_int_equal(report_build(rp, T0 + 8 * DAY, &c), 0);
+    expect(&c, "sla:kpi:fast:fcr:7d:queue=billing", NULL);
+    expect(&c, "sla:kpi:all:fcr:1h:queue=billing", NULL);
+    assert_false(has_key(&c.del, "sla:kpi:fast:fcr:7d:queue=nobody"));
+    report_commit(rp, &c);
+    report_cmds_free(&c);
+    report_free_state(rp);
+    cfg_free(cfg);
+}
+
 int
 main(void)
 {
@@ -1336,6 +1365,7 @@ main(void)
         cmocka_unit_test(test_kpi_reload_keeps_data),
         cmocka_unit_test(test_kpi_golden_section),
         cmocka_unit_test(test_report_kpi_keys),
+        cmocka_unit_test(test_report_commit_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
