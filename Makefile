@@ -80,7 +80,7 @@ LIBS       := $(LIB) $(CFG_LIB) $(CORE_LIB)
 # -lm and cmocka only. The core tests that build their fixtures from YAML
 # also link the loader (libslawcfg.a, -lyaml) and nothing else.
 PURE_UNITS := heap event cal cal_crosscheck wire
-CFG_UNITS  := core state time config config_docs man_keys policy config_diff
+CFG_UNITS  := core state time config config_docs man_keys policy config_diff lifecycle
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:%.c=$(BUILD)/%)
 PURE_BINS  := $(addprefix $(BUILD)/tests/unit/test_,$(PURE_UNITS))
@@ -205,7 +205,7 @@ run: all $(DEMO_RX)
 
 # The pure core's unit tests also run under valgrind (not with SANITIZE=1:
 # ASan and valgrind do not mix).
-VG_UNITS   := heap event core state compliance kpi time wire
+VG_UNITS   := heap event core state compliance kpi time wire lifecycle
 VALGRIND_BINS = $(if $(filter 1,$(SANITIZE)),,$(filter $(addprefix $(BUILD)/tests/unit/test_,$(VG_UNITS)),$(UNIT_BINS)))
 
 test: deps test-deps

@@ -659,10 +659,11 @@ main(int argc, char **argv)
         report_attach(sw.report, sw.base, &sw.writer, sw.core) < 0)
         fatalx("out of memory");
     const struct core_sink sinks[] = {
-        { notify_notice_sink, notify_outcome_sink, NULL, NULL, sw.notify },
-        { publish_notice, NULL, NULL, NULL, sw.publish },
-        { NULL, report_outcome, report_deadline, report_kpi, sw.report },
-        { retarget_notice, NULL, retarget_deadline, NULL, &sw },
+        { .notice = notify_notice_sink, .outcome = notify_outcome_sink, .arg = sw.notify },
+        { .notice = publish_notice, .arg = sw.publish },
+        { .outcome = report_outcome, .deadline = report_deadline, .kpi = report_kpi,
+          .arg = sw.report },
+        { .notice = retarget_notice, .deadline = retarget_deadline, .arg = &sw },
     };
     for (size_t i = 0; i < ARRAY_LEN(sinks); i++)
         if (core_add_sink(sw.core, &sinks[i]) < 0)

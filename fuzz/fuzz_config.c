@@ -77,7 +77,7 @@ static void
 exercise(const struct config *cfg)
 {
     struct atrisk *risk = atrisk_new(FUZZ_WALL_MS);
-    struct core_sink sink = { NULL, NULL, atrisk_change, NULL, risk };
+    struct core_sink sink = { .deadline = atrisk_change, .arg = risk };
     struct core *core = risk ? core_new(cfg, wall, NULL, &sink) : NULL;
     struct compliance *cmp = cmp_new(cfg, FUZZ_WALL_MS);
     char id[32];

@@ -86,7 +86,7 @@ on_deadline(void *arg, const struct sla_deadline_change *d)
 static struct core *
 new_core(struct run *r)
 {
-    struct core_sink sink = { on_notice, on_outcome, on_deadline, NULL, r };
+    struct core_sink sink = { .notice = on_notice, .outcome = on_outcome, .deadline = on_deadline, .arg = r };
     struct core *core = core_new(r->cfg, wall, r, &sink);
     if (core == NULL)
         abort();
@@ -99,12 +99,12 @@ check_ticket(void *arg, const struct ticket *t)
 {
     const struct core *copy = arg;
     const struct ticket *u = core_find(copy, t->id, t->id_len);
-    if (u == NULL || u->tier != t->tier || u->resolved != t->resolved ||
-        u->paused != t->paused)
+    if (u == NULL || u->tier != t->tier || u->flags != t->flags ||
+        u->rated_s != t->rated_s || ticket_opened_ms(u) != ticket_opened_ms(t))
         abort();
-    for (int m = 0; m < METRIC_COUNT; m++) {
+    for (int m = 0; m < CLOCK_SLOTS; m++) {
         const struct sla_clock *x = &t->clk[m], *y = &u->clk[m];
-        if (x->state != y->state || x->outcome != y->outcome ||
+        if (x->metric != y->metric || x->state != y->state || x->outcome != y->outcome ||
             x->started_ms != y->started_ms || x->resumed_ms != y->resumed_ms ||
             x->consumed_ms != y->consumed_ms || x->cycle != y->cycle)
             abort();

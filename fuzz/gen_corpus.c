@@ -135,7 +135,7 @@ gen_state(void)
 {
     const struct config *cfg = fuzz_config_a();
     struct compliance *cmp = cmp_new(cfg, FUZZ_WALL_MS - 24 * HOUR);
-    struct core_sink sink = { NULL, on_outcome, NULL, NULL, cmp };
+    struct core_sink sink = { .outcome = on_outcome, .arg = cmp };
     struct core *core = cmp ? core_new(cfg, wall, NULL, &sink) : NULL;
     int64_t t = FUZZ_WALL_MS - 8 * HOUR;
 

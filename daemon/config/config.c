@@ -159,6 +159,11 @@ parse_state(struct cfg_load *ld, const yaml_node_t *sec)
         return;
     cfg_opt_dur(ctx, sec, "state", "checkpoint_every", 1000,
                 &ld->cfg->state.checkpoint_every_ms);
+    cfg_opt_dur(ctx, sec, "state", "forget_resolved_after", 0,
+                &ld->cfg->state.forget_resolved_after_ms);
+    long long n;
+    if (cfg_opt_int(ctx, sec, "state", "max_attribute_values", 1, 10000000, &n))
+        ld->cfg->state.max_attribute_values = (int)n;
 }
 
 static void
@@ -310,6 +315,8 @@ set_defaults(struct config *cfg)
     cfg->compliance.publish_every_ms = 10000;
     cfg->compliance.objective = 0.90;
     cfg->state.checkpoint_every_ms = 30000;
+    cfg->state.forget_resolved_after_ms = 30 * 86400000LL;
+    cfg->state.max_attribute_values = 100000;
     cfg->ha.lease_ms = 10000;
     cfg->log_level = LOG_LVL_INFO;
     if ((cfg->redis.prefix = strdup("sla:")) == NULL ||

@@ -17,7 +17,8 @@
 
 #include "slawatch/cal.h"
 
-static const char *const metric_or_any[] = {"response", "resolution", "any"};
+static const char *const metric_or_any[] = {"response", "resolution", "next_reply",
+                                             "any"};
 static const char *const when_names[] = {"warning", "breach", "objective"};
 static const char *const format_names[] = {"json", "alertmanager", "pagerduty",
                                            "slack"};
@@ -323,6 +324,8 @@ parse_tier(struct cfg_load *ld, const yaml_node_t *key, const yaml_node_t *val,
                 &tier->target_ms[METRIC_RESPONSE]);
     cfg_opt_dur(ctx, val, path, "resolution", 1,
                 &tier->target_ms[METRIC_RESOLUTION]);
+    cfg_opt_dur(ctx, val, path, "next_reply", 1,
+                &tier->target_ms[METRIC_NEXT_REPLY]);
     if ((v = cfg_get_set(ctx, val, "warn")) != NULL)
         parse_tier_warn(ctx, tier, v, cfg_path(sub, sizeof(sub), path, "warn"));
     if ((v = cfg_get_set(ctx, val, "pause")) != NULL)

@@ -17,8 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NSERIES (CFG_MAX_TIERS * METRIC_COUNT) /* fits in 7 bits */
-#define SERIES_BITS 7
+#define NSERIES (CFG_MAX_TIERS * METRIC_COUNT)
+#define SERIES_BITS 8
+_Static_assert(NSERIES <= 1 << SERIES_BITS, "series index does not fit its bits");
 #define MAP_EMPTY UINT64_MAX
 
 struct series {

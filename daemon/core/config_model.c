@@ -35,6 +35,7 @@ const char *const cfg_known_keys[] = {
     "tiers",
     "tiers.*.response",
     "tiers.*.resolution",
+    "tiers.*.next_reply",
     "tiers.*.warn",
     "tiers.*.calendar",
     "tiers.*.pause",
@@ -81,12 +82,15 @@ const char *const cfg_known_keys[] = {
     "ha.lease",
     "state",
     "state.checkpoint_every",
+    "state.forget_resolved_after",
+    "state.max_attribute_values",
     "log",
     "log.level",
     NULL,
 };
 
-const char *const cfg_metric_names[METRIC_COUNT] = {"response", "resolution"};
+const char *const cfg_metric_names[METRIC_COUNT] = {"response", "resolution",
+                                                  "next_reply"};
 const char *const cfg_attr_names[ATTR_COUNT] = {"priority", "channel", "queue",
                                                 "agent", "customer"};
 static void

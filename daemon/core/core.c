@@ -20,11 +20,36 @@
 #include "slawatch/cal.h"
 #include "slawatch/table.h"
 
+/* A closed ticket's record, for its rating (CORE_CLOSED_KEEP_MS). */
+struct closed_rec {
+    int64_t forget_ms;       /* INT64_MIN: replaced or dropped, awaiting
+                                its turn in the queue to be freed */
+    uint32_t rated_s;
+    uint8_t attr[ATTR_COUNT][3];
+    uint8_t tier;
+    uint8_t score;
+    uint8_t id_len;
+    char id[];
+};
+
+/* The layout core.h promises (memory per ticket, docs/benchmarks.md). */
+_Static_assert(offsetof(struct ticket, id) == 142, "struct ticket grew");
+_Static_assert(CFG_MAX_TIERS <= 127, "tier indexes are 8-bit");
+_Static_assert(offsetof(struct closed_rec, id) - 1 == offsetof(struct closed_rec, id_len),
+               "ticket_table reads the id length before the id");
+_Static_assert(offsetof(struct ticket, id) - 1 == offsetof(struct ticket, id_len),
+               "ticket_table reads the id length before the id");
+
 struct core {
     const struct config *cfg;
     struct ticket_table tickets;
     struct heap heap;
-    struct intern attrs;
+    struct intern attrs[ATTR_COUNT];
+    struct ticket_table closed;  /* closed_rec by id */
+    struct closed_rec **cq;      /* every closed_rec, oldest first (a ring) */
+    size_t cq_head, cq_n, cq_cap;
+    uint64_t attr_folded[ATTR_COUNT];
+    uint64_t forgotten;
     int64_t now_ms;
     int64_t (*wall_clock)(void *arg);
     void *clock_arg;
@@ -36,8 +61,8 @@ struct core {
     int track_hold;          /* >0: deadline changes are reported by the caller */
     int64_t set_ms;          /* K for deadlines set now: the arrival of the
                                 event being applied, else the core's now */
-    const int64_t *keep_k;   /* per metric: K kept through a re-target that
-                                no event caused (reload, restore) */
+    const int64_t *keep_k;   /* per clock slot: K kept through a re-target
+                                that no event caused (reload, restore) */
     uint64_t late_events;
     core_tier_fn *tier_hook;     /* input hygiene, see core_set_tier_hook */
     void *tier_hook_arg;
@@ -50,11 +75,33 @@ clock_of_node(struct heap_node *node)
 }
 
 /* clk[] is the first member of struct ticket, so a clock finds its ticket
- * from its own index. */
+ * from its own slot. */
 static inline struct ticket *
 ticket_of_clock(struct sla_clock *c)
 {
-    return (struct ticket *)(c - c->metric);
+    return (struct ticket *)(c - clock_slot(c->metric));
+}
+
+static inline void
+attr_id_set(uint8_t dst[3], uint32_t id)
+{
+    dst[0] = (uint8_t)id;
+    dst[1] = (uint8_t)(id >> 8);
+    dst[2] = (uint8_t)(id >> 16);
+}
+
+static inline uint32_t
+attr_id_of(const uint8_t src[3])
+{
+    return (uint32_t)src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16;
+}
+
+static void
+ticket_set_opened(struct ticket *t, int64_t ms)
+{
+    uint64_t v = ms > 0 ? (uint64_t)ms : 0;
+    for (int i = 0; i < 6; i++, v >>= 8)
+        t->opened[i] = (uint8_t)v;
 }
 
 static inline const struct cfg_tier *
@@ -108,7 +155,7 @@ emit_notice(struct core *core, enum notice_kind kind, struct ticket *t,
         .at_ms = at_ms,
         .late_ms = sub_sat(at_ms, c->deadline_ms),
         .percent_bp = percent_bp,
-        .opened_ms = t->clk[METRIC_RESPONSE].started_ms,
+        .opened_ms = ticket_opened_ms(t),
         .started_ms = c->started_ms,
     };
     for (int i = 0; i < core->nsinks; i++)
@@ -132,6 +179,27 @@ emit_outcome(struct core *core, struct ticket *t, struct sla_clock *c,
     for (int i = 0; i < core->nsinks; i++)
         if (core->sinks[i].outcome)
             core->sinks[i].outcome(core->sinks[i].arg, &o);
+}
+
+/* A KPI fact of a ticket (or closed record: its tier and attribute ids). */
+static void
+emit_kpi(struct core *core, enum kpi_fact fact, int tier,
+         const uint8_t attr[ATTR_COUNT][3], int64_t at_ms, int delta, bool fcr,
+         unsigned score)
+{
+    struct sla_kpi k = {
+        .fact = fact,
+        .tier_index = tier,
+        .at_ms = at_ms,
+        .delta = delta,
+        .fcr = fcr,
+        .score = (uint8_t)score,
+    };
+    for (int a = 0; a < ATTR_COUNT; a++)
+        k.attr[a] = intern_str(&core->attrs[a], attr_id_of(attr[a]));
+    for (int i = 0; i < core->nsinks; i++)
+        if (core->sinks[i].kpi)
+            core->sinks[i].kpi(core->sinks[i].arg, &k);
 }
 
 /* What the deadline_changed listener knows of a clock: counted (tier >= 0)
@@ -352,12 +420,15 @@ clock_stop(struct core *core, struct ticket *t, struct sla_clock *c,
     c->resumed_ms = ts;
     heap_remove(&core->heap, &c->node);
     track_report(core, t, c, was);
+    if (c->outcome != OUTCOME_BREACHED)
+        c->outcome = OUTCOME_MET;
+    if (c->metric == METRIC_RESPONSE)
+        t->flags |= c->outcome == OUTCOME_MET ? TF_RESP_MET : TF_RESP_BREACHED;
     if (c->outcome == OUTCOME_BREACHED) {
         core->overdue[t->tier][c->metric]--;
         emit_notice(core, NOTICE_RECOVERED, t, c, ts, 0);
         emit_outcome(core, t, c, false, ts, ts - c->started_ms);
     } else {
-        c->outcome = OUTCOME_MET;
         emit_outcome(core, t, c, true, ts, ts - c->started_ms);
     }
 }
@@ -429,7 +500,8 @@ clock_retarget(struct core *core, struct ticket *t, struct sla_clock *c)
     int64_t remaining = sub_sat(clock_target(tier, c), c->consumed_ms);
     if (c->state == CLOCK_RUNNING) {
         c->deadline_ms = deadline_from(tier, c->resumed_ms, remaining);
-        clock_set_k(tier, c, core->keep_k ? core->keep_k[c->metric] : core->set_ms);
+        clock_set_k(tier, c,
+                    core->keep_k ? core->keep_k[clock_slot(c->metric)] : core->set_ms);
     } else
         c->deadline_ms = add_sat(c->resumed_ms, remaining); /* projected; redone on resume */
     clock_schedule(core, t, c);
@@ -454,12 +526,23 @@ clock_breach(struct core *core, struct ticket *t, struct sla_clock *c)
     emit_outcome(core, t, c, true, c->deadline_ms, -1);
 }
 
+static void ticket_forget(struct core *core, struct ticket *t);
+static void closed_expire(struct core *core);
+
 static void
 fire_clock(struct core *core, struct sla_clock *c)
 {
     struct ticket *t = ticket_of_clock(c);
     const struct cfg_tier *tier = tier_of(core, t);
     int64_t wall = wall_now(core);
+
+    if (!clock_active(c)) {
+        /* Only a resolved ticket's resolution slot is queued while its
+         * clock does not run: state.forget_resolved_after has passed. */
+        core->forgotten++;
+        ticket_forget(core, t);
+        return;
+    }
 
     if (c->next_warn >= tier->nwarn || c->node.key >= c->deadline_ms) {
         /* The key is the decision point of the deadline: breach. */
@@ -477,6 +560,7 @@ static void
 fire_due(struct core *core)
 {
     struct heap_node *node;
+    closed_expire(core);
     while ((node = heap_peek(&core->heap)) != NULL && node->key < core->now_ms)
         fire_clock(core, clock_of_node(node));
 }
@@ -503,6 +587,157 @@ core_now(const struct core *core)
     return core->now_ms;
 }
 
+/* ---- forgetting -------------------------------------------------------- */
+
+/* A resolved ticket is forgotten state.forget_resolved_after after its
+ * resolution (as arrival time passes that instant). The resolution slot's
+ * heap node, idle while the ticket is resolved, is its timer; slot 1 keeps
+ * the resolution's time in resumed_ms. Called whenever a resolved ticket
+ * may have been touched (event, reload, restore). */
+static void
+forget_arm(struct core *core, struct ticket *t)
+{
+    struct sla_clock *c = &t->clk[1];
+    if (!ticket_resolved(t) || clock_active(c))
+        return;
+    int64_t after = core->cfg->state.forget_resolved_after_ms;
+    if (after <= 0) {
+        heap_remove(&core->heap, &c->node);
+        return;
+    }
+    if (heap_set(&core->heap, &c->node, add_sat(c->resumed_ms, after)) < 0)
+        heap_remove(&core->heap, &c->node); /* kept until closed instead */
+}
+
+/* ---- closed tickets ----------------------------------------------------- */
+
+static int
+closed_push(struct core *core, struct closed_rec *r)
+{
+    if (core->cq_n == core->cq_cap) {
+        size_t cap = core->cq_cap ? core->cq_cap * 2 : 256;
+        struct closed_rec **q = malloc(cap * sizeof(*q));
+        if (q == NULL)
+            return -1;
+        for (size_t i = 0; i < core->cq_n; i++)
+            q[i] = core->cq[(core->cq_head + i) % core->cq_cap];
+        free(core->cq);
+        core->cq = q;
+        core->cq_cap = cap;
+        core->cq_head = 0;
+    }
+    core->cq[(core->cq_head + core->cq_n++) % core->cq_cap] = r;
+    return 0;
+}
+
+static void
+closed_release(struct core *core, struct closed_rec *r)
+{
+    for (int a = 0; a < ATTR_COUNT; a++)
+        intern_put(&core->attrs[a], attr_id_of(r->attr[a]));
+    free(r);
+}
+
+/* Takes a live record out of the table; its memory goes when the queue
+ * reaches it. */
+static void
+closed_kill(struct core *core, struct closed_rec *r)
+{
+    tt_remove(&core->closed, r);
+    r->forget_ms = INT64_MIN;
+}
+
+/* Frees the records whose time has passed (arrival time, like every
+ * decision, so a replay forgets at the same entry). */
+static void
+closed_expire(struct core *core)
+{
+    while (core->cq_n > 0) {
+        struct closed_rec *r = core->cq[core->cq_head];
+        if (r->forget_ms != INT64_MIN) {
+            if (r->forget_ms >= core->now_ms)
+                return;
+            tt_remove(&core->closed, r);
+        }
+        core->cq_head = (core->cq_head + 1) % core->cq_cap;
+        core->cq_n--;
+        closed_release(core, r);
+    }
+}
+
+/* A record with the given fields; attribute references are the caller's
+ * to give (they are taken over). NULL on allocation failure. */
+static struct closed_rec *
+closed_add(struct core *core, const char *id, size_t id_len, int tier,
+           const uint32_t attr[ATTR_COUNT], uint32_t rated_s, unsigned score,
+           int64_t forget_ms)
+{
+    struct closed_rec *old = tt_find(&core->closed, id, id_len);
+    struct closed_rec *r = malloc(offsetof(struct closed_rec, id) + id_len + 1);
+    if (r == NULL)
+        return NULL;
+    r->forget_ms = forget_ms;
+    r->rated_s = rated_s;
+    for (int a = 0; a < ATTR_COUNT; a++)
+        attr_id_set(r->attr[a], attr[a]);
+    r->tier = (uint8_t)tier;
+    r->score = (uint8_t)score;
+    r->id_len = (uint8_t)id_len;
+    memcpy(r->id, id, id_len);
+    r->id[id_len] = '\0';
+    if (old != NULL)
+        closed_kill(core, old);
+    if (tt_insert(&core->closed, r) < 0) {
+        free(r);
+        return NULL;
+    }
+    if (closed_push(core, r) < 0) {
+        tt_remove(&core->closed, r);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* A closed ticket becomes a record (only when a rating could still come:
+ * always, since one may come for 7 days). Failure to allocate loses only
+ * the chance of a later rating. */
+static void
+closed_keep(struct core *core, const struct ticket *t)
+{
+    uint32_t ids[ATTR_COUNT];
+    for (int a = 0; a < ATTR_COUNT; a++) {
+        ids[a] = ticket_attr_id(t, a);
+        intern_ref(&core->attrs[a], ids[a]);
+    }
+    if (closed_add(core, t->id, t->id_len, t->tier, ids, t->rated_s, ticket_score(t),
+                   add_sat(core->now_ms, CORE_CLOSED_KEEP_MS)) == NULL)
+        for (int a = 0; a < ATTR_COUNT; a++)
+            intern_put(&core->attrs[a], ids[a]);
+}
+
+/* ---- ratings ------------------------------------------------------------- */
+
+static uint32_t
+rated_seconds(int64_t ts_ms)
+{
+    int64_t s = ts_ms / 1000;
+    return s < 0 ? 0 : s > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
+/* A later rating replaces the earlier one: that is withdrawn where it was
+ * counted, the new one counted at its own ts (to the second). */
+static void
+rate(struct core *core, int tier, const uint8_t attr[ATTR_COUNT][3],
+     uint32_t *rated_s, unsigned old_score, unsigned score, int64_t ts)
+{
+    if (old_score != SCORE_NONE)
+        emit_kpi(core, KPI_RATING, tier, attr, (int64_t)*rated_s * 1000, -1, false,
+                 old_score);
+    *rated_s = rated_seconds(ts);
+    emit_kpi(core, KPI_RATING, tier, attr, (int64_t)*rated_s * 1000, 1, false, score);
+}
+
 /* ---- tiers and attributes --------------------------------------------- */
 
 static bool
@@ -512,7 +747,7 @@ policy_matches(const struct core *core, const struct cfg_policy *p,
     for (int a = 0; a < ATTR_COUNT; a++) {
         if (p->nvalues[a] == 0)
             continue;
-        const char *v = intern_str(&core->attrs, t->attr[a]);
+        const char *v = intern_str(&core->attrs[a], ticket_attr_id(t, a));
         if (v == NULL)
             return false;
         size_t i;
@@ -539,6 +774,32 @@ choose_tier(const struct core *core, const struct ticket *t)
     return (int)cfg->ntiers - 1;
 }
 
+#define ATTR_OTHER "_other"
+
+/* The id for one attribute value, with a reference: past
+ * state.max_attribute_values distinct values of the attribute, a new value
+ * is folded into "_other" (counted), so that hostile or runaway values
+ * cannot grow memory without bound. 0 on allocation failure. */
+static uint32_t
+attr_intern(struct core *core, int a, const char *v, size_t len)
+{
+    struct intern *in = &core->attrs[a];
+    size_t cap = core->cfg->state.max_attribute_values > 0
+                     ? (size_t)core->cfg->state.max_attribute_values
+                     : 1;
+    if (in->live >= cap && intern_lookup(in, v, len) == 0) {
+        core->attr_folded[a]++;
+        v = ATTR_OTHER;
+        len = sizeof(ATTR_OTHER) - 1;
+    }
+    uint32_t id = intern_get(in, v, len);
+    if (id > ATTR_ID_MAX) { /* cannot happen below the cap's maximum */
+        intern_put(in, id);
+        return 0;
+    }
+    return id;
+}
+
 /* Takes the attributes an event carries; an empty value clears one.
  * Returns -1 on allocation failure with the ticket unchanged. */
 static int
@@ -546,26 +807,26 @@ set_attrs(struct core *core, struct ticket *t, const struct sla_event *ev)
 {
     uint32_t ids[ATTR_COUNT];
     for (int a = 0; a < ATTR_COUNT; a++) {
-        ids[a] = t->attr[a];
+        ids[a] = ticket_attr_id(t, a);
         if (ev->attr[a] == NULL)
             continue;
         if (ev->attr_len[a] == 0) {
             ids[a] = 0;
             continue;
         }
-        ids[a] = intern_get(&core->attrs, ev->attr[a], ev->attr_len[a]);
+        ids[a] = attr_intern(core, a, ev->attr[a], ev->attr_len[a]);
         if (ids[a] == 0) {
             for (int b = 0; b < a; b++)
                 if (ev->attr[b] && ev->attr_len[b])
-                    intern_put(&core->attrs, ids[b]);
+                    intern_put(&core->attrs[b], ids[b]);
             return -1;
         }
     }
     for (int a = 0; a < ATTR_COUNT; a++) {
         if (ev->attr[a] == NULL)
             continue;
-        intern_put(&core->attrs, t->attr[a]);
-        t->attr[a] = ids[a];
+        intern_put(&core->attrs[a], ticket_attr_id(t, a));
+        attr_id_set(t->attr[a], ids[a]);
     }
     if (ev->tier != NULL) {
         if (ev->tier_len == 0)
@@ -573,7 +834,7 @@ set_attrs(struct core *core, struct ticket *t, const struct sla_event *ev)
         else {
             int idx = cfg_tier_index(core->cfg, ev->tier, ev->tier_len);
             if (idx >= 0)
-                t->explicit_tier = (int16_t)idx;
+                t->explicit_tier = (int8_t)idx;
         }
     }
     return 0;
@@ -585,9 +846,9 @@ static void
 apply_pause_policy(struct core *core, struct ticket *t, int64_t ts)
 {
     const struct cfg_tier *tier = tier_of(core, t);
-    for (int m = 0; m < METRIC_COUNT; m++) {
-        struct sla_clock *c = &t->clk[m];
-        if (t->paused && tier->pause[m])
+    for (int i = 0; i < CLOCK_SLOTS; i++) {
+        struct sla_clock *c = &t->clk[i];
+        if (ticket_paused(t) && tier->pause[c->metric])
             clock_pause(core, t, c, ts);
         else
             clock_resume(core, t, c, ts);
@@ -601,28 +862,30 @@ static void
 set_tier_quiet(struct core *core, struct ticket *t, int new_tier, int64_t ts)
 {
     core->track_hold++;
-    if (!t->resolved) {
+    if (!ticket_resolved(t)) {
         core->open[t->tier]--;
         core->open[new_tier]++;
     }
-    for (int m = 0; m < METRIC_COUNT; m++)
-        if (clock_active(&t->clk[m]) && t->clk[m].outcome == OUTCOME_BREACHED) {
-            core->overdue[t->tier][m]--;
-            core->overdue[new_tier][m]++;
+    for (int i = 0; i < CLOCK_SLOTS; i++) {
+        const struct sla_clock *c = &t->clk[i];
+        if (clock_active(c) && c->outcome == OUTCOME_BREACHED) {
+            core->overdue[t->tier][c->metric]--;
+            core->overdue[new_tier][c->metric]++;
         }
-    t->tier = (uint16_t)new_tier;
+    }
+    t->tier = (uint8_t)new_tier;
     const struct cfg_tier *tier = tier_of(core, t);
-    for (int m = 0; m < METRIC_COUNT; m++) {
-        struct sla_clock *c = &t->clk[m];
-        if (tier->target_ms[m] == 0) {
+    for (int i = 0; i < CLOCK_SLOTS; i++) {
+        struct sla_clock *c = &t->clk[i];
+        if (tier->target_ms[c->metric] == 0) {
             clock_drop(core, t, c);
         } else if (clock_active(c)) {
             clock_retarget(core, t, c);
-        } else if (c->state == CLOCK_IDLE && m == METRIC_RESOLUTION &&
-                   !t->resolved) {
+        } else if (c->state == CLOCK_IDLE && c->metric == METRIC_RESOLUTION &&
+                   !ticket_resolved(t)) {
             /* The new tier has a resolution target the old one lacked: it
              * counts from the ticket's opening. */
-            clock_start(core, t, c, t->clk[METRIC_RESPONSE].started_ms);
+            clock_start(core, t, c, ticket_opened_ms(t));
         }
     }
     apply_pause_policy(core, t, ts);
@@ -633,18 +896,18 @@ set_tier_quiet(struct core *core, struct ticket *t, int new_tier, int64_t ts)
  * listener knew them before a tier change, reload or restore). */
 static void
 track_report_ticket(struct core *core, const struct ticket *t,
-                    const struct track was[METRIC_COUNT])
+                    const struct track was[CLOCK_SLOTS])
 {
-    for (int m = 0; m < METRIC_COUNT; m++)
-        track_report(core, t, &t->clk[m], was[m]);
+    for (int i = 0; i < CLOCK_SLOTS; i++)
+        track_report(core, t, &t->clk[i], was[i]);
 }
 
 static void
 set_tier(struct core *core, struct ticket *t, int new_tier, int64_t ts)
 {
-    struct track was[METRIC_COUNT];
-    for (int m = 0; m < METRIC_COUNT; m++)
-        was[m] = track_of(t, &t->clk[m]);
+    struct track was[CLOCK_SLOTS];
+    for (int i = 0; i < CLOCK_SLOTS; i++)
+        was[i] = track_of(t, &t->clk[i]);
     set_tier_quiet(core, t, new_tier, ts);
     track_report_ticket(core, t, was);
 }
@@ -654,50 +917,63 @@ set_tier(struct core *core, struct ticket *t, int new_tier, int64_t ts)
 static void
 ticket_forget(struct core *core, struct ticket *t)
 {
-    for (int m = 0; m < METRIC_COUNT; m++)
-        clock_drop(core, t, &t->clk[m]);
-    if (!t->resolved)
+    for (int i = 0; i < CLOCK_SLOTS; i++) {
+        clock_drop(core, t, &t->clk[i]);
+        heap_remove(&core->heap, &t->clk[i].node); /* the forget timer */
+    }
+    if (!ticket_resolved(t))
         core->open[t->tier]--;
     for (int a = 0; a < ATTR_COUNT; a++)
-        intern_put(&core->attrs, t->attr[a]);
+        intern_put(&core->attrs[a], ticket_attr_id(t, a));
     tt_remove(&core->tickets, t);
     free(t);
+}
+
+/* A ticket with no clock running and nothing interned yet. */
+static struct ticket *
+ticket_alloc(const char *id, size_t id_len)
+{
+    /* Only the id's bytes after the fixed part: sizeof() would add the
+     * struct's tail padding and push a short id into the next malloc size
+     * class. */
+    struct ticket *t = malloc(offsetof(struct ticket, id) + id_len + 1);
+    if (t == NULL)
+        return NULL;
+    memset(t, 0, offsetof(struct ticket, id));
+    t->id_len = (uint8_t)id_len;
+    memcpy(t->id, id, id_len);
+    t->id[id_len] = '\0';
+    t->explicit_tier = -1;
+    for (int i = 0; i < CLOCK_SLOTS; i++)
+        heap_node_init(&t->clk[i].node);
+    t->clk[0].metric = METRIC_RESPONSE;
+    t->clk[1].metric = METRIC_RESOLUTION;
+    return t;
 }
 
 static int
 ev_opened(struct core *core, const struct sla_event *ev, const char **reason)
 {
-    /* Only the id's bytes after the fixed part: sizeof() would add the
-     * struct's tail padding and push a short id into the next malloc size
-     * class (176 instead of 160 bytes). */
-    struct ticket *t = malloc(offsetof(struct ticket, id) + ev->ticket_len + 1);
+    struct ticket *t = ticket_alloc(ev->ticket, ev->ticket_len);
     if (t == NULL)
         goto oom;
-    memset(t, 0, offsetof(struct ticket, id));
-    t->id_len = (uint8_t)ev->ticket_len;
-    memcpy(t->id, ev->ticket, ev->ticket_len);
-    t->id[ev->ticket_len] = '\0';
-    t->explicit_tier = -1;
-    for (int m = 0; m < METRIC_COUNT; m++) {
-        heap_node_init(&t->clk[m].node);
-        t->clk[m].metric = (uint8_t)m;
-    }
+    ticket_set_opened(t, ev->ts_ms);
     if (set_attrs(core, t, ev) < 0) {
         free(t);
         goto oom;
     }
     if (tt_insert(&core->tickets, t) < 0) {
         for (int a = 0; a < ATTR_COUNT; a++)
-            intern_put(&core->attrs, t->attr[a]);
+            intern_put(&core->attrs[a], ticket_attr_id(t, a));
         free(t);
         goto oom;
     }
-    t->tier = (uint16_t)choose_tier(core, t);
+    t->tier = (uint8_t)choose_tier(core, t);
     core->open[t->tier]++;
     const struct cfg_tier *tier = tier_of(core, t);
-    for (int m = 0; m < METRIC_COUNT; m++)
-        if (tier->target_ms[m] > 0)
-            clock_start(core, t, &t->clk[m], ev->ts_ms);
+    for (int i = 0; i < CLOCK_SLOTS; i++)
+        if (tier->target_ms[t->clk[i].metric] > 0)
+            clock_start(core, t, &t->clk[i], ev->ts_ms);
     return 0;
 oom:
     *reason = "out of memory";
@@ -707,34 +983,107 @@ oom:
 static void
 ev_resolved(struct core *core, struct ticket *t, int64_t ts)
 {
-    if (t->resolved)
+    if (ticket_resolved(t))
         return;
-    clock_stop(core, t, &t->clk[METRIC_RESOLUTION], ts);
-    clock_stop(core, t, &t->clk[METRIC_RESPONSE], ts);
-    t->resolved = 1;
-    t->paused = 0;
+    struct sla_clock *res = &t->clk[1];
+    bool running = clock_active(res);
+    clock_stop(core, t, res, ts);
+    clock_stop(core, t, &t->clk[0], ts); /* response, or a next_reply cycle */
+    if (!running) /* no resolution clock: its slot keeps the time all the same */
+        res->resumed_ms = ts < core->set_ms ? ts : core->set_ms;
+    t->flags |= TF_RESOLVED;
+    t->flags &= (uint16_t)~TF_PAUSED;
     core->open[t->tier]--;
+    if (!(t->flags & TF_FIRST_DONE)) {
+        t->flags |= TF_FIRST_DONE;
+        emit_kpi(core, KPI_FIRST_RESOLUTION, t->tier, t->attr, res->resumed_ms, 1,
+                 !(t->flags & (TF_REPLIES2 | TF_COMMENTED)), SCORE_NONE);
+    }
+}
+
+static void
+ev_reopened(struct core *core, struct ticket *t, int64_t ts)
+{
+    if (!ticket_resolved(t))
+        return;
+    struct sla_clock *res = &t->clk[1];
+    if ((t->flags & (TF_FIRST_DONE | TF_REOPENED)) == TF_FIRST_DONE) {
+        /* Counted where the first resolution was: slot 1 still holds it. */
+        t->flags |= TF_REOPENED;
+        emit_kpi(core, KPI_REOPEN, t->tier, t->attr, res->resumed_ms, 1, false,
+                 SCORE_NONE);
+    }
+    t->flags &= (uint16_t)~TF_RESOLVED;
+    core->open[t->tier]++;
+    heap_remove(&core->heap, &res->node); /* the forget timer */
+    if (tier_of(core, t)->target_ms[METRIC_RESOLUTION] > 0) {
+        res->cycle++;
+        clock_start(core, t, res, ts);
+    }
+}
+
+/* A public agent reply: stops the response clock or a next_reply cycle. */
+static void
+ev_responded(struct core *core, struct ticket *t, int64_t ts)
+{
+    if (!(t->flags & TF_ANSWERED))
+        t->flags |= TF_ANSWERED;
+    else if (!(t->flags & TF_FIRST_DONE))
+        t->flags |= TF_REPLIES2;
+    clock_stop(core, t, &t->clk[0], ts);
+}
+
+/* A public customer message: after the first reply, on a ticket not
+ * resolved, it starts a next_reply cycle unless one runs. */
+static void
+ev_commented(struct core *core, struct ticket *t, int64_t ts)
+{
+    if (ticket_resolved(t) || !(t->flags & TF_ANSWERED))
+        return;
+    if (!(t->flags & TF_FIRST_DONE))
+        t->flags |= TF_COMMENTED;
+    struct sla_clock *c = &t->clk[0];
+    if (clock_active(c) || tier_of(core, t)->target_ms[METRIC_NEXT_REPLY] == 0)
+        return;
+    if (c->metric != METRIC_NEXT_REPLY) {
+        c->metric = METRIC_NEXT_REPLY; /* the response clock has stopped */
+        c->cycle = 0;
+    } else if (c->state != CLOCK_IDLE) {
+        c->cycle++;
+    }
+    clock_start(core, t, c, ts);
+    if (ticket_paused(t) && tier_of(core, t)->pause[METRIC_NEXT_REPLY])
+        clock_pause(core, t, c, ts);
 }
 
 int
 core_apply(struct core *core, const struct sla_event *ev, const char **reason)
 {
+    /* Everything decided before the event arrived fires first (and closed
+     * records past their time go); deadlines set by this event count from
+     * its arrival (K). The heap has room for the clocks this event may
+     * queue, so nothing below can fail half-way. */
+    if (heap_reserve(&core->heap, CLOCK_SLOTS) < 0) {
+        *reason = "out of memory";
+        return -1;
+    }
+    core_advance(core, ev->arrival_ms);
     struct ticket *t = tt_find(&core->tickets, ev->ticket, ev->ticket_len);
     int64_t ts = ev->ts_ms;
 
+    if (t == NULL && ev->type == EVT_RATED) {
+        struct closed_rec *r = tt_find(&core->closed, ev->ticket, ev->ticket_len);
+        if (r != NULL) {
+            unsigned old = r->score;
+            r->score = ev->score;
+            rate(core, r->tier, r->attr, &r->rated_s, old, ev->score, ts);
+            return 0;
+        }
+    }
     if (t == NULL && ev->type != EVT_OPENED) {
         *reason = "unknown ticket";
         return -1;
     }
-    /* Room for the clocks this event may queue, so nothing below can fail
-     * half-way. */
-    if (heap_reserve(&core->heap, METRIC_COUNT) < 0) {
-        *reason = "out of memory";
-        return -1;
-    }
-    /* Everything decided before the event arrived fires first; deadlines
-     * set by this event count from its arrival (K). */
-    core_advance(core, ev->arrival_ms);
     core->set_ms = ev->arrival_ms;
 
     switch (ev->type) {
@@ -748,17 +1097,20 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
                             tt_find(&core->tickets, ev->ticket, ev->ticket_len));
         break;
     case EVT_RESPONDED:
-        clock_stop(core, t, &t->clk[METRIC_RESPONSE], ts);
+        ev_responded(core, t, ts);
+        break;
+    case EVT_COMMENTED:
+        ev_commented(core, t, ts);
         break;
     case EVT_PAUSED:
-        if (!t->paused && !t->resolved) {
-            t->paused = 1;
+        if (!ticket_paused(t) && !ticket_resolved(t)) {
+            t->flags |= TF_PAUSED;
             apply_pause_policy(core, t, ts);
         }
         break;
     case EVT_RESUMED:
-        if (t->paused) {
-            t->paused = 0;
+        if (ticket_paused(t)) {
+            t->flags &= (uint16_t)~TF_PAUSED;
             apply_pause_policy(core, t, ts);
         }
         break;
@@ -766,18 +1118,18 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
         ev_resolved(core, t, ts);
         break;
     case EVT_REOPENED:
-        if (!t->resolved)
-            break;
-        t->resolved = 0;
-        core->open[t->tier]++;
-        if (tier_of(core, t)->target_ms[METRIC_RESOLUTION] > 0) {
-            struct sla_clock *c = &t->clk[METRIC_RESOLUTION];
-            c->cycle++;
-            clock_start(core, t, c, ts);
-        }
+        ev_reopened(core, t, ts);
         break;
+    case EVT_RATED: {
+        unsigned old = ticket_score(t);
+        t->flags = (uint16_t)((t->flags & ~TF_SCORE_MASK) |
+                              (unsigned)ev->score << TF_SCORE_SHIFT);
+        rate(core, t->tier, t->attr, &t->rated_s, old, ev->score, ts);
+        break;
+    }
     case EVT_CLOSED:
         ev_resolved(core, t, ts);
+        closed_keep(core, t);
         ticket_forget(core, t);
         t = NULL;
         break;
@@ -804,8 +1156,10 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
             if (core->tier_hook)
                 core->tier_hook(core->tier_hook_arg, ev, t);
         }
+        forget_arm(core, t);
     }
-    /* A backdated start or a tightened target may already be past. */
+    /* A backdated start or a tightened target may already be past, and a
+     * ticket resolved long ago is forgotten at once. */
     core->set_ms = core->now_ms;
     fire_due(core);
     return 0;
@@ -828,9 +1182,11 @@ core_new(const struct config *cfg, int64_t (*wall_clock)(void *arg),
         core->nsinks = 1;
         core->ndeadline = sink->deadline != NULL;
     }
-    tt_init(&core->tickets);
+    tt_init(&core->tickets, offsetof(struct ticket, id));
+    tt_init(&core->closed, offsetof(struct closed_rec, id));
     heap_init(&core->heap);
-    intern_init(&core->attrs);
+    for (int a = 0; a < ATTR_COUNT; a++)
+        intern_init(&core->attrs[a]);
     return core;
 }
 
@@ -854,7 +1210,12 @@ core_free(struct core *core)
     for (size_t i = 0; i < core->tickets.cap; i++)
         free(core->tickets.slots[i]);
     tt_free(&core->tickets);
-    intern_free(&core->attrs);
+    for (size_t i = 0; i < core->cq_n; i++)
+        free(core->cq[(core->cq_head + i) % core->cq_cap]);
+    free(core->cq);
+    tt_free(&core->closed);
+    for (int a = 0; a < ATTR_COUNT; a++)
+        intern_free(&core->attrs[a]);
     free(core);
 }
 
@@ -874,7 +1235,7 @@ core_set_config(struct core *core, const struct config *cfg)
     /* Room for every clock, so re-targeting never fails half-way; if even
      * that fails, clocks whose node cannot be queued are retried by the
      * next event touching them. */
-    if (heap_reserve(&core->heap, (uint32_t)(core->tickets.n * METRIC_COUNT)) < 0)
+    if (heap_reserve(&core->heap, (uint32_t)(core->tickets.n * CLOCK_SLOTS)) < 0)
         (void)0;
     core->cfg = cfg;
     memset(core->open, 0, sizeof(core->open));
@@ -884,29 +1245,41 @@ core_set_config(struct core *core, const struct config *cfg)
         if (t == NULL)
             continue;
         /* The listener knows the clocks under the old tier indexes. */
-        struct track was[METRIC_COUNT];
-        for (int m = 0; m < METRIC_COUNT; m++)
-            was[m] = track_of(t, &t->clk[m]);
+        struct track was[CLOCK_SLOTS];
+        for (int k = 0; k < CLOCK_SLOTS; k++)
+            was[k] = track_of(t, &t->clk[k]);
         int mapped = map.index[t->tier];
         if (t->explicit_tier >= 0)
-            t->explicit_tier = (int16_t)map.index[t->explicit_tier];
+            t->explicit_tier = (int8_t)map.index[t->explicit_tier];
         /* Gauges are rebuilt from scratch; set_tier moves them from the
          * ticket's current tier, so count it there first. */
-        t->tier = (uint16_t)(mapped >= 0 ? mapped : 0);
-        if (!t->resolved)
+        t->tier = (uint8_t)(mapped >= 0 ? mapped : 0);
+        if (!ticket_resolved(t))
             core->open[t->tier]++;
-        for (int m = 0; m < METRIC_COUNT; m++)
-            if (clock_active(&t->clk[m]) && t->clk[m].outcome == OUTCOME_BREACHED)
-                core->overdue[t->tier][m]++;
+        for (int k = 0; k < CLOCK_SLOTS; k++)
+            if (clock_active(&t->clk[k]) && t->clk[k].outcome == OUTCOME_BREACHED)
+                core->overdue[t->tier][t->clk[k].metric]++;
         /* No event arrived: each deadline keeps the K of the event that
          * set it, so one already past is decided before this returns. */
-        int64_t k[METRIC_COUNT];
-        for (int m = 0; m < METRIC_COUNT; m++)
-            k[m] = clock_k(&t->clk[m]);
-        core->keep_k = k;
+        int64_t kk[CLOCK_SLOTS];
+        for (int k = 0; k < CLOCK_SLOTS; k++)
+            kk[k] = clock_k(&t->clk[k]);
+        core->keep_k = kk;
         set_tier_quiet(core, t, choose_tier(core, t), core->now_ms);
         core->keep_k = NULL;
         track_report_ticket(core, t, was);
+        forget_arm(core, t);
+    }
+    /* Closed records keep their tier by name; one whose tier is gone can
+     * no longer be counted anywhere. */
+    for (size_t i = 0; i < core->cq_n; i++) {
+        struct closed_rec *r = core->cq[(core->cq_head + i) % core->cq_cap];
+        if (r->forget_ms == INT64_MIN)
+            continue;
+        if (map.index[r->tier] < 0)
+            closed_kill(core, r);
+        else
+            r->tier = (uint8_t)map.index[r->tier];
     }
     fire_due(core);
 }
@@ -919,7 +1292,7 @@ core_ticket_image(const struct core *core, const struct ticket *t,
     img->id = t->id;
     img->id_len = t->id_len;
     for (int a = 0; a < ATTR_COUNT; a++) {
-        img->attr[a] = intern_str(&core->attrs, t->attr[a]);
+        img->attr[a] = intern_str(&core->attrs[a], ticket_attr_id(t, a));
         img->attr_len[a] = img->attr[a] ? strlen(img->attr[a]) : 0;
     }
     img->tier = core->cfg->tiers[t->tier].name;
@@ -928,10 +1301,14 @@ core_ticket_image(const struct core *core, const struct ticket *t,
         img->explicit_tier = core->cfg->tiers[t->explicit_tier].name;
         img->explicit_tier_len = strlen(img->explicit_tier);
     }
-    img->resolved = t->resolved;
-    img->paused = t->paused;
+    img->flags = t->flags;
+    img->rated_s = t->rated_s;
+    img->opened_ms = ticket_opened_ms(t);
     memcpy(img->clk, t->clk, sizeof(img->clk));
 }
+
+/* What slot 0 may hold, and the ticket flags a checkpoint may carry. */
+#define TF_ALL 0x0fffu
 
 int
 core_restore_ticket(struct core *core, const struct ticket_image *img)
@@ -940,18 +1317,17 @@ core_restore_ticket(struct core *core, const struct ticket_image *img)
     struct ticket *t;
 
     if (img->id_len == 0 || img->id_len > TICKET_ID_MAX ||
-        tt_find(&core->tickets, img->id, img->id_len) != NULL)
+        tt_find(&core->tickets, img->id, img->id_len) != NULL ||
+        (img->flags & ~TF_ALL) != 0 ||
+        (img->clk[0].metric != METRIC_RESPONSE &&
+         img->clk[0].metric != METRIC_NEXT_REPLY) ||
+        img->opened_ms < 0 || img->opened_ms > TS_MAX_MS)
         return -1;
-    if (heap_reserve(&core->heap, METRIC_COUNT) < 0)
+    if (heap_reserve(&core->heap, CLOCK_SLOTS) < 0)
         return -1;
-    t = malloc(offsetof(struct ticket, id) + img->id_len + 1);
+    t = ticket_alloc(img->id, img->id_len);
     if (t == NULL)
         return -1;
-    memset(t, 0, offsetof(struct ticket, id));
-    t->id_len = (uint8_t)img->id_len;
-    memcpy(t->id, img->id, img->id_len);
-    t->id[img->id_len] = '\0';
-    t->explicit_tier = -1;
     /* Attributes and the explicit tier go through the same path as events. */
     memset(&ev, 0, sizeof(ev));
     for (int a = 0; a < ATTR_COUNT; a++) {
@@ -966,38 +1342,116 @@ core_restore_ticket(struct core *core, const struct ticket_image *img)
     }
     if (tt_insert(&core->tickets, t) < 0) {
         for (int a = 0; a < ATTR_COUNT; a++)
-            intern_put(&core->attrs, t->attr[a]);
+            intern_put(&core->attrs[a], ticket_attr_id(t, a));
         free(t);
         return -1;
     }
-    t->resolved = img->resolved;
-    t->paused = img->paused;
+    t->flags = img->flags;
+    t->rated_s = img->rated_s;
+    ticket_set_opened(t, img->opened_ms);
     /* K as the checkpoint knew it; never after the checkpoint's now (a
      * version 1 checkpoint, which has none, gives K at the deadline). */
-    int64_t k[METRIC_COUNT];
-    for (int m = 0; m < METRIC_COUNT; m++) {
-        const struct sla_clock *c = &img->clk[m];
-        k[m] = clock_k(c) < core->now_ms ? clock_k(c) : core->now_ms;
-        t->clk[m] = *c;
-        heap_node_init(&t->clk[m].node);
-        t->clk[m].metric = (uint8_t)m;
+    int64_t k[CLOCK_SLOTS];
+    for (int i = 0; i < CLOCK_SLOTS; i++) {
+        const struct sla_clock *c = &img->clk[i];
+        k[i] = clock_k(c) < core->now_ms ? clock_k(c) : core->now_ms;
+        t->clk[i] = *c;
+        heap_node_init(&t->clk[i].node);
     }
+    t->clk[1].metric = METRIC_RESOLUTION;
     int saved = cfg_tier_index(core->cfg, img->tier, img->tier_len);
-    t->tier = (uint16_t)(saved >= 0 ? saved : 0);
-    if (!t->resolved)
+    t->tier = (uint8_t)(saved >= 0 ? saved : 0);
+    if (!ticket_resolved(t))
         core->open[t->tier]++;
-    for (int m = 0; m < METRIC_COUNT; m++)
-        if (clock_active(&t->clk[m]) && t->clk[m].outcome == OUTCOME_BREACHED)
-            core->overdue[t->tier][m]++;
+    for (int i = 0; i < CLOCK_SLOTS; i++)
+        if (clock_active(&t->clk[i]) && t->clk[i].outcome == OUTCOME_BREACHED)
+            core->overdue[t->tier][t->clk[i].metric]++;
     /* Same tier: deadlines are recomputed from start, consumed time and the
      * current target (identical when the config is unchanged). The listener
      * has never seen these clocks. */
-    const struct track unseen[METRIC_COUNT] = { { -1, 0 }, { -1, 0 } };
+    const struct track unseen[CLOCK_SLOTS] = { { -1, 0 }, { -1, 0 } };
     core->keep_k = k;
     set_tier_quiet(core, t, saved >= 0 ? saved : choose_tier(core, t), core->now_ms);
     core->keep_k = NULL;
     track_report_ticket(core, t, unseen);
+    forget_arm(core, t);
     return 0;
+}
+
+void
+core_foreach_closed(const struct core *core,
+                    void (*fn)(void *arg, const struct closed_image *c), void *arg)
+{
+    for (size_t i = 0; i < core->cq_n; i++) {
+        const struct closed_rec *r = core->cq[(core->cq_head + i) % core->cq_cap];
+        if (r->forget_ms == INT64_MIN)
+            continue;
+        struct closed_image img = {
+            .id = r->id,
+            .id_len = r->id_len,
+            .tier = core->cfg->tiers[r->tier].name,
+            .forget_ms = r->forget_ms,
+            .rated_s = r->rated_s,
+            .score = r->score,
+        };
+        img.tier_len = strlen(img.tier);
+        for (int a = 0; a < ATTR_COUNT; a++) {
+            img.attr[a] = intern_str(&core->attrs[a], attr_id_of(r->attr[a]));
+            img.attr_len[a] = img.attr[a] ? strlen(img.attr[a]) : 0;
+        }
+        fn(arg, &img);
+    }
+}
+
+int
+core_restore_closed(struct core *core, const struct closed_image *img)
+{
+    if (img->id_len == 0 || img->id_len > TICKET_ID_MAX ||
+        img->score > SCORE_BAD ||
+        tt_find(&core->closed, img->id, img->id_len) != NULL)
+        return -1;
+    int tier = cfg_tier_index(core->cfg, img->tier, img->tier_len);
+    if (tier < 0 || img->forget_ms < core->now_ms)
+        return 0;
+    /* Records come oldest first; one out of order would break the queue. */
+    if (core->cq_n > 0) {
+        const struct closed_rec *last =
+            core->cq[(core->cq_head + core->cq_n - 1) % core->cq_cap];
+        if (last->forget_ms > img->forget_ms)
+            return -1;
+    }
+    uint32_t ids[ATTR_COUNT] = { 0 };
+    for (int a = 0; a < ATTR_COUNT; a++) {
+        if (img->attr[a] == NULL || img->attr_len[a] == 0)
+            continue;
+        if ((ids[a] = attr_intern(core, a, img->attr[a], img->attr_len[a])) == 0)
+            goto fail;
+    }
+    if (closed_add(core, img->id, img->id_len, tier, ids, img->rated_s, img->score,
+                   img->forget_ms) != NULL)
+        return 0;
+fail:
+    for (int a = 0; a < ATTR_COUNT; a++)
+        intern_put(&core->attrs[a], ids[a]);
+    return -1;
+}
+
+size_t
+core_closed_count(const struct core *core)
+{
+    return core->closed.n;
+}
+
+uint64_t
+core_attr_folded(const struct core *core, int attr)
+{
+    return attr >= 0 && attr < ATTR_COUNT ? core->attr_folded[attr] : 0;
+}
+
+uint64_t
+core_forgotten(const struct core *core)
+{
+    return core->forgotten;
 }
 
 void
@@ -1019,7 +1473,7 @@ core_ticket_attr(const struct core *core, const struct ticket *t, int attr)
 {
     if (attr < 0 || attr >= ATTR_COUNT)
         return NULL;
-    return intern_str(&core->attrs, t->attr[attr]);
+    return intern_str(&core->attrs[attr], ticket_attr_id(t, attr));
 }
 
 const char *

@@ -14,8 +14,22 @@ static const char *const ev_type_names[EVT_COUNT] = {
     [EVT_PAUSED] = "paused",     [EVT_RESUMED] = "resumed",
     [EVT_RESOLVED] = "resolved", [EVT_REOPENED] = "reopened",
     [EVT_CLOSED] = "closed",     [EVT_DELETED] = "deleted",
-    [EVT_UPDATED] = "updated",
+    [EVT_UPDATED] = "updated",   [EVT_COMMENTED] = "commented",
+    [EVT_RATED] = "rated",
 };
+
+/* A rating: "1".."5", "good" or "bad". Returns SCORE_NONE otherwise. */
+static uint8_t
+score_parse(const char *v, size_t len)
+{
+    if (len == 1 && v[0] >= '1' && v[0] <= '5')
+        return (uint8_t)(v[0] - '0');
+    if (len == 4 && memcmp(v, "good", 4) == 0)
+        return SCORE_GOOD;
+    if (len == 3 && memcmp(v, "bad", 3) == 0)
+        return SCORE_BAD;
+    return SCORE_NONE;
+}
 
 const char *
 event_type_name(enum ev_type type)
@@ -80,7 +94,7 @@ event_parse(struct sla_event *ev, const struct ev_field *fields,
             size_t nfields, uint64_t id_ms, int64_t wall_now_ms,
             int64_t max_skew_ms, const char **reason)
 {
-    const struct ev_field *type = NULL, *ticket = NULL, *ts = NULL;
+    const struct ev_field *type = NULL, *ticket = NULL, *ts = NULL, *score = NULL;
 
     memset(ev, 0, sizeof(*ev));
     for (size_t i = 0; i < nfields; i++) {
@@ -91,6 +105,8 @@ event_parse(struct sla_event *ev, const struct ev_field *fields,
             ticket = f;
         } else if (field_is(f, "ts")) {
             ts = f;
+        } else if (field_is(f, "score")) {
+            score = f;
         } else if (field_is(f, "tier")) {
             if (f->value_len > ATTR_VALUE_MAX)
                 goto too_long;
@@ -123,6 +139,17 @@ event_parse(struct sla_event *ev, const struct ev_field *fields,
     if (ev->type == EVT_COUNT) {
         *reason = "unknown type";
         return -1;
+    }
+
+    if (ev->type == EVT_RATED) {
+        if (score == NULL) {
+            *reason = "missing score";
+            return -1;
+        }
+        if ((ev->score = score_parse(score->value, score->value_len)) == SCORE_NONE) {
+            *reason = "bad score";
+            return -1;
+        }
     }
 
     if (ticket == NULL) {

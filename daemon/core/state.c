@@ -16,8 +16,12 @@
 #define STATE_MAGIC "SLAWST01"
 /* Version 2 adds each clock's K (the arrival of the event that set its
  * deadline, as core.c keeps it in node.aux); version 1 is read with K at
- * the deadline. */
-#define STATE_VERSION 2
+ * the deadline. Version 3 (next_reply and the KPIs): per ticket u16 flags
+ * (TF_*) instead of u8, u32 rated_s, i64 opened_ms, and before each clock
+ * slot a u8 metric; after the tickets, u64 count and the closed-ticket
+ * records (id, attributes, tier, i64 forget_ms, u32 rated_s, u8 score),
+ * oldest first. */
+#define STATE_VERSION 3
 
 uint32_t
 state_crc32(const void *data, size_t len)
@@ -70,9 +74,26 @@ put_ticket(void *arg, const struct ticket *t)
         wire_put_str(ctx->b, img.attr[a], img.attr_len[a]);
     wire_put_str(ctx->b, img.tier, img.tier_len);
     wire_put_str(ctx->b, img.explicit_tier, img.explicit_tier_len);
-    wire_put_u8(ctx->b, (uint8_t)(img.resolved | img.paused << 1));
-    for (int m = 0; m < METRIC_COUNT; m++)
-        put_clock(ctx->b, &img.clk[m]);
+    wire_put_u16(ctx->b, img.flags);
+    wire_put_u32(ctx->b, img.rated_s);
+    wire_put_i64(ctx->b, img.opened_ms);
+    for (int i = 0; i < CLOCK_SLOTS; i++) {
+        wire_put_u8(ctx->b, img.clk[i].metric);
+        put_clock(ctx->b, &img.clk[i]);
+    }
+}
+
+static void
+put_closed(void *arg, const struct closed_image *c)
+{
+    struct encode_ctx *ctx = arg;
+    wire_put_str(ctx->b, c->id, c->id_len);
+    for (int a = 0; a < ATTR_COUNT; a++)
+        wire_put_str(ctx->b, c->attr[a], c->attr_len[a]);
+    wire_put_str(ctx->b, c->tier, c->tier_len);
+    wire_put_i64(ctx->b, c->forget_ms);
+    wire_put_u32(ctx->b, c->rated_s);
+    wire_put_u8(ctx->b, c->score);
 }
 
 int
@@ -93,6 +114,8 @@ state_encode(const struct core *core, const struct state_meta *meta,
     wire_put_u64(out, meta->rejected_total);
     wire_put_u64(out, core_ticket_count(core));
     core_foreach(core, put_ticket, &ctx);
+    wire_put_u64(out, core_closed_count(core));
+    core_foreach_closed(core, put_closed, &ctx);
     wire_put_u32(out, (uint32_t)nsections);
     for (size_t i = 0; i < nsections; i++) {
         wire_put_u32(out, sections[i].tag);
@@ -154,6 +177,27 @@ clock_absurd(const struct sla_clock *c)
     return NULL;
 }
 
+/* Version 1 and 2 tickets: resolved and paused, and what the clocks say of
+ * the rest. A ticket resolved then has had its first resolution (counted
+ * before KPIs existed: not again); a stopped response clock was answered. */
+static void
+upgrade_flags(struct ticket_image *img, uint8_t flags)
+{
+    const struct sla_clock *resp = &img->clk[0];
+    if (flags & 1)
+        img->flags |= TF_RESOLVED | TF_FIRST_DONE;
+    if (flags & 2)
+        img->flags |= TF_PAUSED;
+    if (img->clk[1].state == CLOCK_STOPPED)
+        img->flags |= TF_FIRST_DONE;
+    if (img->clk[1].cycle > 0)
+        img->flags |= TF_FIRST_DONE | TF_REOPENED;
+    if (resp->state == CLOCK_STOPPED) {
+        img->flags |= TF_ANSWERED;
+        img->flags |= resp->outcome == OUTCOME_BREACHED ? TF_RESP_BREACHED : TF_RESP_MET;
+    }
+}
+
 long
 state_decode(struct core *core, const char *data, size_t len,
              struct state_meta *meta,
@@ -204,14 +248,35 @@ state_decode(struct core *core, const char *data, size_t len,
             img.attr[a] = wire_get_str(&r, &img.attr_len[a]);
         img.tier = wire_get_str(&r, &img.tier_len);
         img.explicit_tier = wire_get_str(&r, &img.explicit_tier_len);
-        uint8_t flags = wire_get_u8(&r);
-        img.resolved = flags & 1;
-        img.paused = (flags >> 1) & 1;
-        for (int m = 0; m < METRIC_COUNT; m++)
-            get_clock(&r, &img.clk[m], version);
+        if (version >= 3) {
+            img.flags = wire_get_u16(&r);
+            img.rated_s = wire_get_u32(&r);
+            img.opened_ms = wire_get_i64(&r);
+            for (int k = 0; k < CLOCK_SLOTS; k++) {
+                uint8_t metric = wire_get_u8(&r);
+                get_clock(&r, &img.clk[k], version);
+                img.clk[k].metric = metric;
+            }
+        } else {
+            uint8_t flags = wire_get_u8(&r);
+            for (int k = 0; k < CLOCK_SLOTS; k++)
+                get_clock(&r, &img.clk[k], version);
+            img.clk[0].metric = METRIC_RESPONSE;
+            img.clk[1].metric = METRIC_RESOLUTION;
+            img.opened_ms = img.clk[0].started_ms;
+            upgrade_flags(&img, flags);
+        }
         if (r.bad || img.id == NULL || img.tier == NULL)
             break;
-        for (int m = 0; m < METRIC_COUNT; m++) {
+        if (img.clk[1].metric != METRIC_RESOLUTION ||
+            (img.clk[0].metric != METRIC_RESPONSE &&
+             img.clk[0].metric != METRIC_NEXT_REPLY) ||
+            img.opened_ms < 0 || img.opened_ms > TS_MAX_MS) {
+            snprintf(err, errlen, "checkpoint ticket %.*s: impossible clock slots or opening",
+                     (int)(img.id_len > 64 ? 64 : img.id_len), img.id);
+            return -1;
+        }
+        for (int m = 0; m < CLOCK_SLOTS; m++) {
             const char *what = clock_absurd(&img.clk[m]);
             if (what != NULL) {
                 snprintf(err, errlen,
@@ -219,7 +284,7 @@ state_decode(struct core *core, const char *data, size_t len,
                          "impossible (started %lld, resumed %lld, consumed "
                          "%lld, deadline %lld ms)",
                          (int)(img.id_len > 64 ? 64 : img.id_len), img.id,
-                         cfg_metric_name(m), what,
+                         cfg_metric_name(img.clk[m].metric), what,
                          (long long)img.clk[m].started_ms,
                          (long long)img.clk[m].resumed_ms,
                          (long long)img.clk[m].consumed_ms,
@@ -233,6 +298,27 @@ state_decode(struct core *core, const char *data, size_t len,
             return -1;
         }
         restored++;
+    }
+    uint64_t nclosed = version >= 3 && !r.bad ? wire_get_u64(&r) : 0;
+    for (uint64_t i = 0; i < nclosed && !r.bad; i++) {
+        struct closed_image c;
+        memset(&c, 0, sizeof(c));
+        c.id = wire_get_str(&r, &c.id_len);
+        for (int a = 0; a < ATTR_COUNT; a++)
+            c.attr[a] = wire_get_str(&r, &c.attr_len[a]);
+        c.tier = wire_get_str(&r, &c.tier_len);
+        c.forget_ms = wire_get_i64(&r);
+        c.rated_s = wire_get_u32(&r);
+        c.score = wire_get_u8(&r);
+        if (r.bad || c.id == NULL || c.tier == NULL)
+            break;
+        if (c.forget_ms < 0 || c.forget_ms > TS_MAX_MS + CORE_CLOSED_KEEP_MS ||
+            core_restore_closed(core, &c) < 0) {
+            snprintf(err, errlen, "checkpoint closed ticket %.*s: cannot restore it "
+                     "(impossible, duplicate, out of order or out of memory)",
+                     (int)(c.id_len > 64 ? 64 : c.id_len), c.id);
+            return -1;
+        }
     }
     uint32_t nsec = r.bad ? 0 : wire_get_u32(&r);
     for (uint32_t i = 0; i < nsec && !r.bad; i++) {

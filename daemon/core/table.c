@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "slawatch/core.h"
 
 static inline uint64_t
 mix(uint64_t a, uint64_t b)
@@ -49,11 +48,24 @@ table_random_seed(void)
 
 /* ---- tickets ---------------------------------------------------------- */
 
+static inline const char *
+m_id(const struct ticket_table *tt, const void *m)
+{
+    return (const char *)m + tt->id_off;
+}
+
+static inline size_t
+m_id_len(const struct ticket_table *tt, const void *m)
+{
+    return ((const unsigned char *)m)[tt->id_off - 1];
+}
+
 void
-tt_init(struct ticket_table *tt)
+tt_init(struct ticket_table *tt, size_t id_off)
 {
     memset(tt, 0, sizeof(*tt));
     tt->seed = table_random_seed();
+    tt->id_off = id_off;
 }
 
 void
@@ -70,38 +82,38 @@ tt_slot(const struct ticket_table *tt, const char *id, size_t len)
     return (size_t)table_hash(tt->seed, id, len) & (tt->cap - 1);
 }
 
-struct ticket *
+void *
 tt_find(const struct ticket_table *tt, const char *id, size_t len)
 {
     if (tt->cap == 0)
         return NULL;
     for (size_t i = tt_slot(tt, id, len);; i = (i + 1) & (tt->cap - 1)) {
-        struct ticket *t = tt->slots[i];
-        if (t == NULL)
+        void *m = tt->slots[i];
+        if (m == NULL)
             return NULL;
-        if (t->id_len == len && memcmp(t->id, id, len) == 0)
-            return t;
+        if (m_id_len(tt, m) == len && memcmp(m_id(tt, m), id, len) == 0)
+            return m;
     }
 }
 
 static void
-tt_place(struct ticket_table *tt, struct ticket *t)
+tt_place(struct ticket_table *tt, void *m)
 {
-    size_t i = tt_slot(tt, t->id, t->id_len);
+    size_t i = tt_slot(tt, m_id(tt, m), m_id_len(tt, m));
     while (tt->slots[i])
         i = (i + 1) & (tt->cap - 1);
-    tt->slots[i] = t;
+    tt->slots[i] = m;
 }
 
 int
-tt_insert(struct ticket_table *tt, struct ticket *t)
+tt_insert(struct ticket_table *tt, void *m)
 {
     /* Keep the load factor at most 1/2: short probes, cheap misses. */
     if ((tt->n + 1) * 2 > tt->cap) {
         size_t cap = tt->cap ? tt->cap * 2 : 1024;
-        struct ticket **old = tt->slots;
+        void **old = tt->slots;
         size_t oldcap = tt->cap;
-        struct ticket **slots = calloc(cap, sizeof(*slots));
+        void **slots = calloc(cap, sizeof(*slots));
         if (slots == NULL)
             return -1;
         tt->slots = slots;
@@ -111,20 +123,21 @@ tt_insert(struct ticket_table *tt, struct ticket *t)
                 tt_place(tt, old[i]);
         free(old);
     }
-    tt_place(tt, t);
+    tt_place(tt, m);
     tt->n++;
     return 0;
 }
 
 void
-tt_remove(struct ticket_table *tt, const struct ticket *t)
+tt_remove(struct ticket_table *tt, const void *m)
 {
     size_t mask = tt->cap - 1;
     size_t i;
 
     if (tt->cap == 0)
         return;
-    for (i = tt_slot(tt, t->id, t->id_len); tt->slots[i] != t; i = (i + 1) & mask)
+    for (i = tt_slot(tt, m_id(tt, m), m_id_len(tt, m)); tt->slots[i] != m;
+         i = (i + 1) & mask)
         if (tt->slots[i] == NULL)
             return;
     tt->slots[i] = NULL;
@@ -132,10 +145,10 @@ tt_remove(struct ticket_table *tt, const struct ticket *t)
     /* Backward-shift: move later members of the probe run into the hole
      * when their home slot does not lie cyclically in (hole, j]. */
     for (size_t j = (i + 1) & mask; tt->slots[j]; j = (j + 1) & mask) {
-        struct ticket *m = tt->slots[j];
-        size_t home = tt_slot(tt, m->id, m->id_len);
+        void *x = tt->slots[j];
+        size_t home = tt_slot(tt, m_id(tt, x), m_id_len(tt, x));
         if (((j - home) & mask) >= ((j - i) & mask)) {
-            tt->slots[i] = m;
+            tt->slots[i] = x;
             tt->slots[j] = NULL;
             i = j;
         }
@@ -257,6 +270,27 @@ intern_get(struct intern *in, const char *s, size_t len)
     in->slots[k] = id;
     in->live++;
     return id;
+}
+
+uint32_t
+intern_lookup(const struct intern *in, const char *s, size_t len)
+{
+    if (in->nslots == 0)
+        return 0;
+    for (size_t k = intern_slot(in, s, len);; k = (k + 1) & (in->nslots - 1)) {
+        uint32_t id = in->slots[k];
+        if (id == 0)
+            return 0;
+        if (in->lens[id] == len && memcmp(in->strs[id], s, len) == 0)
+            return id;
+    }
+}
+
+void
+intern_ref(struct intern *in, uint32_t id)
+{
+    if (id != 0 && id < in->n && in->refs[id] > 0)
+        in->refs[id]++;
 }
 
 void

@@ -21,6 +21,28 @@
 static const char *const state_names[] = { "not started", "running", "paused", "stopped" };
 static const char *const outcome_names[] = { "", "met", "breached" };
 
+/* The response clock hands its slot to next_reply cycles (core.h): after
+ * that only its outcome is known. */
+static const char *
+handed_over_outcome(const struct ticket *t)
+{
+    return t->flags & TF_RESP_BREACHED ? "breached" : "met";
+}
+
+static json_t *
+handed_over_json(const struct ticket *t, int metric)
+{
+    json_t *o = json_object();
+    if (metric == METRIC_RESPONSE) {
+        json_object_set_new(o, "state", json_string("stopped"));
+        json_object_set_new(o, "outcome", json_string(handed_over_outcome(t)));
+    } else {
+        json_object_set_new(o, "state", json_string(state_names[CLOCK_IDLE]));
+        json_object_set_new(o, "outcome", json_null());
+    }
+    return o;
+}
+
 static json_t *
 clock_json(const struct cfg_tier *tier, const struct sla_clock *c)
 {
@@ -50,7 +72,8 @@ print_ticket(const struct ctl_view *view, const struct ticket *t, const struct c
     printf("ticket      %s\n", t->id);
     printf("tier        %s%s%s%s\n", tier->name, tier->calendar ? " (calendar " : "",
            tier->calendar ? cal_name(tier->calendar) : "", tier->calendar ? ")" : "");
-    printf("state       %s%s\n", t->resolved ? "resolved" : "open", t->paused ? ", paused" : "");
+    printf("state       %s%s\n", ticket_resolved(t) ? "resolved" : "open",
+           ticket_paused(t) ? ", paused" : "");
     printf("attributes ");
     for (int a = 0; a < ATTR_COUNT; a++) {
         const char *v = core_ticket_attr(view->core, t, a);
@@ -59,8 +82,15 @@ print_ticket(const struct ctl_view *view, const struct ticket *t, const struct c
     }
     printf("\n");
     for (int m = 0; m < METRIC_COUNT; m++) {
-        const struct sla_clock *k = &t->clk[m];
+        const struct sla_clock *k = ticket_clock(t, m);
         char a[TS_BUFLEN], b[TS_BUFLEN], loc[CAL_LOCAL_BUFLEN];
+        if (k == NULL) {
+            if (m == METRIC_RESPONSE)
+                printf("%-11s stopped, %s\n", cfg_metric_name(m), handed_over_outcome(t));
+            else
+                printf("%-11s %s\n", cfg_metric_name(m), state_names[CLOCK_IDLE]);
+            continue;
+        }
         printf("%-11s %s", cfg_metric_name(m), state_names[k->state]);
         if (k->state != CLOCK_IDLE) {
             printf(", started %s, deadline %s", ts_format(k->started_ms, a),
@@ -110,16 +140,24 @@ ticket_status(const struct config *cfg, redisContext *c, const char *id, bool js
     json_object_set_new(o, "calendar", tier->calendar ? json_string(cal_name(tier->calendar))
                                                       : json_null());
     json_object_set_new(o, "timezone", json_string(cal_timezone(tier->calendar)));
-    json_object_set_new(o, "open", json_boolean(!t->resolved));
-    json_object_set_new(o, "paused", json_boolean(t->paused));
+    json_object_set_new(o, "open", json_boolean(!ticket_resolved(t)));
+    json_object_set_new(o, "paused", json_boolean(ticket_paused(t)));
+    unsigned score = ticket_score(t);
+    if (score == SCORE_GOOD || score == SCORE_BAD)
+        json_object_set_new(o, "rating", json_string(score == SCORE_GOOD ? "good" : "bad"));
+    else
+        json_object_set_new(o, "rating", score ? json_integer(score) : json_null());
     json_t *attrs = json_object();
     for (int a = 0; a < ATTR_COUNT; a++) {
         const char *v = core_ticket_attr(view.core, t, a);
         json_object_set_new(attrs, cfg_attr_name(a), v ? json_string(v) : json_null());
     }
     json_object_set_new(o, "attributes", attrs);
-    for (int m = 0; m < METRIC_COUNT; m++)
-        json_object_set_new(o, cfg_metric_name(m), clock_json(tier, &t->clk[m]));
+    for (int m = 0; m < METRIC_COUNT; m++) {
+        const struct sla_clock *k = ticket_clock(t, m);
+        json_object_set_new(o, cfg_metric_name(m),
+                            k ? clock_json(tier, k) : handed_over_json(t, m));
+    }
     json_object_set_new(o, "checkpoint_age_ms",
                         view.meta.saved_ms ? json_integer(view.now_ms - view.meta.saved_ms)
                                            : json_null());
@@ -189,6 +227,7 @@ static const char *const daemon_stats[] = {
     "checkpoint_age_ms", "checkpoints_failed_total", "late_events_total",
     "future_events_total", "reload_failed", "leader_changes_total",
     "redis_write_errors_total", "redis_connections_lost_total",
+    "tickets_forgotten_total", "attribute_values_folded_total",
 };
 
 /* Who leads and who stands by (SPEC section 7): <prefix>leader, its

@@ -64,8 +64,9 @@ static void
 collect_ticket(void *arg, const struct ticket *t)
 {
     struct collect *k = arg;
-    for (int m = 0; m < METRIC_COUNT; m++) {
-        const struct sla_clock *c = &t->clk[m];
+    for (int i = 0; i < CLOCK_SLOTS; i++) {
+        const struct sla_clock *c = &t->clk[i];
+        int m = c->metric;
         if (c->state != CLOCK_RUNNING && c->state != CLOCK_PAUSED)
             continue;
         k->running++;
@@ -115,7 +116,7 @@ static json_t *
 row_json(const struct collect *k, const struct row *r)
 {
     const struct cfg_tier *tier = &k->cfg->tiers[r->t->tier];
-    const struct sla_clock *c = &r->t->clk[r->metric];
+    const struct sla_clock *c = &r->t->clk[clock_slot(r->metric)];
     char a[TS_BUFLEN], loc[CAL_LOCAL_BUFLEN];
     json_t *o = json_object();
     json_object_set_new(o, "ticket", json_string(r->t->id));
@@ -152,7 +153,7 @@ print_rows(const struct collect *k)
     for (size_t i = 0; i < k->n; i++) {
         const struct row *r = &k->rows[i];
         const struct cfg_tier *tier = &k->cfg->tiers[r->t->tier];
-        const struct sla_clock *c = &r->t->clk[r->metric];
+        const struct sla_clock *c = &r->t->clk[clock_slot(r->metric)];
         char loc[CAL_LOCAL_BUFLEN], due[CTL_DUE_BUFLEN], left[CTL_DUR_BUFLEN];
         const char *q = core_ticket_attr(k->view->core, r->t, ATTR_QUEUE);
         if (c->outcome == OUTCOME_BREACHED)

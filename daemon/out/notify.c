@@ -90,7 +90,7 @@ note_init(const struct notify *nt, struct hook_note *note, enum hook_kind kind,
           const struct cfg_escalation *e, const struct cfg_webhook *wh,
           const struct ticket *t, int metric)
 {
-    const struct sla_clock *c = &t->clk[metric];
+    const struct sla_clock *c = &t->clk[clock_slot(metric)];
     const char *tier = core_tier_name(nt->core, t);
     memset(note, 0, sizeof(*note));
     note->kind = kind;
@@ -107,7 +107,7 @@ note_init(const struct notify *nt, struct hook_note *note, enum hook_kind kind,
     }
     note->metric = metric;
     note->cycle = c->cycle;
-    note->opened_ms = t->clk[METRIC_RESPONSE].started_ms;
+    note->opened_ms = ticket_opened_ms(t);
     note->deadline_ms = c->deadline_ms;
 }
 
@@ -236,7 +236,7 @@ clock_stopped(struct notify *nt, const struct ticket *t, int metric,
               enum stop_kind stop, int64_t stop_ms)
 {
     const struct config *cfg = nt->cfg;
-    const struct sla_clock *c = &t->clk[metric];
+    const struct sla_clock *c = &t->clk[clock_slot(metric)];
     const struct cfg_tier *tier = &cfg->tiers[t->tier];
     unsigned nwarned =
         c->next_warn < tier->nwarn ? c->next_warn : (unsigned)tier->nwarn;
@@ -293,7 +293,7 @@ retire_warnings(struct notify *nt, const struct ticket *t, int metric)
 {
     const struct config *cfg = nt->cfg;
     const struct cfg_tier *tier = &cfg->tiers[t->tier];
-    unsigned nwarned = t->clk[metric].next_warn;
+    unsigned nwarned = t->clk[clock_slot(metric)].next_warn;
     if (nwarned > (unsigned)tier->nwarn)
         nwarned = (unsigned)tier->nwarn;
     for (size_t i = 0; nwarned && i < cfg->nescalations; i++) {
@@ -346,7 +346,7 @@ notify_outcome(struct notify *nt, const struct sla_outcome *o)
     /* Only a clock met after at least one warning can owe a resolve; a
      * breached one is handled by its RECOVERED notice. */
     if (nt == NULL || !o->decided || o->outcome != OUTCOME_MET ||
-        o->ticket->clk[o->metric].next_warn == 0 || nt->cfg->nescalations == 0)
+        o->ticket->clk[clock_slot(o->metric)].next_warn == 0 || nt->cfg->nescalations == 0)
         return;
     clock_stopped(nt, o->ticket, o->metric, STOP_MET, o->decided_ms);
 }
@@ -516,10 +516,10 @@ notify_still_open(const struct notify *nt, const struct hook_note *n)
         return objective_still_violated(nt, n);
     const struct ticket *t = core_find(nt->core, n->ticket, strlen(n->ticket));
     if (t == NULL || n->metric < 0 || n->metric >= METRIC_COUNT ||
-        t->clk[METRIC_RESPONSE].started_ms != n->opened_ms)
+        ticket_opened_ms(t) != n->opened_ms)
         return false;
-    const struct sla_clock *c = &t->clk[n->metric];
-    if ((c->state != CLOCK_RUNNING && c->state != CLOCK_PAUSED) ||
+    const struct sla_clock *c = ticket_clock(t, n->metric);
+    if (c == NULL || (c->state != CLOCK_RUNNING && c->state != CLOCK_PAUSED) ||
         c->cycle != n->cycle)
         return false;
     /* A trigger whose escalation no longer covers the ticket (its tier

@@ -21,6 +21,7 @@
 struct publish {
     const struct config *cfg;
     const struct core *core;
+    uint64_t folded_logged;          /* attribute values folded, as last logged */
     struct rds_conn *writer;
     char key_breaches[KEY_MAX];
     char key_events[KEY_MAX];
@@ -277,6 +278,16 @@ publish_gauges(struct publish *pub, const struct publish_stats *st)
             argv_addf(&a, "%ld", core_overdue_count(pub->core, (int)t, m));
         }
     }
+    uint64_t folded = 0;
+    for (int at = 0; at < ATTR_COUNT; at++)
+        folded += core_attr_folded(pub->core, at);
+    if (folded > pub->folded_logged) {
+        log_warnx("attributes: %llu new values folded into _other since the last "
+                  "report (state.max_attribute_values %d per attribute reached)",
+                  (unsigned long long)(folded - pub->folded_logged),
+                  pub->cfg->state.max_attribute_values);
+        pub->folded_logged = folded;
+    }
     const struct {
         const char *name;
         long long value;
@@ -295,6 +306,9 @@ publish_gauges(struct publish *pub, const struct publish_stats *st)
         { "notifications_pending", (long long)st->notifications_pending },
         { "deliveries_failed_total", (long long)st->deliveries_failed },
         { "late_events_total", (long long)core_late_events(pub->core) },
+        { "tickets_forgotten_total", (long long)core_forgotten(pub->core) },
+        { "closed_kept", (long long)core_closed_count(pub->core) },
+        { "attribute_values_folded_total", (long long)folded },
         { "future_events_total", (long long)st->future_events },
         { "redis_write_errors_total", (long long)pub->writer->write_errors },
         { "redis_writes_dead_total", (long long)pub->writer->dead_total },

@@ -18,7 +18,10 @@
 
 struct calendar;
 
-enum sla_metric { METRIC_RESPONSE = 0, METRIC_RESOLUTION = 1, METRIC_COUNT = 2 };
+/* The clocks of SPEC section 3: first response, resolution, and (v2) the
+ * next reply to each customer message after the first response. */
+enum sla_metric { METRIC_RESPONSE = 0, METRIC_RESOLUTION = 1,
+                  METRIC_NEXT_REPLY = 2, METRIC_COUNT = 3 };
 
 /* Ticket attributes that policies match and reports break down by. */
 enum sla_attr {
@@ -142,6 +145,12 @@ struct cfg_ha {
 
 struct cfg_state {
     int64_t checkpoint_every_ms;     /* default 30s */
+    int64_t forget_resolved_after_ms; /* a resolved ticket is forgotten this
+                                        long after its resolution, default
+                                        30d; 0: kept until closed */
+    int max_attribute_values;        /* distinct values kept per attribute,
+                                        default 100000; further ones fold
+                                        into "_other" */
 };
 
 struct config {

@@ -45,6 +45,8 @@ enum ev_type {
     EVT_CLOSED,
     EVT_DELETED,
     EVT_UPDATED,
+    EVT_COMMENTED,           /* (v2) a public message from the customer */
+    EVT_RATED,               /* (v2) a satisfaction rating */
     EVT_COUNT
 };
 
@@ -72,6 +74,7 @@ struct sla_event {
     size_t attr_len[ATTR_COUNT];
     const char *tier;
     size_t tier_len;
+    uint8_t score;           /* rated: 1..5, SCORE_GOOD or SCORE_BAD */
 };
 
 /* A raw field of a stream entry. */
@@ -131,16 +134,104 @@ struct sla_clock {
     uint8_t metric;          /* enum sla_metric */
 };
 
+/*
+ * A ticket has two clock slots. The response clock and the next_reply
+ * clock never run at once (a next_reply cycle starts only after the first
+ * reply, which stops the response clock), so they share slot 0: it is the
+ * response clock until a customer message after the first reply turns it
+ * into next_reply cycles (`metric` says which). Slot 1 is the resolution
+ * clock; while it is idle and the ticket resolved, its resumed_ms keeps the
+ * time of the last resolution (the reopen rate counts a reopen there).
+ */
+#define CLOCK_SLOTS 2
+
+static inline int
+clock_slot(int metric)
+{
+    return metric == METRIC_RESOLUTION ? 1 : 0;
+}
+
+/* Ticket flags (struct ticket.flags). */
+#define TF_RESOLVED   0x0001u    /* resolved (not reopened since) */
+#define TF_PAUSED     0x0002u
+#define TF_ANSWERED   0x0004u    /* an agent replied at least once */
+#define TF_REPLIES2   0x0008u    /* ... at least twice before the first
+                                    resolution */
+#define TF_COMMENTED  0x0010u    /* a customer message after the first reply,
+                                    before the first resolution */
+#define TF_FIRST_DONE 0x0020u    /* resolved at least once: fcr counted */
+#define TF_REOPENED   0x0040u    /* reopened after its first resolution */
+#define TF_RESP_MET   0x0080u    /* the response clock ended met ... */
+#define TF_RESP_BREACHED 0x0100u /* ... or breached (slot 0 may since run
+                                    next_reply cycles) */
+#define TF_SCORE_SHIFT 9         /* bits 9-11: the rating (SCORE_*) */
+#define TF_SCORE_MASK (7u << TF_SCORE_SHIFT)
+
+/* 24-bit ids of interned attribute values (one intern table per
+ * attribute, at most state.max_attribute_values values each) and a 48-bit
+ * opening time keep the fixed part of a ticket at 142 bytes, so that with
+ * an id of up to 9 bytes it fits a 160-byte allocation (RSS per open
+ * ticket: docs/benchmarks.md). */
+#define ATTR_ID_MAX 0xffffffu
+
 struct ticket {
-    struct sla_clock clk[METRIC_COUNT];
-    uint32_t attr[ATTR_COUNT];   /* interned values; 0 = absent */
-    uint16_t tier;               /* index into cfg->tiers */
-    int16_t explicit_tier;       /* tier named by the events, -1 if none */
-    uint8_t resolved;
-    uint8_t paused;
+    struct sla_clock clk[CLOCK_SLOTS];
+    uint32_t rated_s;            /* when the rating was counted (epoch s) */
+    uint16_t flags;              /* TF_* */
+    uint8_t opened[6];           /* opened ts, ms, 48 bits little-endian */
+    uint8_t attr[ATTR_COUNT][3]; /* interned value ids; 0 = absent */
+    uint8_t tier;                /* index into cfg->tiers */
+    int8_t explicit_tier;        /* tier named by the events, -1 if none */
     uint8_t id_len;
     char id[];                   /* id_len bytes + NUL */
 };
+
+static inline uint32_t
+ticket_attr_id(const struct ticket *t, int a)
+{
+    return (uint32_t)t->attr[a][0] | (uint32_t)t->attr[a][1] << 8 |
+           (uint32_t)t->attr[a][2] << 16;
+}
+
+static inline int64_t
+ticket_opened_ms(const struct ticket *t)
+{
+    uint64_t v = 0;
+    for (int i = 5; i >= 0; i--)
+        v = v << 8 | t->opened[i];
+    return (int64_t)v;
+}
+
+static inline bool
+ticket_resolved(const struct ticket *t)
+{
+    return (t->flags & TF_RESOLVED) != 0;
+}
+
+static inline bool
+ticket_paused(const struct ticket *t)
+{
+    return (t->flags & TF_PAUSED) != 0;
+}
+
+static inline unsigned
+ticket_score(const struct ticket *t)
+{
+    return (t->flags & TF_SCORE_MASK) >> TF_SCORE_SHIFT;
+}
+
+/* The ticket's clock of `metric`, or NULL when its slot holds the other
+ * metric (response after next_reply cycles began, or next_reply before). */
+static inline const struct sla_clock *
+ticket_clock(const struct ticket *t, int metric)
+{
+    if (metric < 0 || metric >= METRIC_COUNT)
+        return NULL;
+    const struct sla_clock *c = &t->clk[clock_slot(metric)];
+    return c->metric == metric ? c : NULL;
+}
+
+
 
 enum notice_kind { NOTICE_WARNING = 0, NOTICE_BREACH, NOTICE_RECOVERED,
                    NOTICE_CLEARED };
@@ -288,6 +379,12 @@ void core_set_tier_hook(struct core *core, core_tier_fn *fn, void *arg);
  * events.allowed_lateness). */
 uint64_t core_late_events(const struct core *core);
 
+/* Attribute values folded into "_other" because the attribute already had
+ * state.max_attribute_values distinct values (per attribute). */
+uint64_t core_attr_folded(const struct core *core, int attr);
+/* Resolved tickets forgotten after state.forget_resolved_after. */
+uint64_t core_forgotten(const struct core *core);
+
 /* Gauges kept incrementally. */
 size_t core_ticket_count(const struct core *core);
 long core_open_count(const struct core *core, int tier);
@@ -310,9 +407,27 @@ struct ticket_image {
     size_t tier_len;
     const char *explicit_tier;       /* NULL: none */
     size_t explicit_tier_len;
-    bool resolved;
-    bool paused;
-    struct sla_clock clk[METRIC_COUNT]; /* node is ignored */
+    uint16_t flags;                  /* TF_* */
+    uint32_t rated_s;
+    int64_t opened_ms;
+    struct sla_clock clk[CLOCK_SLOTS]; /* node.key and node.idx are ignored;
+                                          metric says what slot 0 holds */
+};
+
+/* A ticket closed within the last CORE_CLOSED_KEEP_MS: kept, compactly,
+ * only so that a rating can still count (SPEC section 3, `rated`). */
+#define CORE_CLOSED_KEEP_MS (7 * 86400000LL)
+
+struct closed_image {
+    const char *id;
+    size_t id_len;
+    const char *attr[ATTR_COUNT];
+    size_t attr_len[ATTR_COUNT];
+    const char *tier;
+    size_t tier_len;
+    int64_t forget_ms;               /* forgotten when arrival passes it */
+    uint32_t rated_s;
+    uint8_t score;                   /* SCORE_* */
 };
 
 /* Fills img from a live ticket; strings point into the core. */
@@ -326,6 +441,16 @@ void core_ticket_image(const struct core *core, const struct ticket *t,
  * id, leaving the core unchanged. */
 int core_restore_ticket(struct core *core,
                         const struct ticket_image *img) MUSTCHECK;
+
+/* Closed-ticket records, oldest first, and their restore (the record is
+ * dropped, returning 0, when its tier no longer exists or it has
+ * expired; -1: allocation failure or a duplicate id). */
+void core_foreach_closed(const struct core *core,
+                         void (*fn)(void *arg, const struct closed_image *c),
+                         void *arg);
+int core_restore_closed(struct core *core,
+                        const struct closed_image *img) MUSTCHECK;
+size_t core_closed_count(const struct core *core);
 
 /* Sets the core's time after a restore (never backwards). */
 void core_restore_now(struct core *core, int64_t now_ms);

@@ -12,28 +12,28 @@
 
 #include "slawatch/util.h"
 
-struct ticket;
-
 uint64_t table_hash(uint64_t seed, const void *data, size_t len);
 uint64_t table_random_seed(void);
 
 /* Open addressing with linear probing and backward-shift deletion; the
- * table owns the slot array, never the tickets. */
+ * table owns the slot array, never its members. A member is any struct
+ * whose id (`id_off` bytes into it) is preceded by its length in one byte
+ * (struct ticket, the core's closed-ticket records). */
 struct ticket_table {
-    struct ticket **slots;
+    void **slots;
     size_t cap;              /* power of two */
     size_t n;
     uint64_t seed;
+    size_t id_off;           /* offsetof(member, id); id_len sits before */
 };
 
-void tt_init(struct ticket_table *tt);
+void tt_init(struct ticket_table *tt, size_t id_off);
 void tt_free(struct ticket_table *tt);
-struct ticket *tt_find(const struct ticket_table *tt, const char *id,
-                       size_t len);
-/* Inserts a ticket whose id is not yet present. Returns -1 on allocation
+void *tt_find(const struct ticket_table *tt, const char *id, size_t len);
+/* Inserts a member whose id is not yet present. Returns -1 on allocation
  * failure, leaving the table unchanged. */
-int tt_insert(struct ticket_table *tt, struct ticket *t) MUSTCHECK;
-void tt_remove(struct ticket_table *tt, const struct ticket *t);
+int tt_insert(struct ticket_table *tt, void *m) MUSTCHECK;
+void tt_remove(struct ticket_table *tt, const void *m);
 
 /* Interned strings with reference counts; id 0 means "absent". */
 struct intern {
@@ -54,6 +54,10 @@ void intern_init(struct intern *in);
 void intern_free(struct intern *in);
 /* Returns the id of s (adding a reference), or 0 on allocation failure. */
 uint32_t intern_get(struct intern *in, const char *s, size_t len) MUSTCHECK;
+/* The id of s if interned (no reference added), else 0. */
+uint32_t intern_lookup(const struct intern *in, const char *s, size_t len);
+/* Adds a reference to an id in use. */
+void intern_ref(struct intern *in, uint32_t id);
 void intern_put(struct intern *in, uint32_t id);
 const char *intern_str(const struct intern *in, uint32_t id);
 

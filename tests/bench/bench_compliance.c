@@ -157,10 +157,9 @@ main(void)
     if (cfg == NULL)
         return 1;
     rp = report_new(cfg, fake_now);
-    struct core_sink cb = { NULL, on_outcome, NULL, NULL, NULL };
+    struct core_sink cb = { .outcome = on_outcome };
     core = core_new(cfg, wall, NULL, &cb);
-    struct core_sink risk = { NULL, NULL, atrisk_change, NULL,
-                                 rp ? report_atrisk(rp) : NULL };
+    struct core_sink risk = { .deadline = atrisk_change, .arg = rp ? report_atrisk(rp) : NULL };
     if (rp == NULL || core == NULL || core_add_sink(core, &risk) < 0) {
         fprintf(stderr, "bench_compliance: out of memory\n");
         return 1;

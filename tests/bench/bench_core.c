@@ -354,14 +354,13 @@ wait_drained(redisContext *c, const char *stream, const char *group,
 
 /* ---- filling the stream --------------------------------------------------- */
 
-/* Appends n `opened` events for tickets "<idprefix><i>" with the given tier,
- * pipelined PIPELINE at a time. ts[i] is each event's time, or the current
- * time when ts is NULL. The last entry's ID goes to last_id. Returns 0 or
- * -1. */
+/* Appends n events of `type` for tickets "<idprefix><i>" with the given
+ * tier (NULL: no tier field), pipelined PIPELINE at a time. ts[i] is each
+ * event's time, or the current time when ts is NULL. The last entry's ID
+ * goes to last_id. Returns 0 or -1. */
 static int
-xadd_opened(redisContext *c, const char *stream, const char *idprefix,
-            const char *tier, long n, const int64_t *ts, char *last_id,
-            size_t last_len)
+xadd_events(redisContext *c, const char *stream, const char *type, const char *idprefix,
+            const char *tier, long n, const int64_t *ts, char *last_id, size_t last_len)
 {
     char ticket[64], tsbuf[24];
     for (long base = 0; base < n; base += PIPELINE) {
@@ -370,11 +369,11 @@ xadd_opened(redisContext *c, const char *stream, const char *idprefix,
         for (long i = base; i < end; i++) {
             int tl = snprintf(ticket, sizeof(ticket), "%s%07ld", idprefix, i);
             int sl = snprintf(tsbuf, sizeof(tsbuf), "%" PRId64, ts ? ts[i] : now);
-            const char *argv[] = { "XADD", stream, "*", "type", "opened", "ticket",
+            const char *argv[] = { "XADD", stream, "*", "type", type, "ticket",
                                    ticket, "ts", tsbuf, "tier", tier };
-            size_t lens[] = { 4, strlen(stream), 1, 4, 6, 6, (size_t)tl, 2,
-                              (size_t)sl, 4, strlen(tier) };
-            if (redisAppendCommandArgv(c, 11, argv, lens) != REDIS_OK)
+            size_t lens[] = { 4, strlen(stream), 1, 4, strlen(type), 6, (size_t)tl, 2,
+                              (size_t)sl, 4, tier ? strlen(tier) : 0 };
+            if (redisAppendCommandArgv(c, tier ? 11 : 9, argv, lens) != REDIS_OK)
                 return -1;
         }
         for (long i = base; i < end; i++) {
@@ -391,6 +390,14 @@ xadd_opened(redisContext *c, const char *stream, const char *idprefix,
         }
     }
     return 0;
+}
+
+static int
+xadd_opened(redisContext *c, const char *stream, const char *idprefix,
+            const char *tier, long n, const int64_t *ts, char *last_id,
+            size_t last_len)
+{
+    return xadd_events(c, stream, "opened", idprefix, tier, n, ts, last_id, last_len);
 }
 
 /* ---- 1. raw drain ----------------------------------------------------------- */
@@ -558,7 +565,7 @@ write_config(const char *dir, const char *name, int port, const char *prefix,
              "redis: { host: 127.0.0.1, port: %d, prefix: \"%s\" }\n"
              "events: { batch: %ld, group: " GROUP ", allowed_lateness: %ldms%s%s }\n"
              "tiers:\n"
-             "  day:   { response: 1d }\n"
+             "  day:   { response: 1d, next_reply: 1d }\n"
              "  burst: { response: 5s }\n"
              "policies:\n"
              "  - { tier: day }\n"
@@ -1138,6 +1145,29 @@ run(void)
            verdict(per_ticket <= TARGET_RSS_BYTES));
     printf("  daemon %.1f MiB, baseline %.1f MiB\n", (double)rss / 1048576.0,
            (double)base_rss / 1048576.0);
+
+    /* 2b. The same tickets, each answered and then in a next_reply cycle
+     * (the tier has next_reply: 1d): the cycle takes the response clock's
+     * slot, so the memory must not move. */
+    if (xadd_events(c, PREFIX "events", "responded", "t", NULL, open, NULL, last_id,
+                    sizeof(last_id)) < 0 ||
+        xadd_events(c, PREFIX "events", "commented", "t", NULL, open, NULL, last_id,
+                    sizeof(last_id)) < 0) {
+        fail("pipelined XADD of the replies failed");
+        goto done;
+    }
+    long long queued = -1;
+    if (!h_wait_int(c, PREFIX "stats:events_total", 3 * open, 60000 + open / 10) ||
+        (h_sleep_ms(1100), !h_get_int(c, PREFIX "stats:clocks_queued", &queued)) ||
+        queued != open) {
+        fail("the next_reply cycles did not all start (clocks_queued %lld)", queued);
+        goto done;
+    }
+    long long rss_nr = vm_rss(daemon_pid);
+    double per_ticket_nr = (double)(rss_nr - base_rss) / (double)open;
+    printf("rss next_reply: %.0f bytes per open ticket at %ld open, each in a "
+           "next_reply cycle (target <= %.0f)%s\n",
+           per_ticket_nr, open, TARGET_RSS_BYTES, verdict(per_ticket_nr <= TARGET_RSS_BYTES));
 
     /* 3. Lateness on top of the open tickets. */
     if (bench_lateness(c, open, burst, window_ms, lead_ms) < 0)

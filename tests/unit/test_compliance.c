@@ -872,8 +872,9 @@ static void
 count_clock(void *arg, const struct ticket *t)
 {
     struct truth *tr = arg;
-    for (int m = 0; m < METRIC_COUNT; m++) {
-        const struct sla_clock *c = &t->clk[m];
+    for (int i = 0; i < CLOCK_SLOTS; i++) {
+        const struct sla_clock *c = &t->clk[i];
+        int m = c->metric;
         if (c->state != CLOCK_RUNNING || c->outcome == OUTCOME_BREACHED)
             continue;
         tr->running[t->tier][m]++;
@@ -945,7 +946,7 @@ test_core_listener_matches_scan(void **state)
     static const char *prios[] = { "urgent", "high", "low", NULL };
     struct config *cfg = load(text), *cfg2 = load(reload_text);
     struct atrisk *ar = atrisk_new(T0);
-    struct core_sink cb = { NULL, NULL, atrisk_change, NULL, ar };
+    struct core_sink cb = { .deadline = atrisk_change, .arg = ar };
     struct core *core = core_new(cfg, fake_wall, NULL, &cb);
     uint64_t x = 0x9e3779b97f4a7c15ULL;
     int64_t now = T0;
@@ -976,7 +977,7 @@ test_core_listener_matches_scan(void **state)
     wire_init(&b);
     assert_int_equal(state_encode(core, &meta, NULL, 0, &b), 0);
     struct atrisk *ar2 = atrisk_new(now);
-    struct core_sink cb2 = { NULL, NULL, atrisk_change, NULL, ar2 };
+    struct core_sink cb2 = { .deadline = atrisk_change, .arg = ar2 };
     struct core *core2 = core_new(cfg2, fake_wall, NULL, &cb2);
     char err[128];
     assert_true(state_decode(core2, b.data, b.len, &meta, NULL, NULL, err, sizeof(err)) >= 0);

@@ -769,8 +769,8 @@ test_limits(void **state)
     expect_error("tiers:\n  a: { response: 1m, pause: [response, response] }\n",
                  "t.yaml:2:40: tiers.a.pause: 'response' is listed twice");
     expect_error("tiers:\n  a: { response: 1m, pause: [paused] }\n",
-                 "t.yaml:2:30: tiers.a.pause: 'paused' is not one of response "
-                 "or resolution");
+                 "t.yaml:2:30: tiers.a.pause: 'paused' is not one of response, "
+                 "resolution or next_reply");
 }
 
 /* ---- errors at their exact positions ------------------------------------ */

@@ -350,7 +350,7 @@ setup(void **state)
     assert_int_equal(f->cfg->nescalations, 6);
 
     f->wall = T0;
-    struct core_sink cb = { on_notice, on_outcome, NULL, NULL, f };
+    struct core_sink cb = { .notice = on_notice, .outcome = on_outcome, .arg = f };
     f->core = core_new(f->cfg, fake_wall, f, &cb);
     assert_non_null(f->core);
     struct notify_delivery ops = { fake_submit, fake_lookup, fake_cancel,

@@ -70,7 +70,7 @@ static void
 side_init(struct side *s)
 {
     memset(s, 0, sizeof(*s));
-    struct core_sink cb = { on_notice, on_outcome, NULL, NULL, s };
+    struct core_sink cb = { .notice = on_notice, .outcome = on_outcome, .arg = s };
     s->core = core_new(cfg, wall, s, &cb);
     assert_non_null(s->core);
     s->wall = T0;
@@ -188,7 +188,7 @@ test_roundtrip_decides_the_same(void **state)
     assert_int_equal(cy->clk[METRIC_RESOLUTION].cycle, 1);
     const struct ticket *pa = core_find(b.core, "paused", 6);
     assert_int_equal(pa->clk[METRIC_RESOLUTION].state, CLOCK_PAUSED);
-    assert_true(pa->paused);
+    assert_true(ticket_paused(pa));
 
     /* From here both cores must report exactly the same things. */
     a.log.n = 0;
@@ -342,11 +342,12 @@ test_absurd_times_refused(void **state)
     assert_int_equal(state_encode(a.core, &meta, NULL, 0, &buf), 0);
     /* Magic, version, 6 header fields, ticket count; then "x" (2 + 1),
      * priority "urgent" (2 + 6), four absent attributes, tier "fast"
-     * (2 + 4), no explicit tier, flags: the response clock, then the
-     * resolution clock (4 i64, u16, 3 u8, u32 K). */
-    const size_t now_off = 8 + 4 + 8, clk = 68 + 3 + 8 + 8 + 6 + 2 + 1;
+     * (2 + 4), no explicit tier, u16 flags, u32 rated_s, i64 opened;
+     * then for each slot its metric (u8) and clock (4 i64, u16, 3 u8, u32
+     * K): the response clock, then the resolution clock. */
+    const size_t now_off = 8 + 4 + 8, clk = 68 + 3 + 8 + 8 + 6 + 2 + 2 + 4 + 8 + 1;
     const size_t started = 0, resumed = 8, consumed = 16, deadline = 24;
-    const size_t res = clk + 41;
+    const size_t res = clk + 41 + 1;
     assert_int_equal(get_le64(buf.data + clk + started), T0);
     assert_int_equal(get_le64(buf.data + res + started), T0);
     assert_int_equal(get_le64(buf.data + clk + deadline), T0 + 10 * MIN);
@@ -411,7 +412,7 @@ test_config_change_remaps(void **state)
     assert_non_null(cfg2);
     struct side b;
     memset(&b, 0, sizeof(b));
-    struct core_sink cb = { on_notice, on_outcome, NULL, NULL, &b };
+    struct core_sink cb = { .notice = on_notice, .outcome = on_outcome, .arg = &b };
     b.core = core_new(cfg2, wall, &b, &cb);
     char err[128];
     struct state_meta got;
@@ -477,7 +478,7 @@ test_golden_checkpoint(void **state)
     assert_string_equal(core_tier_name(b.core, t), "both");
     assert_string_equal(core_ticket_attr(b.core, t, ATTR_QUEUE), "billing");
     assert_null(core_ticket_attr(b.core, t, ATTR_AGENT));
-    assert_true(t->paused);
+    assert_true(ticket_paused(t));
     assert_int_equal(t->clk[METRIC_RESPONSE].state, CLOCK_STOPPED);
     assert_int_equal(t->clk[METRIC_RESPONSE].outcome, OUTCOME_MET);
     assert_int_equal(t->clk[METRIC_RESOLUTION].state, CLOCK_PAUSED);
@@ -487,10 +488,12 @@ test_golden_checkpoint(void **state)
     wire_init(&buf);
     struct state_section sec = { STATE_SECTION_WRITES_RESP, "queued", 6 };
     assert_int_equal(state_encode(b.core, &got, &sec, 1, &buf), 0);
-    /* Written back as version 2: the same blob plus each clock's K (4
-     * bytes per clock). */
-    assert_int_equal(buf.len, sizeof(golden_checkpoint) + 2 * 4);
-    assert_int_equal((unsigned char)buf.data[8], 2);
+    /* Written back as version 3: the same blob plus each clock's K (4
+     * bytes per clock), and per ticket flags of 2 bytes instead of 1, the
+     * rating time (4), the opening (8) and each slot's metric (2 x 1);
+     * then the count of closed-ticket records (8). */
+    assert_int_equal(buf.len, sizeof(golden_checkpoint) + 2 * 4 + 1 + 4 + 8 + 2 + 8);
+    assert_int_equal((unsigned char)buf.data[8], 3);
     assert_memory_equal(buf.data, golden_checkpoint, 8);
     assert_memory_equal(buf.data + 12, golden_checkpoint + 12, 8 * 6);
     /* ... and it decodes to the same ticket. */

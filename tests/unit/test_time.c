@@ -99,7 +99,7 @@ fx_new(const char *lateness)
     snprintf(text, sizeof(text), yaml_fmt, lateness);
     f->cfg = cfg_load_string("time.yaml", text, strlen(text), stderr);
     assert_non_null(f->cfg);
-    struct core_sink sink = { on_notice, on_outcome, NULL, NULL, f };
+    struct core_sink sink = { .notice = on_notice, .outcome = on_outcome, .arg = f };
     f->core = core_new(f->cfg, fake_wall, f, &sink);
     assert_non_null(f->core);
     f->wall = T0;
