@@ -56,6 +56,7 @@ struct report {
     struct compliance *cmp;          /* NULL only after a failed reload */
     struct atrisk *risk;
     char *prev_text;                 /* the MSET of the last round */
+    size_t prev_used, prev_cap;      /* its bytes, and prev_text's size */
     struct keyset prev;              /* its keys, pointing into prev_text */
     struct keyset cur;               /* the keys of the round being built */
     uint64_t seed;
@@ -395,6 +396,9 @@ report_build(struct report *rp, int64_t now_ms, struct report_cmds *cmds)
 
     argv_init(&cmds->mset);
     argv_init(&cmds->del);
+    /* About the size of the last round: one allocation, not a doubling. */
+    if (rp->prev.n > 0)
+        argv_reserve(&cmds->mset, 2 * rp->prev.n + 64, rp->prev_used + rp->prev_used / 8);
     argv_add(&cmds->mset, "MSET", 4);
     argv_add(&cmds->del, "DEL", 3);
     atrisk_advance(rp->risk, now_ms);
@@ -426,19 +430,27 @@ void
 report_commit(struct report *rp, const struct report_cmds *cmds)
 {
     const struct cmd_argv *m = &cmds->mset;
-    char *text = malloc(m->used ? m->used : 1);
+    char *text = rp->prev_text;
+    /* The last round's copy is reused when it is large enough. */
+    if (m->used > rp->prev_cap) {
+        text = malloc(m->used);
+        if (text != NULL) {
+            free(rp->prev_text);
+            rp->prev_text = text;
+            rp->prev_cap = m->used;
+        }
+    }
     /* rp->cur holds the keys of this round unless another build came in
      * between. */
     if (text == NULL || (rp->cur.text != m->text &&
                          keyset_build(&rp->cur, m, rp->seed) < 0)) {
         /* Without the list, keys that vanish later are not deleted; the
          * published values themselves are unaffected. */
-        free(text);
+        keyset_free(&rp->prev);
         return;
     }
     memcpy(text, m->text, m->used);
-    free(rp->prev_text);
-    rp->prev_text = text;
+    rp->prev_used = m->used;
     struct keyset tmp = rp->prev;
     rp->prev = rp->cur;
     rp->prev.text = text;

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "slawatch/argv.h"
 #include "slawatch/compliance.h"
 #include "slawatch/config.h"
 #include "slawatch/core.h"
@@ -1353,6 +1354,36 @@ test_report_commit_order(void **state)
     cfg_free(cfg);
 }
 
+/* The argument builders the round uses (argv.c). */
+static void
+test_argv_builders(void **state)
+{
+    (void)state;
+    struct cmd_argv a;
+    argv_init(&a);
+    argv_reserve(&a, 2, 8); /* smaller than what follows: it grows */
+    const char *parts[] = { "sla:", "kpi:", "", "fast", ":", "csat" };
+    argv_addv(&a, parts, ARRAY_LEN(parts));
+    argv_addu64(&a, 0);
+    argv_addu64(&a, UINT64_MAX);
+    for (int i = 0; i < 100; i++)
+        argv_addv(&a, parts, 2);
+    assert_int_equal(argv_seal(&a), 0);
+    assert_int_equal(a.n, 103);
+    assert_string_equal(a.argv[0], "sla:kpi:fast:csat");
+    assert_int_equal(a.lens[0], 17);
+    assert_string_equal(a.argv[1], "0");
+    assert_string_equal(a.argv[2], "18446744073709551615");
+    assert_int_equal(a.lens[2], 20);
+    assert_string_equal(a.argv[102], "sla:kpi:");
+    const char *many[17];
+    for (int i = 0; i < 17; i++)
+        many[i] = "x";
+    argv_addv(&a, many, 17); /* more parts than it takes: sealing fails */
+    assert_int_equal(argv_seal(&a), -1);
+    argv_free(&a);
+}
+
 int
 main(void)
 {
@@ -1366,6 +1397,7 @@ main(void)
         cmocka_unit_test(test_kpi_golden_section),
         cmocka_unit_test(test_report_kpi_keys),
         cmocka_unit_test(test_report_commit_order),
+        cmocka_unit_test(test_argv_builders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
