@@ -82,6 +82,9 @@ hist_free(struct hist *h)
 static int
 slot_find(const struct hslot *s, int bin, bool *found)
 {
+    *found = false;
+    if (s->used == 0)
+        return 0; /* cnt may still be NULL: no pointer to compute */
     const uint16_t *b = bins_of(s);
     int lo = 0, hi = s->used;
     while (lo < hi) {
@@ -260,7 +263,12 @@ hist_get_slot(struct hist *h, int s, struct wire_reader *r)
     int nbins = wire_get_u16(r);
     uint32_t binned = 0;
     bool keep = h != NULL && s >= 0;
-    if (r->bad || nbins > HIST_BINS || lo > hi)
+    /* Times this code cannot have written (hist_add never keeps a negative
+     * one, and the sum lies between count x min and count x max) are
+     * malformed: a slot's sum leaves the totals only with its samples. */
+    if (r->bad || nbins > HIST_BINS || lo < 0 || lo > hi || count == 0 ||
+        (unsigned __int128)sum < (unsigned __int128)count * (uint64_t)lo ||
+        (unsigned __int128)sum > (unsigned __int128)count * (uint64_t)hi)
         return -1;
     for (int k = 0; k < nbins; k++) {
         int bin = wire_get_u16(r);

@@ -926,6 +926,48 @@ test_kpi_encode_decode(void **state)
     assert_string_equal(text(d, CMP_ALL, CMP_KPI_REOPEN_RATE, 0, buf), "1");
     cmp_free(d);
     wire_free(&k);
+
+    /* An elapsed-time slot whose sum its count and bounds cannot give, or
+     * with no samples, is malformed (its sum would stay in the totals). */
+    static const struct { uint32_t count; uint64_t sum; int64_t lo, hi; int ok; } slots[] = {
+        { 2, 25, 10, 15, 1 }, { 2, 19, 10, 15, 0 }, { 2, 31, 10, 15, 0 },
+        { 0, 0, 0, 0, 0 },    { 1, 5, -5, 5, 0 },   { 1, 12, 15, 10, 0 },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(slots); i++) {
+        wire_init(&k);
+        wire_put_u32(&k, 3);
+        wire_put_u32(&k, 1);
+        wire_put_i64(&k, HOUR);
+        wire_put_i64(&k, fdiv(now, width(0)));
+        wire_put_u8(&k, 'E');
+        wire_put_str(&k, "fast", 4);
+        wire_put_u8(&k, METRIC_RESOLUTION);
+        wire_put_u8(&k, 0);
+        wire_put_u8(&k, 1);
+        wire_put_u8(&k, 0);
+        wire_put_u32(&k, slots[i].count);
+        wire_put_u64(&k, slots[i].sum);
+        wire_put_i64(&k, slots[i].lo);
+        wire_put_i64(&k, slots[i].hi);
+        wire_put_u16(&k, slots[i].count ? 2 : 0);
+        if (slots[i].count) {
+            wire_put_u16(&k, 10);
+            wire_put_u32(&k, 1);
+            wire_put_u16(&k, 15);
+            wire_put_u32(&k, slots[i].count - 1);
+        }
+        d = cmp_new(cfg, now);
+        assert_int_equal(cmp_decode(d, k.data, k.len), slots[i].ok ? 0 : -1);
+        struct cmp_latency l;
+        if (slots[i].ok) {
+            assert_true(cmp_elapsed(d, 0, METRIC_RESOLUTION, 0, &l));
+            assert_int_equal(l.mean_ms, 13); /* 12.5, rounded */
+            assert_int_equal(l.p50_ms, 10);
+            assert_int_equal(l.p99_ms, 15);
+        }
+        cmp_free(d);
+        wire_free(&k);
+    }
     wire_free(&b);
     ref_free(r);
     cmp_free(c);
