@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "slawatch/kpi.h"
 #include "slawatch/table.h"
 
 #define CMP_FORMAT 3             /* 2: 'O' records carry the episode count;
@@ -34,23 +35,6 @@ struct ring {
     uint32_t breached[CMP_SLOTS];
     uint64_t tot_met;
     uint64_t tot_breached;
-};
-
-/* The KPI counters of one series in one window: per slot and in total. */
-enum {
-    KC_RESOLVED = 0,             /* first resolutions */
-    KC_FCR,                      /* ... at first contact */
-    KC_REOPENED,                 /* ... reopened since (<= KC_RESOLVED) */
-    KC_GOOD,
-    KC_BAD,
-    KC_SCORED,                   /* numeric ratings */
-    KC_SCORE_SUM,
-    KC_N
-};
-
-struct kring {
-    uint32_t v[CMP_SLOTS][KC_N];
-    uint64_t tot[KC_N];
 };
 
 struct window {
@@ -67,7 +51,7 @@ struct bvalue {
     char *name;
     size_t len;
     size_t nseries;              /* non-NULL entries of series[] and kpi[] */
-    struct kring **kpi;          /* [ntiers + 1], in this allocation */
+    struct kpi_ring **kpi;       /* [ntiers + 1], in this allocation */
     struct ring *series[];       /* [(ntiers + 1) * METRIC_COUNT] */
 };
 
@@ -99,7 +83,7 @@ struct compliance {
     struct obj_state *obj;       /* same shape */
     struct hist **elapsed;       /* [(ntiers + 1) * METRIC_COUNT * nwin],
                                     lazily */
-    struct kring *kpi;           /* [(ntiers + 1) * nwin] */
+    struct kpi_ring *kpi;        /* [(ntiers + 1) * nwin] */
     uint64_t kpi_saturated;
     size_t nby;
     struct breakdown by[ATTR_COUNT];
@@ -199,24 +183,6 @@ elapsed_of(const struct compliance *c, size_t ti, int metric, size_t w)
     return &c->elapsed[series_ix(c, ti, metric) * c->nwin + w];
 }
 
-static void
-kring_clear_slot(struct kring *r, int s)
-{
-    for (int k = 0; k < KC_N; k++) {
-        r->tot[k] -= r->v[s][k];
-        r->v[s][k] = 0;
-    }
-}
-
-static bool
-kring_empty(const struct kring *r)
-{
-    for (int k = 0; k < KC_N; k++)
-        if (r->tot[k])
-            return false;
-    return true;
-}
-
 /* Clears slot s of window w in every elapsed-time and KPI series. */
 static void
 clear_v2_slot(struct compliance *c, size_t w, int s)
@@ -225,7 +191,7 @@ clear_v2_slot(struct compliance *c, size_t w, int s)
         if (c->elapsed[i * c->nwin + w])
             hist_clear_slot(c->elapsed[i * c->nwin + w], s);
     for (size_t ti = 0; ti <= c->ntiers; ti++)
-        kring_clear_slot(&c->kpi[ti * c->nwin + w], s);
+        kpi_ring_clear_slot(&c->kpi[ti * c->nwin + w], s);
     for (size_t a = 0; a < c->nby; a++) {
         struct breakdown *bd = &c->by[a];
         for (uint32_t v = 0; v <= bd->nvalues; v++) {
@@ -234,7 +200,7 @@ clear_v2_slot(struct compliance *c, size_t w, int s)
                 continue;
             for (size_t ti = 0; ti <= c->ntiers; ti++)
                 if (bv->kpi[ti])
-                    kring_clear_slot(&bv->kpi[ti][w], s);
+                    kpi_ring_clear_slot(&bv->kpi[ti][w], s);
         }
     }
 }
@@ -371,7 +337,7 @@ bvalue_new(const struct compliance *c, const char *s, size_t len)
                                       (c->ntiers + 1) * sizeof(bv->kpi[0]));
     if (bv == NULL)
         return NULL;
-    bv->kpi = (struct kring **)&bv->series[nseries_slots(c)];
+    bv->kpi = (struct kpi_ring **)&bv->series[nseries_slots(c)];
     bv->name = malloc(len + 1);
     if (bv->name == NULL) {
         free(bv);
@@ -474,11 +440,11 @@ static void
 sweep_value_kpis(const struct compliance *c, struct bvalue *bv)
 {
     for (size_t ti = 0; ti <= c->ntiers && bv->nseries > 0; ti++) {
-        struct kring *r = bv->kpi[ti];
+        struct kpi_ring *r = bv->kpi[ti];
         if (r == NULL)
             continue;
         size_t w;
-        for (w = 0; w < c->nwin && kring_empty(&r[w]); w++)
+        for (w = 0; w < c->nwin && kpi_ring_empty(&r[w]); w++)
             ;
         if (w == c->nwin) {
             free(r);
@@ -716,64 +682,12 @@ cmp_record_response_time(struct compliance *c, int tier, int64_t at_ms,
 
 /* ---- KPI facts -------------------------------------------------------- */
 
-/* The counters one fact moves (each by its amount, in the fact's
- * direction). Returns -1 for a fact that makes no sense. */
-static int
-kpi_counters(const struct sla_kpi *k, uint32_t d[KC_N])
-{
-    memset(d, 0, KC_N * sizeof(d[0]));
-    if (k->delta != 1 && k->delta != -1)
-        return -1;
-    switch (k->fact) {
-    case KPI_FIRST_RESOLUTION:
-        d[KC_RESOLVED] = 1;
-        d[KC_FCR] = k->fcr ? 1 : 0;
-        return 0;
-    case KPI_REOPEN:
-        d[KC_REOPENED] = 1;
-        return 0;
-    case KPI_RATING:
-        if (k->score == SCORE_NONE || k->score > SCORE_BAD)
-            return -1;
-        d[score_is_good(k->score) ? KC_GOOD : KC_BAD] = 1;
-        if (k->score <= 5) {
-            d[KC_SCORED] = 1;
-            d[KC_SCORE_SUM] = k->score;
-        }
-        return 0;
-    }
-    return -1;
-}
-
-/* Adds (sign > 0) or subtracts the counters d in slot s, all or nothing:
- * false, and nothing changed, when a count would go below zero or past
- * 2^32 - 1, or the slot would hold more reopens or first contacts than
- * first resolutions. */
-static bool
-kring_apply(struct kring *r, int s, const uint32_t d[KC_N], int sign)
-{
-    uint32_t *v = r->v[s];
-    uint64_t next[KC_N];
-    for (int k = 0; k < KC_N; k++) {
-        if (sign > 0 ? UINT32_MAX - v[k] < d[k] : v[k] < d[k])
-            return false;
-        next[k] = sign > 0 ? (uint64_t)v[k] + d[k] : (uint64_t)v[k] - d[k];
-    }
-    if (next[KC_REOPENED] > next[KC_RESOLVED] || next[KC_FCR] > next[KC_RESOLVED])
-        return false;
-    for (int k = 0; k < KC_N; k++) {
-        v[k] = (uint32_t)next[k];
-        r->tot[k] = sign > 0 ? r->tot[k] + d[k] : r->tot[k] - d[k];
-    }
-    return true;
-}
-
 /* The KPI rings of a value for tier index ti, allocated on first use when
  * `create`; NULL when absent or on allocation failure. */
-static struct kring *
+static struct kpi_ring *
 value_kpi(const struct compliance *c, struct bvalue *bv, size_t ti, bool create)
 {
-    struct kring **r = &bv->kpi[ti];
+    struct kpi_ring **r = &bv->kpi[ti];
     if (*r == NULL && create) {
         *r = calloc(c->nwin, sizeof(**r));
         if (*r != NULL)
@@ -786,20 +700,20 @@ int
 cmp_record_kpi(struct compliance *c, const struct sla_kpi *k)
 {
     long ti = tier_ix(c, k->tier_index);
-    uint32_t d[KC_N];
+    uint32_t d[KPI_COUNTERS];
     int slots[CFG_MAX_WINDOWS];
     bool any = false, failed = false;
 
-    if (ti < 0 || kpi_counters(k, d) < 0)
+    if (ti < 0 || kpi_fact_counters(k, d) < 0)
         return -1;
     for (size_t w = 0; w < c->nwin; w++) {
         slots[w] = win_slot(c, w, k->at_ms);
         if (slots[w] < 0)
             continue;
         any = true;
-        c->kpi_saturated += !kring_apply(&c->kpi[(size_t)ti * c->nwin + w], slots[w], d,
+        c->kpi_saturated += !kpi_ring_apply(&c->kpi[(size_t)ti * c->nwin + w], slots[w], d,
                                          k->delta);
-        c->kpi_saturated += !kring_apply(&c->kpi[c->ntiers * c->nwin + w], slots[w], d,
+        c->kpi_saturated += !kpi_ring_apply(&c->kpi[c->ntiers * c->nwin + w], slots[w], d,
                                          k->delta);
     }
     if (!any)
@@ -812,15 +726,15 @@ cmp_record_kpi(struct compliance *c, const struct sla_kpi *k)
          * rating went, or saturates. */
         struct bvalue *bv = add ? value_get(c, bd, v, strlen(v), &failed)
                                 : value_find(c, bd, v, strlen(v));
-        struct kring *own = bv ? value_kpi(c, bv, (size_t)ti, add) : NULL;
-        struct kring *all = bv ? value_kpi(c, bv, c->ntiers, add) : NULL;
+        struct kpi_ring *own = bv ? value_kpi(c, bv, (size_t)ti, add) : NULL;
+        struct kpi_ring *all = bv ? value_kpi(c, bv, c->ntiers, add) : NULL;
         if (add && (own == NULL || all == NULL))
             failed = true;
         for (size_t w = 0; w < c->nwin; w++) {
             if (slots[w] < 0)
                 continue;
-            c->kpi_saturated += own == NULL || !kring_apply(&own[w], slots[w], d, k->delta);
-            c->kpi_saturated += all == NULL || !kring_apply(&all[w], slots[w], d, k->delta);
+            c->kpi_saturated += own == NULL || !kpi_ring_apply(&own[w], slots[w], d, k->delta);
+            c->kpi_saturated += all == NULL || !kpi_ring_apply(&all[w], slots[w], d, k->delta);
         }
     }
     return failed ? -1 : 0;
@@ -953,112 +867,12 @@ cmp_format_ratio(uint64_t met, uint64_t breached, char *buf)
 
 /* ---- KPIs ----------------------------------------------------------- */
 
-static const char *const kpi_names[CMP_KPI_COUNT] = {
-    "fcr", "reopen_rate", "csat", "csat_mean", "csat_count",
-};
-
-const char *
-cmp_kpi_name(int kpi)
-{
-    return kpi >= 0 && kpi < CMP_KPI_COUNT ? kpi_names[kpi] : NULL;
-}
-
-int
-cmp_kpi_by_name(const char *name, size_t len)
-{
-    for (int k = 0; k < CMP_KPI_COUNT; k++)
-        if (strlen(kpi_names[k]) == len && memcmp(kpi_names[k], name, len) == 0)
-            return k;
-    return -1;
-}
-
-/* num / den in millionths, truncated (den > 0). */
-static uint64_t
-micro_of(uint64_t num, uint64_t den)
-{
-    uint64_t whole = num / den, rest = num % den;
-    /* rest < den; rest * 10^6 fits while den < 1.8e13. */
-    uint64_t frac = den < UINT64_MAX / CMP_RATIO_ONE
-                        ? rest * CMP_RATIO_ONE / den
-                        : (uint64_t)((double)rest / (double)den * CMP_RATIO_ONE);
-    return whole * CMP_RATIO_ONE + frac;
-}
-
-bool
-cmp_kpi_micro(const struct cmp_kpi_counts *k, int kpi, uint64_t *micro)
-{
-    uint64_t rated = k->good + k->bad;
-    *micro = 0;
-    switch (kpi) {
-    case CMP_KPI_FCR:
-        if (k->resolved == 0)
-            return false;
-        *micro = micro_of(k->fcr < k->resolved ? k->fcr : k->resolved, k->resolved);
-        return true;
-    case CMP_KPI_REOPEN_RATE:
-        if (k->resolved == 0)
-            return false;
-        *micro = micro_of(k->reopened < k->resolved ? k->reopened : k->resolved,
-                          k->resolved);
-        return true;
-    case CMP_KPI_CSAT:
-        if (rated == 0)
-            return false;
-        *micro = micro_of(k->good, rated);
-        return true;
-    case CMP_KPI_CSAT_MEAN:
-        if (k->scored == 0)
-            return false;
-        *micro = micro_of(k->score_sum, k->scored);
-        return true;
-    case CMP_KPI_CSAT_COUNT:
-        if (rated == 0)
-            return false;
-        *micro = rated * CMP_RATIO_ONE;
-        return true;
-    }
-    return false;
-}
-
-char *
-cmp_format_kpi(const struct cmp_kpi_counts *k, int kpi, char *buf)
-{
-    uint64_t micro;
-    buf[0] = '\0';
-    if (!cmp_kpi_micro(k, kpi, &micro))
-        return NULL;
-    uint64_t whole = micro / CMP_RATIO_ONE;
-    unsigned frac = (unsigned)(micro % CMP_RATIO_ONE);
-    if (frac == 0) {
-        snprintf(buf, CMP_KPI_BUFLEN, "%llu", (unsigned long long)whole);
-        return buf;
-    }
-    int n = snprintf(buf, CMP_KPI_BUFLEN, "%llu.%06u", (unsigned long long)whole, frac);
-    while (buf[n - 1] == '0')
-        buf[--n] = '\0';
-    return buf;
-}
-
-static void
-kpi_counts_of(const struct kring *r, struct cmp_kpi_counts *k)
-{
-    *k = (struct cmp_kpi_counts){
-        .resolved = r->tot[KC_RESOLVED],
-        .fcr = r->tot[KC_FCR],
-        .reopened = r->tot[KC_REOPENED],
-        .good = r->tot[KC_GOOD],
-        .bad = r->tot[KC_BAD],
-        .scored = r->tot[KC_SCORED],
-        .score_sum = r->tot[KC_SCORE_SUM],
-    };
-}
-
 bool
 cmp_kpi(const struct compliance *c, int tier, int attr, const char *value, int w,
         struct cmp_kpi_counts *out)
 {
     long ti = tier_ix(c, tier);
-    const struct kring *r = NULL;
+    const struct kpi_ring *r = NULL;
     memset(out, 0, sizeof(*out));
     if (ti < 0 || w < 0 || (size_t)w >= c->nwin)
         return false;
@@ -1083,7 +897,7 @@ cmp_kpi(const struct compliance *c, int tier, int attr, const char *value, int w
         if (r == NULL)
             return false;
     }
-    kpi_counts_of(r, out);
+    kpi_ring_counts(r, out);
     return true;
 }
 
@@ -1109,7 +923,7 @@ cmp_kpi_foreach(const struct compliance *c,
 
     for (size_t ti = 0; ti <= c->ntiers; ti++) {
         for (size_t w = 0; w < c->nwin; w++)
-            kpi_counts_of(&c->kpi[ti * c->nwin + w], &counts[w]);
+            kpi_ring_counts(&c->kpi[ti * c->nwin + w], &counts[w]);
         s.tier = public_tier(c, ti);
         fn(arg, &s);
     }
@@ -1125,7 +939,7 @@ cmp_kpi_foreach(const struct compliance *c,
                 if (bv->kpi[ti] == NULL)
                     continue;
                 for (size_t w = 0; w < c->nwin; w++)
-                    kpi_counts_of(&bv->kpi[ti][w], &counts[w]);
+                    kpi_ring_counts(&bv->kpi[ti][w], &counts[w]);
                 s.tier = public_tier(c, ti);
                 fn(arg, &s);
             }
@@ -1302,17 +1116,13 @@ put_elapsed(const struct compliance *c, struct wire_buf *b, size_t ti, int metri
 static void
 put_kpi(const struct compliance *c, struct wire_buf *b, size_t ti,
         const struct breakdown *bd, const struct bvalue *bv, size_t w,
-        const struct kring *r)
+        const struct kpi_ring *r)
 {
     uint8_t n = 0;
-    if (kring_empty(r))
+    if (kpi_ring_empty(r))
         return;
     for (int s = 0; s < CMP_SLOTS; s++)
-        for (int k = 0; k < KC_N; k++)
-            if (r->v[s][k]) {
-                n++;
-                break;
-            }
+        n += !kpi_ring_slot_empty(r, s);
     wire_put_u8(b, 'K');
     wire_put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
     wire_put_u8(b, bd ? (uint8_t)bd->attr : NO_ATTR);
@@ -1321,15 +1131,11 @@ put_kpi(const struct compliance *c, struct wire_buf *b, size_t ti,
     wire_put_u8(b, (uint8_t)w);
     wire_put_u8(b, n);
     for (int age = 0; age < CMP_SLOTS; age++) {
-        const uint32_t *v = r->v[slot_of(c->win[w].head - age)];
-        int k;
-        for (k = 0; k < KC_N && v[k] == 0; k++)
-            ;
-        if (k == KC_N)
+        int s = slot_of(c->win[w].head - age);
+        if (kpi_ring_slot_empty(r, s))
             continue;
         wire_put_u8(b, (uint8_t)age);
-        for (k = 0; k < KC_N; k++)
-            wire_put_u32(b, v[k]);
+        kpi_ring_put_slot(r, s, b);
     }
 }
 
@@ -1516,7 +1322,7 @@ decode_kpi(struct compliance *c, struct wire_reader *r, const struct saved_win *
         return -1;
     long ti = saved_tier(c, tname, tlen);
     long w = sw[wi].w;
-    struct kring *ring = NULL;
+    struct kpi_ring *ring = NULL;
     bool failed = false;
     if (ti >= 0 && w >= 0) {
         if (attr == NO_ATTR) {
@@ -1525,7 +1331,7 @@ decode_kpi(struct compliance *c, struct wire_reader *r, const struct saved_win *
             struct breakdown *bd = breakdown_of(c, attr);
             if (bd != NULL) {
                 struct bvalue *bv = value_get(c, bd, value, vlen, &failed);
-                struct kring *series = bv ? value_kpi(c, bv, (size_t)ti, true) : NULL;
+                struct kpi_ring *series = bv ? value_kpi(c, bv, (size_t)ti, true) : NULL;
                 if (series == NULL)
                     return -1;
                 ring = &series[w];
@@ -1534,18 +1340,10 @@ decode_kpi(struct compliance *c, struct wire_reader *r, const struct saved_win *
     }
     for (int i = 0; i < n; i++) {
         int age = wire_get_u8(r);
-        uint32_t d[KC_N];
-        for (int k = 0; k < KC_N; k++)
-            d[k] = wire_get_u32(r);
-        /* Counts this code cannot have written are malformed. */
-        if (r->bad || age >= CMP_SLOTS || d[KC_REOPENED] > d[KC_RESOLVED] ||
-            d[KC_FCR] > d[KC_RESOLVED] || d[KC_SCORED] > d[KC_GOOD] + (uint64_t)d[KC_BAD] ||
-            d[KC_SCORE_SUM] > 5 * (uint64_t)d[KC_SCORED] || d[KC_SCORE_SUM] < d[KC_SCORED])
+        if (r->bad || age >= CMP_SLOTS)
             return -1;
-        if (ring == NULL)
-            continue;
-        int s = win_slot_bucket(c, (size_t)w, sw[wi].head - age);
-        if (s >= 0 && !kring_apply(ring, s, d, 1))
+        int s = ring ? win_slot_bucket(c, (size_t)w, sw[wi].head - age) : -1;
+        if (kpi_ring_get_slot(ring, s, r) < 0)
             return -1;
     }
     return failed ? -1 : 0;
@@ -1618,7 +1416,7 @@ cmp_memory(const struct compliance *c)
     n += ns * (sizeof(struct ring) + sizeof(struct obj_state));
     for (size_t i = 0; i < ns; i++)
         n += sizeof(struct hist *) + (c->elapsed[i] ? hist_memory(c->elapsed[i]) : 0);
-    n += (c->ntiers + 1) * c->nwin * sizeof(struct kring);
+    n += (c->ntiers + 1) * c->nwin * sizeof(struct kpi_ring);
     for (size_t a = 0; a < c->nby; a++) {
         const struct breakdown *bd = &c->by[a];
         n += bd->cap * (sizeof(struct bvalue *) + sizeof(uint32_t)) +
@@ -1632,7 +1430,7 @@ cmp_memory(const struct compliance *c)
             for (size_t i = 0; i < nseries_slots(c); i++)
                 n += bv->series[i] ? c->nwin * sizeof(struct ring) : 0;
             for (size_t ti = 0; ti <= c->ntiers; ti++)
-                n += bv->kpi[ti] ? c->nwin * sizeof(struct kring) : 0;
+                n += bv->kpi[ti] ? c->nwin * sizeof(struct kpi_ring) : 0;
         }
     }
     return n;

@@ -31,10 +31,12 @@
  * the window, the share reopened since"), and ratings (good, bad, and the
  * sum and number of the numeric ones). A withdrawn rating is subtracted
  * from the bucket it was counted in, when that is still in the window.
- * Counts never go below zero, and a bucket never holds more reopens than
- * first resolutions: a fact that would break that (its ticket moved to
- * another tier or breakdown value in between, or its bucket predates the
- * window) is left out of that series and counted by cmp_kpi_saturated().
+ * Counts never go below zero, and a bucket never holds more reopens (or
+ * first contacts) than first resolutions, nor more numeric ratings than
+ * ratings, nor a sum of scores its numeric ratings cannot make (kpi.h): a
+ * fact that would break that (its ticket moved to another tier or
+ * breakdown value in between, or its bucket predates the window) is left
+ * out of that series and counted by cmp_kpi_saturated().
  *
  * Objective. A (tier, metric, window) ratio becomes `violated` after it was
  * below the objective at CMP_FIRE_ROUNDS consecutive evaluations, and

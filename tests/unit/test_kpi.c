@@ -151,7 +151,9 @@ cell_of(struct ref *r, int tier, int by, const char *value, int w, int64_t bucke
 }
 
 /* All or nothing, as compliance.h promises: no count below zero, no
- * bucket with more reopens or first contacts than first resolutions. */
+ * bucket with more reopens or first contacts than first resolutions, nor
+ * more numeric ratings than ratings, nor a sum of scores that its numeric
+ * ratings (1 to 5 each) cannot make. */
 static void
 ref_apply(struct ref *r, int tier, int by, const char *value, int w, int64_t bucket,
           const int64_t d[R_N], int sign)
@@ -165,7 +167,9 @@ ref_apply(struct ref *r, int tier, int by, const char *value, int w, int64_t buc
             return;
         }
     }
-    if (next[R_REO] > next[R_RES] || next[R_FCR] > next[R_RES]) {
+    if (next[R_REO] > next[R_RES] || next[R_FCR] > next[R_RES] ||
+        next[R_SCORED] > next[R_GOOD] + next[R_BAD] || next[R_SUM] < next[R_SCORED] ||
+        next[R_SUM] > 5 * next[R_SCORED]) {
         r->saturated++;
         return;
     }
