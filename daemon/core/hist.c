@@ -124,6 +124,11 @@ slot_add(struct hist *h, int si, int bin, uint32_t n, uint64_t sum_ms, int64_t m
 {
     struct hslot *s = &h->slot[si];
     bool found;
+    /* Counts and sums that would wrap are refused, not wrapped: a slot
+     * must encode to what decodes (count x min <= sum <= count x max). */
+    if (UINT32_MAX - s->n < n || UINT64_MAX - s->sum_ms < sum_ms ||
+        UINT64_MAX - h->tot_sum_ms < sum_ms)
+        return -1;
     int i = slot_find(s, bin, &found);
     if (!found) {
         if (s->used == s->cap && slot_grow(s) < 0)
@@ -257,11 +262,12 @@ hist_put_slot(const struct hist *h, int si, struct wire_buf *b)
 int
 hist_get_slot(struct hist *h, int s, struct wire_reader *r)
 {
+    uint16_t bins[HIST_BINS];
+    uint32_t cnts[HIST_BINS];
     uint32_t count = wire_get_u32(r);
-    uint64_t sum = wire_get_u64(r);
+    uint64_t sum = wire_get_u64(r), binned = 0;
     int64_t lo = wire_get_i64(r), hi = wire_get_i64(r);
     int nbins = wire_get_u16(r);
-    uint32_t binned = 0;
     bool keep = h != NULL && s >= 0;
     /* Times this code cannot have written (hist_add never keeps a negative
      * one, and the sum lies between count x min and count x max) are
@@ -270,20 +276,28 @@ hist_get_slot(struct hist *h, int s, struct wire_reader *r)
         (unsigned __int128)sum < (unsigned __int128)count * (uint64_t)lo ||
         (unsigned __int128)sum > (unsigned __int128)count * (uint64_t)hi)
         return -1;
+    /* The whole record is read and checked before any of it is added, so
+     * that a refused one leaves the slot as it was. */
     for (int k = 0; k < nbins; k++) {
-        int bin = wire_get_u16(r);
-        uint32_t cnt = wire_get_u32(r);
-        if (r->bad || bin >= HIST_BINS)
+        bins[k] = wire_get_u16(r);
+        cnts[k] = wire_get_u32(r);
+        if (r->bad || bins[k] >= HIST_BINS)
             return -1;
-        binned += cnt;
-        if (keep && cnt > 0 && slot_add(h, s, bin, cnt, 0, lo, hi) < 0)
-            return -1;
+        binned += cnts[k];
     }
     if (binned != count)
         return -1;
-    if (keep) {
-        h->slot[s].sum_ms += sum;
-        h->tot_sum_ms += sum;
-    }
+    /* Added to what the slot holds (a section may name a series twice),
+     * nothing may wrap either. */
+    if (!keep)
+        return 0;
+    if (UINT32_MAX - h->slot[s].n < count || UINT64_MAX - h->slot[s].sum_ms < sum ||
+        UINT64_MAX - h->tot_sum_ms < sum)
+        return -1;
+    for (int k = 0; k < nbins; k++)
+        if (cnts[k] > 0 && slot_add(h, s, bins[k], cnts[k], 0, lo, hi) < 0)
+            return -1; /* out of memory: the caller drops the section */
+    h->slot[s].sum_ms += sum;
+    h->tot_sum_ms += sum;
     return 0;
 }

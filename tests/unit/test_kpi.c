@@ -972,6 +972,74 @@ test_kpi_encode_decode(void **state)
         cmp_free(d);
         wire_free(&k);
     }
+    /* A refused slot leaves the slot as it was: a good record, then one
+     * for the same slot whose bins do not add up to its count. */
+    wire_init(&k);
+    wire_put_u32(&k, 3);
+    wire_put_u32(&k, 1);
+    wire_put_i64(&k, HOUR);
+    wire_put_i64(&k, fdiv(now, width(0)));
+    for (int i = 0; i < 2; i++) {
+        wire_put_u8(&k, 'E');
+        wire_put_str(&k, "fast", 4);
+        wire_put_u8(&k, METRIC_RESPONSE);
+        wire_put_u8(&k, 0);
+        wire_put_u8(&k, 1);
+        wire_put_u8(&k, 0);
+        wire_put_u32(&k, 2);
+        wire_put_u64(&k, 2 * 500);
+        wire_put_i64(&k, 500);
+        wire_put_i64(&k, 500);
+        wire_put_u16(&k, 2);
+        wire_put_u16(&k, 100);
+        wire_put_u32(&k, 1);
+        wire_put_u16(&k, i == 0 ? 100 : CMP_LAT_BINS); /* the second: no such bin */
+        wire_put_u32(&k, 1);
+    }
+    d = cmp_new(cfg, now);
+    assert_int_equal(cmp_decode(d, k.data, k.len), -1);
+    struct cmp_latency kept;
+    assert_true(cmp_elapsed(d, 0, METRIC_RESPONSE, 0, &kept));
+    assert_int_equal(kept.count, 2);
+    assert_int_equal(kept.mean_ms, 500);
+    struct wire_buf again;
+    wire_init(&again);
+    assert_int_equal(cmp_encode(d, &again), 0);
+    struct compliance *d2 = cmp_new(cfg, now);
+    assert_int_equal(cmp_decode(d2, again.data, again.len), 0); /* what stays encodes */
+    cmp_free(d2);
+    wire_free(&again);
+    cmp_free(d);
+    wire_free(&k);
+
+    /* A section may name a series twice; sums that would wrap are
+     * refused (the slot would no longer encode to what decodes). */
+    for (int records = 2; records <= 3; records++) {
+        wire_init(&k);
+        wire_put_u32(&k, 3);
+        wire_put_u32(&k, 1);
+        wire_put_i64(&k, HOUR);
+        wire_put_i64(&k, fdiv(now, width(0)));
+        for (int i = 0; i < records; i++) {
+            wire_put_u8(&k, 'E');
+            wire_put_str(&k, "fast", 4);
+            wire_put_u8(&k, METRIC_RESOLUTION);
+            wire_put_u8(&k, 0);
+            wire_put_u8(&k, 1);
+            wire_put_u8(&k, 0);
+            wire_put_u32(&k, 1);
+            wire_put_u64(&k, 9000000000000000000ULL);
+            wire_put_i64(&k, 9000000000000000000LL);
+            wire_put_i64(&k, 9000000000000000000LL);
+            wire_put_u16(&k, 1);
+            wire_put_u16(&k, CMP_LAT_BINS - 1);
+            wire_put_u32(&k, 1);
+        }
+        d = cmp_new(cfg, now);
+        assert_int_equal(cmp_decode(d, k.data, k.len), records == 2 ? 0 : -1);
+        cmp_free(d);
+        wire_free(&k);
+    }
     wire_free(&b);
     ref_free(r);
     cmp_free(c);
