@@ -2,7 +2,8 @@
  * compliance.c - rolling compliance windows, breakdowns, the elapsed-time
  * distributions, the KPI windows and objective states (see compliance.h).
  * Owns their memory and the layout of their checkpoint section (its bytes
- * go through wire.h; a histogram's slots through hist.c). Must not do I/O,
+ * go through wire.h; a histogram's slots through hist.c, a KPI bucket's
+ * through kpi.c, which also does the KPIs' arithmetic). Must not do I/O,
  * read a clock or look at tickets: report.c feeds it outcomes, KPI facts
  * and instants, and reads it back in O(tiers x metrics x windows) plus the
  * breakdown values.
