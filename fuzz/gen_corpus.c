@@ -169,6 +169,26 @@ gen_state(void)
     ev(core, EVT_CLOSED, "T-2", t + 6 * HOUR, NULL, NULL);
     core_advance(core, FUZZ_WALL_MS);
     checkpoint(core, cmp, true, "after-update");
+    /* Version 3: a next_reply cycle (T-4 was answered; low has next_reply),
+     * ratings, and a closed ticket's record. */
+    ev(core, EVT_COMMENTED, "T-4", FUZZ_WALL_MS, NULL, NULL);
+    ev(core, EVT_OPENED, "T-6", FUZZ_WALL_MS, "urgent", NULL);
+    struct sla_event r;
+    const char *why;
+    memset(&r, 0, sizeof(r));
+    r.type = EVT_RATED;
+    r.ticket = "T-6";
+    r.ticket_len = 3;
+    r.ts_ms = r.arrival_ms = FUZZ_WALL_MS;
+    r.score = 4;
+    if (core_apply(core, &r, &why) < 0)
+        exit(1);
+    ev(core, EVT_CLOSED, "T-6", FUZZ_WALL_MS, NULL, NULL);
+    r.ticket = "T-3";
+    r.score = SCORE_BAD;
+    if (core_apply(core, &r, &why) < 0)
+        exit(1);
+    checkpoint(core, cmp, true, "next-reply-and-closed");
     /* KPI facts: first resolutions, a reopen, ratings and a re-rating. */
     ev(core, EVT_RESOLVED, "T-4", FUZZ_WALL_MS, NULL, NULL);
     ev(core, EVT_RESOLVED, "T-5", FUZZ_WALL_MS, NULL, NULL);

@@ -18,11 +18,12 @@ static const char yaml_a[] =
     "    week: { mon-fri: \"09:00-12:00,13:00-18:00\", sat: \"10:00-14:00\" }\n"
     "    holidays: [\"2026-12-24\", \"2026-12-25\", \"2027-01-01\"]\n"
     "tiers:\n"
-    "  fast: { response: 10m, resolution: 1h, warn: [50%, 80%],"
+    "  fast: { response: 10m, resolution: 1h, next_reply: 5m, warn: [50%, 80%],"
     " pause: [response, resolution] }\n"
     "  office: { response: 1h, resolution: 8h, warn: [75%], calendar: office }\n"
     "  slow: { response: 4h }\n"
-    "  low: { response: 24h, resolution: 5d, warn: [10%, 20%, 90%] }\n"
+    "  low: { response: 24h, resolution: 5d, next_reply: 1h, warn: [10%, 20%, 90%],"
+    " pause: [next_reply] }\n"
     "policies:\n"
     "  - { match: { priority: [urgent, p1] }, tier: fast }\n"
     "  - { match: { channel: phone }, tier: office }\n"
@@ -31,12 +32,15 @@ static const char yaml_a[] =
     "compliance:\n"
     "  windows: [1h, 24h]\n"
     "  by: [priority, queue]\n"
-    "  max_values: 4\n";
+    "  max_values: 4\n"
+    "state: { forget_resolved_after: 1d, max_attribute_values: 6 }\n";
 
 /* B: a reload of A. fast loses its resolution clock, office moves to
  * another zone and longer targets, slow is gone (its tickets take the
  * policies' choice), low's resolution target drops below what a clock
- * may already have consumed (a deadline in the past), and a new tier. */
+ * may already have consumed (a deadline in the past), and a new tier;
+ * next_reply moves from fast to office, and resolved tickets are no
+ * longer forgotten. */
 static const char yaml_b[] =
     "calendars:\n"
     "  office:\n"
@@ -44,7 +48,7 @@ static const char yaml_b[] =
     "    week: { mon-thu: \"08:00-16:00\" }\n"
     "tiers:\n"
     "  fast: { response: 5m, warn: [90%] }\n"
-    "  office: { response: 2h, resolution: 1d, calendar: office,"
+    "  office: { response: 2h, resolution: 1d, next_reply: 30m, calendar: office,"
     " pause: [response] }\n"
     "  low: { response: 1h, resolution: 30m, warn: [50%] }\n"
     "  night: { response: 12h, resolution: 2d, calendar: office }\n"
@@ -54,7 +58,8 @@ static const char yaml_b[] =
     "  - { tier: low }\n"
     "compliance:\n"
     "  windows: [1h, 7d]\n"
-    "  by: [channel]\n";
+    "  by: [channel]\n"
+    "state: { forget_resolved_after: 0s }\n";
 
 static const struct config *
 load_fixed(const char *name, const char *yaml)

@@ -151,6 +151,8 @@ diff_tiers(struct out *o, const struct config *a, const struct config *b)
                        dur(nt->target_ms[METRIC_RESPONSE], x));
             if (nt->target_ms[METRIC_RESOLUTION])
                 out_printf(o, ", resolution %s", dur(nt->target_ms[METRIC_RESOLUTION], x));
+            if (nt->target_ms[METRIC_NEXT_REPLY])
+                out_printf(o, ", next_reply %s", dur(nt->target_ms[METRIC_NEXT_REPLY], x));
             if (nt->calendar_name)
                 out_printf(o, ", calendar %s", nt->calendar_name);
             out_printf(o, ")");

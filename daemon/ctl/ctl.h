@@ -8,7 +8,8 @@
  *   ctl_main.c --> cmd_emit      ctl_emit.c      XADD one event
  *              --> cmd_status    ctl_status.c    one ticket, or the daemon
  *              --> cmd_tickets   ctl_tickets.c   running clocks by deadline
- *              --> cmd_report    ctl_report.c    the published gauges
+ *              --> cmd_report    ctl_report.c    the published gauges, KPIs
+ *                                                and objectives
  *              --> cmd_outbox    ctl_outbox.c    <prefix>outbox
  *              --> cmd_config    ctl_config.c    the effective configuration
  *              --> cmd_explain   ctl_explain.c   tier and escalations for

@@ -134,6 +134,10 @@ print_tiers(const struct config *cfg)
             printf(", resolution: ");
             ydur(t->target_ms[METRIC_RESOLUTION]);
         }
+        if (t->target_ms[METRIC_NEXT_REPLY] > 0) {
+            printf(", next_reply: ");
+            ydur(t->target_ms[METRIC_NEXT_REPLY]);
+        }
         printf(", warn: [");
         for (int w = 0; w < t->nwarn; w++) {
             printf("%s", w ? ", " : "");
@@ -326,6 +330,9 @@ cmd_config(const struct config *cfg, int argc, char **argv)
     print_compliance(cfg);
     printf("state:\n  checkpoint_every: ");
     ydur(cfg->state.checkpoint_every_ms);
+    printf("\n  forget_resolved_after: ");
+    ydur(cfg->state.forget_resolved_after_ms);
+    printf("\n  max_attribute_values: %d", cfg->state.max_attribute_values);
     printf("\nlog:\n  level: %s\n", level_name(cfg->log_level));
     return 0;
 }

@@ -115,6 +115,8 @@ print_targets(const struct cfg_tier *tier)
         printf(", resolution %s", ctl_dur(tier->target_ms[METRIC_RESOLUTION], d));
     else
         printf(", no resolution clock");
+    if (tier->target_ms[METRIC_NEXT_REPLY] > 0)
+        printf(", next reply %s", ctl_dur(tier->target_ms[METRIC_NEXT_REPLY], d));
     if (tier->nwarn) {
         printf("; warnings at");
         for (int w = 0; w < tier->nwarn; w++) {

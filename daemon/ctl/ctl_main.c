@@ -28,7 +28,7 @@ static const struct ctl_command {
       cmd_status },
     { "tickets", "[--overdue | --at-risk DUR] [--tier T] [--queue Q] [--json]",
       "running clocks, soonest deadline first", cmd_tickets },
-    { "report", "[--json]", "compliance, open, overdue and at-risk counts, counters",
+    { "report", "[--json]", "compliance, open, overdue, at-risk, KPIs, objectives, counters",
       cmd_report },
     { "outbox", "[--json]", "webhook notifications waiting for delivery", cmd_outbox },
     { "config", "", "the effective configuration, defaults filled in", cmd_config },

@@ -51,7 +51,10 @@ ctl_usage_error(const char *fmt, ...)
 void
 ctl_print_json(json_t *value)
 {
-    char *text = json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    /* 15 digits: the decimals slawatchd publishes ("0.9731") come out as
+     * written, not as 0.97309999999999997. */
+    char *text =
+        json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     if (text)
         printf("%s\n", text);
     else

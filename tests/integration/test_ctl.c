@@ -232,6 +232,201 @@ test_report(void **state)
     assert_int_equal(ctl(e, NULL, out, sizeof(out), "report --yaml"), 64);
 }
 
+/* Index of the first line of text that is, spaces collapsed and trimmed,
+ * row; -1 when none. */
+static int
+row_at(const char *text, const char *row)
+{
+    char line[1024];
+    int index = 0;
+    for (const char *p = text; *p; index++) {
+        size_t n = strcspn(p, "\n"), k = 0;
+        for (size_t i = 0; i < n && k + 1 < sizeof(line); i++)
+            if (p[i] != ' ' || (k > 0 && line[k - 1] != ' '))
+                line[k++] = p[i];
+        while (k > 0 && line[k - 1] == ' ')
+            k--;
+        line[k] = '\0';
+        if (strcmp(line, row) == 0)
+            return index;
+        p += n + (p[n] == '\n');
+    }
+    return -1;
+}
+
+static bool
+has_row(const char *text, const char *row)
+{
+    return row_at(text, row) >= 0;
+}
+
+/* The member path a.b.c... (NULL-terminated) of a JSON object. */
+static json_t *
+json_at(json_t *v, ...)
+{
+    va_list ap;
+    va_start(ap, v);
+    for (const char *k; v && (k = va_arg(ap, const char *)) != NULL;)
+        v = json_object_get(v, k);
+    va_end(ap);
+    return v;
+}
+
+/* The tier object named name in report --json's tiers. */
+static json_t *
+report_tier(json_t *root, const char *name)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(root, "tiers"), i, t) {
+        if (strcmp(json_string_value(json_object_get(t, "tier")), name) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+/* The KPIs and named objectives as slawatchd is to publish them (SPEC
+ * section 4), SET by the test while no daemon runs, in both outputs. */
+static void
+test_report_kpis_and_objectives(void **state)
+{
+    struct env *e = *state;
+    char out[32768], text[512];
+    json_error_t err;
+    assert_int_equal(h_daemon_stop(e->daemon, SIGTERM, 5000), 0);
+    e->daemon = 0;
+    snprintf(text, sizeof(text),
+             "redis: { host: 127.0.0.1, port: %d, prefix: \"ctl:\" }\n"
+             "tiers:\n"
+             "  fast: { response: 1s, resolution: 1h }\n"
+             "  slow: { response: 1h }\n"
+             "compliance: { by: [queue] }\n",
+             e->redis.port);
+    char *cfg = h_write_file(e->redis.dir, "kpi.yaml", text);
+
+    /* Nothing published yet: every tier and window, each KPI "-"; no
+     * objective. */
+    assert_int_equal(ctl(e, cfg, out, sizeof(out), "report"), 0);
+    assert_true(has_row(out, "tier window by fcr reopen_rate csat csat_mean csat_count"));
+    assert_true(has_row(out, "fast 1h - - - - -"));
+    assert_true(has_row(out, "all 1h - - - - -"));
+    assert_true(has_row(out, "24h - - - - -"));
+    assert_null(strstr(out, "objective"));
+    assert_int_equal(ctl(e, cfg, out, sizeof(out), "report --json"), 0);
+    json_t *root = json_loads(out, 0, &err);
+    assert_non_null(root);
+    assert_int_equal(json_array_size(json_object_get(root, "objectives")), 0);
+    assert_true(json_is_null(json_at(report_tier(root, "slow"), "kpi", "7d", "csat", NULL)));
+    assert_int_equal(json_object_size(json_at(report_tier(root, "all"), "kpi", "7d", "by", NULL)),
+                     0);
+    json_decref(root);
+
+    static const char *const keys[][2] = {
+        { "ctl:kpi:fast:fcr:1h", "0.8" },
+        { "ctl:kpi:fast:fcr:1h:queue=billing", "0.5" },
+        { "ctl:kpi:fast:csat_mean:1h:queue=billing", "4.25" },
+        { "ctl:kpi:all:fcr:7d", "0.75" },
+        { "ctl:kpi:all:reopen_rate:7d", "0.05" },
+        { "ctl:kpi:all:csat:7d", "0.9" },
+        { "ctl:kpi:all:csat_mean:7d", "4.5" },
+        { "ctl:kpi:all:csat_count:7d", "20" },
+        { "ctl:kpi:all:csat_count:7d:queue=billing", "8" },
+        { "ctl:kpi:all:csat_count:7d:queue=a:b", "3" }, /* a value may hold ':' */
+        /* Left by an earlier configuration: no such tier, window, breakdown. */
+        { "ctl:kpi:gone:fcr:1h", "0.1" },
+        { "ctl:kpi:fast:fcr:30d", "0.2" },
+        { "ctl:kpi:fast:fcr:1h:agent=ann", "0.3" },
+        { "ctl:objective:first-contact", "0.9" },
+        { "ctl:objective:first-contact:fast:7d", "1" },
+        { "ctl:objective:first-contact:all:7d", "0" },
+        { "ctl:objective:satisfaction", "4.8" },
+        { "ctl:objective:reopens:all:7d", "0" },
+        { "ctl:objective:reopens:gone:7d", "1" },
+        { "ctl:objective", "0.9" }, /* compliance.objective: not a named one */
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        assert_int_equal(h_cmd(e->c, "SET %s %s", keys[i][0], keys[i][1]), 0);
+    assert_int_equal(h_cmd(e->c, "XADD ctl:objectives * objective first-contact"), 0);
+
+    assert_int_equal(ctl(e, cfg, out, sizeof(out), "report"), 0);
+    /* The compliance table and the counters are still there. */
+    assert_true(has_row(out, "tier metric window ratio met breached open overdue risk5m "
+                             "risk15m risk1h"));
+    assert_non_null(strstr(out, "events_total "));
+    /* Each tier and window, then its breakdown values, as published. */
+    int fast = row_at(out, "fast 1h 0.8 - - - -"), all7d = row_at(out, "7d 0.75 0.05 0.9 4.5 20");
+    assert_true(fast > row_at(out, "tier window by fcr reopen_rate csat csat_mean csat_count"));
+    assert_int_equal(row_at(out, "queue=billing 0.5 - - 4.25 -"), fast + 1);
+    assert_int_equal(row_at(out, "24h - - - - -"), fast + 2);
+    assert_true(all7d > row_at(out, "all 1h - - - - -"));
+    assert_int_equal(row_at(out, "queue=a:b - - - - 3"), all7d + 1);
+    assert_int_equal(row_at(out, "queue=billing - - - - 8"), all7d + 2);
+    assert_null(strstr(out, "0.1"));
+    assert_null(strstr(out, "0.2"));
+    assert_null(strstr(out, "0.3"));
+    assert_null(strstr(out, "gone"));
+    /* The objectives by name, the threshold once, each state. */
+    int first = row_at(out, "first-contact 0.9 fast 7d VIOLATED");
+    assert_true(first > row_at(out, "objective threshold tier window state"));
+    assert_true(first > all7d);
+    assert_int_equal(row_at(out, "all 7d met"), first + 1);
+    assert_int_equal(row_at(out, "reopens - all 7d met"), first + 2);
+    assert_int_equal(row_at(out, "satisfaction 4.8 - - no window holds data"), first + 3);
+    assert_true(first + 3 < line_of(out, "events_total"));
+
+    assert_int_equal(ctl(e, cfg, out, sizeof(out), "report --json"), 0);
+    root = json_loads(out, 0, &err);
+    if (root == NULL)
+        fail_msg("report --json:%d: %s", err.line, err.text);
+    json_t *jfast = report_tier(root, "fast"), *jall = report_tier(root, "all");
+    assert_non_null(jfast);
+    assert_null(report_tier(root, "gone"));
+    assert_true(json_real_value(json_at(jfast, "kpi", "1h", "fcr", NULL)) == 0.8);
+    assert_true(json_is_null(json_at(jfast, "kpi", "1h", "csat_mean", NULL)));
+    assert_true(json_real_value(json_at(jfast, "kpi", "1h", "by", "queue", "billing", "fcr",
+                                        NULL)) == 0.5);
+    assert_true(json_real_value(json_at(jfast, "kpi", "1h", "by", "queue", "billing",
+                                        "csat_mean", NULL)) == 4.25);
+    assert_null(json_at(jfast, "kpi", "1h", "by", "agent", NULL));
+    assert_null(json_at(jfast, "kpi", "30d", NULL));
+    assert_true(json_real_value(json_at(jall, "kpi", "7d", "reopen_rate", NULL)) == 0.05);
+    assert_true(json_real_value(json_at(jall, "kpi", "7d", "csat_mean", NULL)) == 4.5);
+    assert_true(json_is_integer(json_at(jall, "kpi", "7d", "csat_count", NULL)));
+    assert_int_equal(json_integer_value(json_at(jall, "kpi", "7d", "csat_count", NULL)), 20);
+    assert_int_equal(json_integer_value(json_at(jall, "kpi", "7d", "by", "queue", "a:b",
+                                                "csat_count", NULL)),
+                     3);
+    assert_int_equal(json_integer_value(json_at(jall, "kpi", "7d", "by", "queue", "billing",
+                                                "csat_count", NULL)),
+                     8);
+    /* The decimals as published, not 0.80000000000000004. */
+    assert_non_null(strstr(out, "\"fcr\": 0.8,"));
+    json_t *objs = json_object_get(root, "objectives");
+    assert_int_equal(json_array_size(objs), 3);
+    json_t *fc = json_array_get(objs, 0), *ro = json_array_get(objs, 1),
+           *sat = json_array_get(objs, 2);
+    assert_string_equal(json_string_value(json_object_get(fc, "name")), "first-contact");
+    assert_true(json_real_value(json_object_get(fc, "threshold")) == 0.9);
+    json_t *states = json_object_get(fc, "states");
+    assert_int_equal(json_array_size(states), 2);
+    assert_string_equal(json_string_value(json_at(json_array_get(states, 0), "tier", NULL)),
+                        "fast");
+    assert_string_equal(json_string_value(json_at(json_array_get(states, 0), "window", NULL)),
+                        "7d");
+    assert_true(json_is_true(json_at(json_array_get(states, 0), "violated", NULL)));
+    assert_string_equal(json_string_value(json_at(json_array_get(states, 1), "tier", NULL)),
+                        "all");
+    assert_true(json_is_false(json_at(json_array_get(states, 1), "violated", NULL)));
+    assert_string_equal(json_string_value(json_object_get(ro, "name")), "reopens");
+    assert_true(json_is_null(json_object_get(ro, "threshold")));
+    assert_int_equal(json_array_size(json_object_get(ro, "states")), 1);
+    assert_string_equal(json_string_value(json_object_get(sat, "name")), "satisfaction");
+    assert_true(json_real_value(json_object_get(sat, "threshold")) == 4.8);
+    assert_int_equal(json_array_size(json_object_get(sat, "states")), 0);
+    json_decref(root);
+    free(cfg);
+}
+
 /* Appends an "opened" event stamped ago_ms before now, with more fields. */
 static void
 open_ago(struct env *e, const char *ticket, long long ago_ms, const char *more)
@@ -425,7 +620,7 @@ test_config(void **state)
     snprintf(text, sizeof(text),
              "redis: { host: 127.0.0.1, port: %d, prefix: \"ctl:\" }\n"
              "tiers:\n"
-             "  t: { response: 90m, warn: [50%%, 87.5%%], calendar: office }\n"
+             "  t: { response: 90m, next_reply: 20m, warn: [50%%, 87.5%%], calendar: office }\n"
              "calendars:\n"
              "  office: { timezone: Europe/Berlin, week: { mon-fri: \"09:00-12:00,13:00-17:00\" },\n"
              "            holidays: [\"2026-12-25\"] }\n"
@@ -442,8 +637,8 @@ test_config(void **state)
     snprintf(want, sizeof(want), "    secret_file: \"%s/hook.secret\"\n", e->redis.dir);
     assert_non_null(strstr(out, want));
     /* Defaults filled in. */
-    assert_non_null(strstr(out, "  t: { response: 1h30m, warn: [50%, 87.50%], pause: "
-                                "[resolution], calendar: office }\n"));
+    assert_non_null(strstr(out, "  t: { response: 1h30m, next_reply: 20m, warn: [50%, 87.50%], "
+                                "pause: [resolution], calendar: office }\n"));
     assert_non_null(strstr(out, "    week: { mon: \"09:00-12:00,13:00-17:00\", tue: "));
     assert_non_null(strstr(out, "sat: \"closed\", sun: \"closed\" }\n"));
     assert_non_null(strstr(out, "    holidays: [\"2026-12-25\"]\n"));
@@ -453,6 +648,8 @@ test_config(void **state)
                                 "after: 10m, notify: [hook] }\n"));
     assert_non_null(strstr(out, "policies: []\n")); /* own tiers: every ticket takes the last */
     assert_non_null(strstr(out, "  checkpoint_every: 30s\n"));
+    assert_non_null(strstr(out, "  forget_resolved_after: 30d\n"));
+    assert_non_null(strstr(out, "  max_attribute_values: 100000\n"));
     assert_non_null(strstr(out, "  group: \"slawatch\"\n"));
     assert_non_null(strstr(out, "  by: [queue]\n"));
     /* slawatchd reads it back, to the same configuration. */
@@ -614,6 +811,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_emit_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_kpis_and_objectives, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
         cmocka_unit_test(test_outbox),
         cmocka_unit_test_setup_teardown(test_config, setup, teardown),

@@ -348,6 +348,30 @@ test_next_reply_tiers_and_pause(void **state)
     fx_free(f);
 }
 
+/* A business-hours tier counts a cycle in open hours only: a message at
+ * Friday 17:50 Berlin with 30 min to answer is due Monday 09:20. */
+static void
+test_next_reply_calendar(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new("calendars:\n"
+                          "  office: { timezone: Europe/Berlin, week: { mon-fri: \"09:00-18:00\" } }\n"
+                          "tiers: { biz: { response: 1h, next_reply: 30m, calendar: office } }\n");
+    const int64_t fri1600 = 1795186800000LL; /* 2026-11-20T15:00:00Z, a Friday */
+    assert_int_equal(apply(f, "opened", "B", fri1600, NULL), 0);
+    assert_int_equal(apply(f, "responded", "B", fri1600 + 10 * MIN, NULL), 0);
+    assert_int_equal(apply(f, "commented", "B", fri1600 + 110 * MIN, NULL), 0);
+    const struct sla_clock *c = ticket_clock(core_find(f->core, "B", 1), METRIC_NEXT_REPLY);
+    assert_non_null(c);
+    int64_t mon0920 = fri1600 + 3 * DAY - 7 * HOUR + 20 * MIN;
+    assert_int_equal(c->deadline_ms, mon0920);
+    advance(f, mon0920);
+    assert_int_equal(count_notes(f, NOTICE_BREACH, METRIC_NEXT_REPLY), 0);
+    advance(f, mon0920 + 1);
+    assert_int_equal(count_notes(f, NOTICE_BREACH, METRIC_NEXT_REPLY), 1);
+    fx_free(f);
+}
+
 /* ---- checkpoints --------------------------------------------------------- */
 
 static void
@@ -791,6 +815,7 @@ main(void)
         cmocka_unit_test(test_rated_needs_a_valid_score),
         cmocka_unit_test(test_next_reply_cycles),
         cmocka_unit_test(test_next_reply_tiers_and_pause),
+        cmocka_unit_test(test_next_reply_calendar),
         cmocka_unit_test(test_checkpoint_keeps_v2_fields),
         cmocka_unit_test(test_closed_rating_window),
         cmocka_unit_test(test_forget_resolved_after),
