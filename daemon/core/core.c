@@ -50,6 +50,7 @@ struct core {
     size_t cq_head, cq_n, cq_cap;
     uint64_t attr_folded[ATTR_COUNT];
     uint64_t forgotten;
+    bool restoring;              /* attribute values are taken as saved */
     int64_t now_ms;
     int64_t (*wall_clock)(void *arg);
     void *clock_arg;
@@ -647,15 +648,26 @@ closed_kill(struct core *core, struct closed_rec *r)
     r->forget_ms = INT64_MIN;
 }
 
-/* Frees the records whose time has passed (arrival time, like every
- * decision, so a replay forgets at the same entry). */
+/* Whether a record still takes a rating that arrived at arrival_ms: by
+ * arrival, like every decision, so a replay decides as live did. */
+static bool
+closed_valid(const struct closed_rec *r, int64_t arrival_ms)
+{
+    return r->forget_ms != INT64_MIN && r->forget_ms >= arrival_ms;
+}
+
+/* Frees the records whose time has passed by CLOSED_SLACK_MS: the core's
+ * now may run ahead of the arrival of entries not yet read (a Redis host
+ * whose clock lags), and such an entry must still find its record. */
+#define CLOSED_SLACK_MS (3600 * 1000LL)
+
 static void
 closed_expire(struct core *core)
 {
     while (core->cq_n > 0) {
         struct closed_rec *r = core->cq[core->cq_head];
         if (r->forget_ms != INT64_MIN) {
-            if (r->forget_ms >= core->now_ms)
+            if (r->forget_ms >= core->now_ms - CLOSED_SLACK_MS)
                 return;
             tt_remove(&core->closed, r);
         }
@@ -673,6 +685,14 @@ closed_add(struct core *core, const char *id, size_t id_len, int tier,
            int64_t forget_ms)
 {
     struct closed_rec *old = tt_find(&core->closed, id, id_len);
+    /* The queue stays in order of forget_ms (restored records may lie
+     * after the arrival of the close being kept). */
+    if (core->cq_n > 0) {
+        const struct closed_rec *last =
+            core->cq[(core->cq_head + core->cq_n - 1) % core->cq_cap];
+        if (last->forget_ms > forget_ms)
+            forget_ms = last->forget_ms;
+    }
     struct closed_rec *r = malloc(offsetof(struct closed_rec, id) + id_len + 1);
     if (r == NULL)
         return NULL;
@@ -685,15 +705,17 @@ closed_add(struct core *core, const char *id, size_t id_len, int tier,
     r->id_len = (uint8_t)id_len;
     memcpy(r->id, id, id_len);
     r->id[id_len] = '\0';
-    if (old != NULL)
-        closed_kill(core, old);
-    if (tt_insert(&core->closed, r) < 0) {
+    /* Queued first, so that a failure leaves the old record as it was;
+     * the table then has one member fewer, so the insert cannot fail when
+     * a record is replaced. */
+    if (closed_push(core, r) < 0) {
         free(r);
         return NULL;
     }
-    if (closed_push(core, r) < 0) {
-        tt_remove(&core->closed, r);
-        free(r);
+    if (old != NULL)
+        closed_kill(core, old);
+    if (tt_insert(&core->closed, r) < 0) {
+        r->forget_ms = INT64_MIN; /* freed when the queue reaches it */
         return NULL;
     }
     return r;
@@ -711,7 +733,7 @@ closed_keep(struct core *core, const struct ticket *t)
         intern_ref(&core->attrs[a], ids[a]);
     }
     if (closed_add(core, t->id, t->id_len, t->tier, ids, t->rated_s, ticket_score(t),
-                   add_sat(core->now_ms, CORE_CLOSED_KEEP_MS)) == NULL)
+                   add_sat(core->set_ms, CORE_CLOSED_KEEP_MS)) == NULL)
         for (int a = 0; a < ATTR_COUNT; a++)
             intern_put(&core->attrs[a], ids[a]);
 }
@@ -777,9 +799,12 @@ choose_tier(const struct core *core, const struct ticket *t)
 #define ATTR_OTHER "_other"
 
 /* The id for one attribute value, with a reference: past
- * state.max_attribute_values distinct values of the attribute, a new value
- * is folded into "_other" (counted), so that hostile or runaway values
- * cannot grow memory without bound. 0 on allocation failure. */
+ * state.max_attribute_values distinct values of the attribute (besides
+ * "_other" itself), a new value is folded into "_other" (counted), so that
+ * hostile or runaway values cannot grow memory without bound. A restore
+ * takes the values as saved (they were within the cap when written, and
+ * their order in a checkpoint is the table's, not their arrival's): no
+ * folding then. 0 on allocation failure. */
 static uint32_t
 attr_intern(struct core *core, int a, const char *v, size_t len)
 {
@@ -787,7 +812,10 @@ attr_intern(struct core *core, int a, const char *v, size_t len)
     size_t cap = core->cfg->state.max_attribute_values > 0
                      ? (size_t)core->cfg->state.max_attribute_values
                      : 1;
-    if (in->live >= cap && intern_lookup(in, v, len) == 0) {
+    size_t real = in->live;
+    if (real > 0 && intern_lookup(in, ATTR_OTHER, sizeof(ATTR_OTHER) - 1) != 0)
+        real--;
+    if (!core->restoring && real >= cap && intern_lookup(in, v, len) == 0) {
         core->attr_folded[a]++;
         v = ATTR_OTHER;
         len = sizeof(ATTR_OTHER) - 1;
@@ -1001,6 +1029,15 @@ ev_resolved(struct core *core, struct ticket *t, int64_t ts)
     }
 }
 
+/* The next cycle's number (delivery ids and dedup keys name it): counts
+ * up, and stays at the last number rather than wrap. */
+static void
+cycle_next(struct sla_clock *c)
+{
+    if (c->cycle < UINT16_MAX)
+        c->cycle++;
+}
+
 static void
 ev_reopened(struct core *core, struct ticket *t, int64_t ts)
 {
@@ -1017,7 +1054,7 @@ ev_reopened(struct core *core, struct ticket *t, int64_t ts)
     core->open[t->tier]++;
     heap_remove(&core->heap, &res->node); /* the forget timer */
     if (tier_of(core, t)->target_ms[METRIC_RESOLUTION] > 0) {
-        res->cycle++;
+        cycle_next(res);
         clock_start(core, t, res, ts);
     }
 }
@@ -1038,22 +1075,85 @@ ev_responded(struct core *core, struct ticket *t, int64_t ts)
 static void
 ev_commented(struct core *core, struct ticket *t, int64_t ts)
 {
+    struct sla_clock *c = &t->clk[0];
     if (ticket_resolved(t) || !(t->flags & TF_ANSWERED))
+        return;
+    /* Stamped at or before the reply that stopped the last cycle (or the
+     * response clock), it arrived late and was answered already. */
+    if (c->state == CLOCK_STOPPED && ts <= c->resumed_ms)
         return;
     if (!(t->flags & TF_FIRST_DONE))
         t->flags |= TF_COMMENTED;
-    struct sla_clock *c = &t->clk[0];
     if (clock_active(c) || tier_of(core, t)->target_ms[METRIC_NEXT_REPLY] == 0)
         return;
     if (c->metric != METRIC_NEXT_REPLY) {
         c->metric = METRIC_NEXT_REPLY; /* the response clock has stopped */
         c->cycle = 0;
-    } else if (c->state != CLOCK_IDLE) {
-        c->cycle++;
+    } else {
+        cycle_next(c); /* after any cycle, even one dropped: a new number */
     }
     clock_start(core, t, c, ts);
     if (ticket_paused(t) && tier_of(core, t)->pause[METRIC_NEXT_REPLY])
         clock_pause(core, t, c, ts);
+}
+
+/* KPI facts follow their ticket: when an event changes the tier or an
+ * attribute of a ticket whose rating is counted, or whose first
+ * resolution is counted and not yet reopened, those facts are withdrawn
+ * under the old tier and values and counted again under the new ones, at
+ * the same instants. So a replaced rating is withdrawn where it is
+ * counted, and a reopen lands where its first resolution is. After the
+ * first reopen, both stay where they are. */
+struct attribution {
+    int tier;
+    uint8_t attr[ATTR_COUNT][3];
+};
+
+static bool
+attribution_hold(struct core *core, const struct ticket *t, const struct sla_event *ev,
+                 struct attribution *was)
+{
+    bool fr = (t->flags & (TF_FIRST_DONE | TF_REOPENED)) == TF_FIRST_DONE;
+    if (!fr && ticket_score(t) == SCORE_NONE)
+        return false;
+    bool changes = ev->type == EVT_UPDATED;
+    for (int a = 0; a < ATTR_COUNT && !changes; a++)
+        changes = ev->attr[a] != NULL;
+    if (!changes)
+        return false;
+    was->tier = t->tier;
+    memcpy(was->attr, t->attr, sizeof(was->attr));
+    for (int a = 0; a < ATTR_COUNT; a++)
+        intern_ref(&core->attrs[a], attr_id_of(was->attr[a])); /* keeps the strings */
+    return true;
+}
+
+static void
+attribution_release(struct core *core, const struct attribution *was)
+{
+    for (int a = 0; a < ATTR_COUNT; a++)
+        intern_put(&core->attrs[a], attr_id_of(was->attr[a]));
+}
+
+static void
+attribution_moved(struct core *core, const struct ticket *t, const struct attribution *was)
+{
+    if (was->tier != t->tier || memcmp(was->attr, t->attr, sizeof(was->attr)) != 0) {
+        if ((t->flags & (TF_FIRST_DONE | TF_REOPENED)) == TF_FIRST_DONE) {
+            bool fcr = !(t->flags & (TF_REPLIES2 | TF_COMMENTED));
+            int64_t at = t->clk[1].resumed_ms; /* resolved since: the resolution */
+            emit_kpi(core, KPI_FIRST_RESOLUTION, was->tier, was->attr, at, -1, fcr,
+                     SCORE_NONE);
+            emit_kpi(core, KPI_FIRST_RESOLUTION, t->tier, t->attr, at, 1, fcr, SCORE_NONE);
+        }
+        unsigned score = ticket_score(t);
+        if (score != SCORE_NONE) {
+            int64_t at = (int64_t)t->rated_s * 1000;
+            emit_kpi(core, KPI_RATING, was->tier, was->attr, at, -1, false, score);
+            emit_kpi(core, KPI_RATING, t->tier, t->attr, at, 1, false, score);
+        }
+    }
+    attribution_release(core, was);
 }
 
 int
@@ -1073,7 +1173,7 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
 
     if (t == NULL && ev->type == EVT_RATED) {
         struct closed_rec *r = tt_find(&core->closed, ev->ticket, ev->ticket_len);
-        if (r != NULL) {
+        if (r != NULL && closed_valid(r, ev->arrival_ms)) {
             unsigned old = r->score;
             r->score = ev->score;
             rate(core, r->tier, r->attr, &r->rated_s, old, ev->score, ts);
@@ -1133,10 +1233,15 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
         ticket_forget(core, t);
         t = NULL;
         break;
-    case EVT_DELETED:
+    case EVT_DELETED: {
+        /* An earlier incarnation's record goes too: the id is deleted. */
+        struct closed_rec *r = tt_find(&core->closed, ev->ticket, ev->ticket_len);
+        if (r != NULL)
+            closed_kill(core, r);
         ticket_forget(core, t);
         t = NULL;
         break;
+    }
     case EVT_UPDATED:
         break;
     case EVT_COUNT:
@@ -1145,7 +1250,11 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
     }
 
     if (t != NULL && ev->type != EVT_OPENED) {
+        struct attribution was;
+        bool follow = attribution_hold(core, t, ev, &was);
         if (set_attrs(core, t, ev) < 0) {
+            if (follow)
+                attribution_release(core, &was);
             *reason = "out of memory";
             return -1;
         }
@@ -1156,6 +1265,8 @@ core_apply(struct core *core, const struct sla_event *ev, const char **reason)
             if (core->tier_hook)
                 core->tier_hook(core->tier_hook_arg, ev, t);
         }
+        if (follow)
+            attribution_moved(core, t, &was);
         forget_arm(core, t);
     }
     /* A backdated start or a tightened target may already be past, and a
@@ -1336,7 +1447,10 @@ core_restore_ticket(struct core *core, const struct ticket_image *img)
     }
     ev.tier = img->explicit_tier;
     ev.tier_len = img->explicit_tier_len;
-    if (set_attrs(core, t, &ev) < 0) {
+    core->restoring = true;
+    int rc = set_attrs(core, t, &ev);
+    core->restoring = false;
+    if (rc < 0) {
         free(t);
         return -1;
     }
@@ -1410,8 +1524,13 @@ core_restore_closed(struct core *core, const struct closed_image *img)
         img->score > SCORE_BAD ||
         tt_find(&core->closed, img->id, img->id_len) != NULL)
         return -1;
+    /* No record is kept longer than CORE_CLOSED_KEEP_MS after the core's
+     * time (a forged one would hold the queue, and its successors, for
+     * ever). */
+    if (img->forget_ms > add_sat(core->now_ms, CORE_CLOSED_KEEP_MS))
+        return -1;
     int tier = cfg_tier_index(core->cfg, img->tier, img->tier_len);
-    if (tier < 0 || img->forget_ms < core->now_ms)
+    if (tier < 0 || img->forget_ms < core->now_ms - CLOSED_SLACK_MS)
         return 0;
     /* Records come oldest first; one out of order would break the queue. */
     if (core->cq_n > 0) {
@@ -1421,12 +1540,16 @@ core_restore_closed(struct core *core, const struct closed_image *img)
             return -1;
     }
     uint32_t ids[ATTR_COUNT] = { 0 };
+    core->restoring = true;
     for (int a = 0; a < ATTR_COUNT; a++) {
         if (img->attr[a] == NULL || img->attr_len[a] == 0)
             continue;
-        if ((ids[a] = attr_intern(core, a, img->attr[a], img->attr_len[a])) == 0)
+        if ((ids[a] = attr_intern(core, a, img->attr[a], img->attr_len[a])) == 0) {
+            core->restoring = false;
             goto fail;
+        }
     }
+    core->restoring = false;
     if (closed_add(core, img->id, img->id_len, tier, ids, img->rated_s, img->score,
                    img->forget_ms) != NULL)
         return 0;

@@ -183,18 +183,22 @@ clock_absurd(const struct sla_clock *c)
 static void
 upgrade_flags(struct ticket_image *img, uint8_t flags)
 {
-    const struct sla_clock *resp = &img->clk[0];
+    const struct sla_clock *resp = &img->clk[0], *res = &img->clk[1];
     if (flags & 1)
-        img->flags |= TF_RESOLVED | TF_FIRST_DONE;
+        img->flags |= TF_RESOLVED;
     if (flags & 2)
         img->flags |= TF_PAUSED;
-    if (img->clk[1].state == CLOCK_STOPPED)
-        img->flags |= TF_FIRST_DONE;
-    if (img->clk[1].cycle > 0)
+    /* Resolved once: its first resolution (and a reopen) were never
+     * counted, so neither is counted now. */
+    if ((flags & 1) || res->state == CLOCK_STOPPED || res->cycle > 0)
         img->flags |= TF_FIRST_DONE | TF_REOPENED;
     if (resp->state == CLOCK_STOPPED) {
-        img->flags |= TF_ANSWERED;
         img->flags |= resp->outcome == OUTCOME_BREACHED ? TF_RESP_BREACHED : TF_RESP_MET;
+        /* Stopped by a reply, unless the first resolution stopped both
+         * clocks at once. */
+        if (!(res->state == CLOCK_STOPPED && res->cycle == 0 &&
+              res->resumed_ms == resp->resumed_ms))
+            img->flags |= TF_ANSWERED;
     }
 }
 

@@ -281,6 +281,10 @@ enum kpi_fact {
                                  replaced one's at_ms. at_ms: the rating's
                                  ts, truncated to the second */
 };
+/* Facts follow their ticket: when an event changes the tier or an
+ * attribute of a ticket with a counted rating, or with a counted first
+ * resolution not yet reopened, each such fact is told again with delta -1
+ * under the old tier and attributes and +1 under the new, at its at_ms. */
 
 struct sla_kpi {
     enum kpi_fact fact;

@@ -457,11 +457,14 @@ test_closed_rating_window(void **state)
     assert_int_equal(f->facts[f->nfacts - 1].fact, KPI_RATING);
     assert_string_equal(f->facts[f->nfacts - 1].queue, "q1");
     assert_int_equal(f->facts[f->nfacts - 1].tier, 1);
-    /* After: forgotten, rejected as unknown. */
+    /* After: rejected as unknown; the record itself goes an hour later
+     * (entries read late must still find it). */
     const char *why;
     assert_int_equal(apply_to(f, f->core, "rated", "C", T0 + HOUR + 7 * DAY + 1, "score=bad",
                               &why), -1);
     assert_string_equal(why, "unknown ticket");
+    assert_int_equal(core_closed_count(f->core), 1);
+    advance(f, T0 + 2 * HOUR + 7 * DAY + 1);
     assert_int_equal(core_closed_count(f->core), 0);
     /* A ticket opened again under a closed one's id is a new ticket; its
      * own close replaces the record. */
@@ -564,8 +567,7 @@ test_attribute_values_fold(void **state)
         snprintf(extra, sizeof(extra), "queue=q%d,agent=a%d", i, i % 2);
         assert_int_equal(apply(f, "opened", id, T0 + i, extra), 0);
     }
-    /* q0..q2 kept; q3 became _other (the cap counts _other too, so the
-     * cap of 3 is full and q4, q5 fold as well); agent has two values. */
+    /* q0..q2 kept; q3, q4 and q5 became _other; agent has two values. */
     const struct ticket *t = core_find(f->core, "T2", 2);
     assert_string_equal(core_ticket_attr(f->core, t, ATTR_QUEUE), "q2");
     for (int i = 3; i < 6; i++) {
@@ -579,32 +581,250 @@ test_attribute_values_fold(void **state)
     assert_int_equal(apply(f, "updated", "T5", T0 + 10, "queue=q1"), 0);
     assert_string_equal(core_ticket_attr(f->core, core_find(f->core, "T5", 2), ATTR_QUEUE),
                         "q1");
-    assert_int_equal(apply(f, "deleted", "T0", T0 + 11, NULL), 0); /* q0 free */
-    assert_int_equal(apply(f, "updated", "T4", T0 + 12, "queue=new"), 0);
+    assert_int_equal(apply(f, "updated", "T4", T0 + 11, "queue=new"), 0);
     assert_string_equal(core_ticket_attr(f->core, core_find(f->core, "T4", 2), ATTR_QUEUE),
-                        "_other"); /* q1, q2 and _other: still full */
-    assert_int_equal(apply(f, "deleted", "T2", T0 + 12, NULL), 0); /* q2 free */
-    assert_int_equal(apply(f, "updated", "T4", T0 + 12, "queue=new"), 0);
+                        "_other"); /* q0, q1, q2: full */
+    assert_int_equal(apply(f, "deleted", "T0", T0 + 12, NULL), 0); /* q0 free */
+    assert_int_equal(apply(f, "updated", "T4", T0 + 13, "queue=new"), 0);
     assert_string_equal(core_ticket_attr(f->core, core_find(f->core, "T4", 2), ATTR_QUEUE),
                         "new");
     assert_int_equal(core_attr_folded(f->core, ATTR_QUEUE), 4);
+    /* A checkpoint brings every value back as it was, whatever order the
+     * table writes them in, and folds nothing. */
+    for (int round = 0; round < 20; round++) {
+        struct wire_buf buf;
+        encode(f->core, &buf);
+        struct core *c = restore(f, &buf);
+        wire_free(&buf);
+        for (int i = 1; i < 6; i++) {
+            snprintf(id, sizeof(id), "T%d", i);
+            const struct ticket *a = core_find(f->core, id, 2), *b = core_find(c, id, 2);
+            assert_non_null(b);
+            assert_string_equal(core_ticket_attr(c, b, ATTR_QUEUE),
+                                core_ticket_attr(f->core, a, ATTR_QUEUE));
+        }
+        assert_int_equal(core_attr_folded(c, ATTR_QUEUE), 0);
+        core_free(c);
+    }
+    fx_free(f);
+}
+
+/* ---- cases a review found ------------------------------------------------- */
+
+/* A cycle dropped by a tier change still used its number: the next one
+ * has a new number (delivery ids and dedup keys name it). */
+static void
+test_next_reply_cycle_after_drop(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(yaml);
+    assert_int_equal(apply(f, "opened", "A", T0, "priority=urgent"), 0);
+    assert_int_equal(apply(f, "responded", "A", T0 + MIN, NULL), 0);
+    assert_int_equal(apply(f, "commented", "A", T0 + 2 * MIN, NULL), 0);
+    advance(f, T0 + 8 * MIN); /* cycle 0 breached */
+    assert_int_equal(apply(f, "updated", "A", T0 + 9 * MIN, "priority=normal"), 0);
+    assert_int_equal(apply(f, "updated", "A", T0 + 10 * MIN, "priority=urgent"), 0);
+    assert_int_equal(apply(f, "commented", "A", T0 + 11 * MIN, NULL), 0);
+    advance(f, T0 + 17 * MIN);
+    const struct note *b = &f->notes[f->nnotes - 1];
+    assert_int_equal(b->kind, NOTICE_BREACH);
+    assert_int_equal(b->metric, METRIC_NEXT_REPLY);
+    assert_int_equal(b->cycle, 1);
+    assert_int_equal(b->deadline, T0 + 16 * MIN);
+    fx_free(f);
+}
+
+/* A message stamped before the reply that answered it, arriving after
+ * that reply, starts nothing (nor does it count against fcr). */
+static void
+test_late_message_already_answered(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(yaml);
+    assert_int_equal(apply(f, "opened", "A", T0, "priority=urgent"), 0);
+    assert_int_equal(apply(f, "responded", "A", T0 + 5 * MIN, NULL), 0);
+    f->wall = T0 + 6 * MIN; /* arrives now, stamped before the reply */
+    assert_int_equal(apply(f, "commented", "A", T0 + 4 * MIN, NULL), 0);
+    assert_null(ticket_clock(core_find(f->core, "A", 1), METRIC_NEXT_REPLY));
+    assert_int_equal(apply(f, "resolved", "A", T0 + 7 * MIN, NULL), 0);
+    assert_int_equal(f->facts[f->nfacts - 1].fact, KPI_FIRST_RESOLUTION);
+    assert_true(f->facts[f->nfacts - 1].fcr);
+    fx_free(f);
+}
+
+/* Facts follow their ticket to another tier or queue: a replaced rating
+ * is withdrawn where it is counted; a reopen lands where the first
+ * resolution is counted. */
+static void
+test_facts_follow_the_ticket(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(yaml);
+    assert_int_equal(apply(f, "opened", "A", T0, "queue=qa"), 0); /* plain */
+    assert_int_equal(apply(f, "rated", "A", T0 + MIN, "score=5"), 0);
+    assert_int_equal(apply(f, "resolved", "A", T0 + 2 * MIN, NULL), 0);
+    int n = f->nfacts;
+    assert_int_equal(n, 2);
+    assert_int_equal(apply(f, "updated", "A", T0 + 3 * MIN, "priority=urgent,queue=qb"), 0);
+    /* First resolution moved, then the rating: -1 under plain/qa, +1 under fast/qb. */
+    assert_int_equal(f->nfacts, n + 4);
+    const struct fact *m = &f->facts[n];
+    assert_int_equal(m[0].fact, KPI_FIRST_RESOLUTION);
+    assert_int_equal(m[0].delta, -1);
+    assert_int_equal(m[0].tier, 1);
+    assert_string_equal(m[0].queue, "qa");
+    assert_int_equal(m[0].at, T0 + 2 * MIN);
+    assert_true(m[0].fcr);
+    assert_int_equal(m[1].delta, 1);
+    assert_int_equal(m[1].tier, 0);
+    assert_string_equal(m[1].queue, "qb");
+    assert_int_equal(m[2].fact, KPI_RATING);
+    assert_int_equal(m[2].delta, -1);
+    assert_int_equal(m[2].tier, 1);
+    assert_string_equal(m[2].queue, "qa");
+    assert_int_equal(m[2].at, T0 + MIN);
+    assert_int_equal(m[3].delta, 1);
+    assert_int_equal(m[3].tier, 0);
+    /* A later rating replaces it where it now is; a reopen goes there too. */
+    assert_int_equal(apply(f, "rated", "A", T0 + 4 * MIN, "score=1"), 0);
+    assert_int_equal(f->facts[n + 4].delta, -1);
+    assert_int_equal(f->facts[n + 4].tier, 0);
+    assert_string_equal(f->facts[n + 4].queue, "qb");
+    assert_int_equal(apply(f, "reopened", "A", T0 + 5 * MIN, NULL), 0);
+    const struct fact *r = &f->facts[f->nfacts - 1];
+    assert_int_equal(r->fact, KPI_REOPEN);
+    assert_int_equal(r->tier, 0);
+    assert_string_equal(r->queue, "qb");
+    assert_int_equal(r->at, T0 + 2 * MIN);
+    /* After the reopen the first resolution stays; the rating still moves. */
+    n = f->nfacts;
+    assert_int_equal(apply(f, "updated", "A", T0 + 6 * MIN, "queue=qc"), 0);
+    assert_int_equal(f->nfacts, n + 2);
+    assert_int_equal(f->facts[n].fact, KPI_RATING);
+    /* An event that changes nothing moves nothing. */
+    assert_int_equal(apply(f, "updated", "A", T0 + 7 * MIN, "queue=qc"), 0);
+    assert_int_equal(f->nfacts, n + 2);
+    fx_free(f);
+}
+
+/* A forged closed record kept far beyond 7 days is refused (it would hold
+ * back every record after it); a deleted id loses an older record. */
+static void
+test_closed_records_bounded(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(yaml);
+    assert_int_equal(apply(f, "opened", "A", T0, NULL), 0);
+    assert_int_equal(apply(f, "closed", "A", T0 + MIN, NULL), 0);
+    struct closed_image img = { .id = "Z", .id_len = 1, .tier = "plain", .tier_len = 5,
+                                .forget_ms = core_now(f->core) + CORE_CLOSED_KEEP_MS + 1 };
+    struct core *c = core_for(f);
+    core_restore_now(c, core_now(f->core));
+    assert_int_equal(core_restore_closed(c, &img), -1);
+    img.forget_ms -= 1;
+    assert_int_equal(core_restore_closed(c, &img), 0);
+    assert_int_equal(core_closed_count(c), 1);
+    img.id = "Y";
+    img.forget_ms -= 10; /* out of order */
+    assert_int_equal(core_restore_closed(c, &img), -1);
+    core_free(c);
+    /* A new incarnation of A, deleted: the old record goes with it. */
+    assert_int_equal(apply(f, "opened", "A", T0 + 2 * MIN, NULL), 0);
+    assert_int_equal(apply(f, "deleted", "A", T0 + 3 * MIN, NULL), 0);
+    assert_int_equal(core_closed_count(f->core), 0);
+    const char *why;
+    assert_int_equal(apply_to(f, f->core, "rated", "A", T0 + 4 * MIN, "score=5", &why), -1);
+    fx_free(f);
+}
+
+/* A version 2 checkpoint (written before the KPIs): a resolved ticket
+ * counts as resolved once and reopened, so a reopen counts nothing; a
+ * response clock that the resolution stopped was not answered. */
+static void
+put_v2_clock(struct wire_buf *b, int64_t started, int64_t resumed, int64_t deadline,
+             uint8_t state, uint8_t outcome)
+{
+    wire_put_i64(b, started);
+    wire_put_i64(b, resumed);
+    wire_put_i64(b, resumed - started);
+    wire_put_i64(b, deadline);
+    wire_put_u16(b, 0);
+    wire_put_u8(b, state);
+    wire_put_u8(b, outcome);
+    wire_put_u8(b, 0);
+    wire_put_u32(b, 0);
+}
+
+static void
+test_version2_checkpoint_upgrade(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(yaml);
+    struct wire_buf b;
+    wire_init(&b);
+    wire_put(&b, "SLAWST01", 8);
+    wire_put_u32(&b, 2);
+    wire_put_i64(&b, T0 + DAY);  /* saved */
+    wire_put_i64(&b, T0 + DAY);  /* core now */
+    wire_put_u64(&b, 0);
+    wire_put_u64(&b, 0);
+    wire_put_u64(&b, 0);
+    wire_put_u64(&b, 0);
+    wire_put_u64(&b, 1);
+    wire_put_str(&b, "R", 1);
+    for (int a = 0; a < ATTR_COUNT; a++)
+        wire_put_str(&b, NULL, 0);
+    wire_put_str(&b, "plain", 5);
+    wire_put_str(&b, NULL, 0);
+    wire_put_u8(&b, 1); /* resolved */
+    /* Both clocks stopped by the resolution at T0 + 10 min. */
+    put_v2_clock(&b, T0, T0 + 10 * MIN, T0 + HOUR, CLOCK_STOPPED, OUTCOME_MET);
+    put_v2_clock(&b, T0, T0 + 10 * MIN, T0 + 4 * HOUR, CLOCK_STOPPED, OUTCOME_MET);
+    wire_put_u64(&b, 0); /* (read as the section count: u32 0 and 4 more bytes) */
+    b.len -= 4;
+    wire_put_u32(&b, state_crc32(b.data, b.len));
+    assert_false(b.oom);
+    struct core *c = core_for(f);
+    struct state_meta meta;
+    char err[256] = "";
+    if (state_decode(c, b.data, b.len, &meta, NULL, NULL, err, sizeof(err)) != 1)
+        fail_msg("%s", err);
+    wire_free(&b);
+    const struct ticket *t = core_find(c, "R", 1);
+    assert_non_null(t);
+    assert_true(t->flags & TF_FIRST_DONE);
+    assert_true(t->flags & TF_REOPENED);
+    assert_false(t->flags & TF_ANSWERED);
+    f->wall = T0 + DAY + MIN;
+    assert_int_equal(apply_to(f, c, "reopened", "R", T0 + DAY + MIN, NULL, NULL), 0);
+    assert_int_equal(apply_to(f, c, "commented", "R", T0 + DAY + 2 * MIN, NULL, NULL), 0);
+    assert_int_equal(apply_to(f, c, "resolved", "R", T0 + DAY + 3 * MIN, NULL, NULL), 0);
+    assert_int_equal(f->nfacts, 0); /* no reopen, no second first resolution */
+    core_free(c);
     fx_free(f);
 }
 
 /* ---- the KPI facts against a model ---------------------------------------- */
 
+struct mrec {                /* a closed ticket's record */
+    bool live;
+    int64_t until;
+    unsigned score;
+    uint32_t rated_s;
+    int tier;
+    char queue[8];
+};
+
 struct mticket {
     bool exists, resolved, answered, replies2, commented, first_done, reopened;
-    int64_t last_res;
+    int64_t last_res, last_reply;
     unsigned score;
     uint32_t rated_s;
     char queue[8];
-    /* the closed record */
-    bool rec;
-    int64_t rec_until;
-    unsigned rec_score;
-    uint32_t rec_rated_s;
-    char rec_queue[8];
+    char prio[8];               /* the priority attribute ("" absent) */
+    bool urgent;                /* priority=urgent: tier fast (0), else plain (1) */
+    int tier;
+    struct mrec rec;
 };
 
 #define NT 24
@@ -616,14 +836,14 @@ struct model {
 };
 
 static void
-want(struct model *m, enum kpi_fact fact, const char *queue, int64_t at, int delta, bool fcr,
-     unsigned score)
+want(struct model *m, enum kpi_fact fact, int tier, const char *queue, int64_t at, int delta,
+     bool fcr, unsigned score)
 {
     assert_true(m->nwant < MAXREC);
     struct fact *r = &m->want[m->nwant++];
     memset(r, 0, sizeof(*r));
     r->fact = fact;
-    r->tier = 1; /* plain */
+    r->tier = tier;
     snprintf(r->queue, sizeof(r->queue), "%s", queue);
     r->at = at;
     r->delta = delta;
@@ -631,43 +851,46 @@ want(struct model *m, enum kpi_fact fact, const char *queue, int64_t at, int del
     r->score = score;
 }
 
-/* SPEC section 3, "Support KPIs", told as facts. ts == arrival here. */
+static void
+rate_model(struct model *m, int tier, const char *queue, unsigned *old, uint32_t *rated_s,
+           unsigned score, int64_t ts)
+{
+    if (*old)
+        want(m, KPI_RATING, tier, queue, (int64_t)*rated_s * 1000, -1, false, *old);
+    *old = score;
+    *rated_s = (uint32_t)(ts / 1000);
+    want(m, KPI_RATING, tier, queue, (int64_t)*rated_s * 1000, 1, false, score);
+}
+
+/* SPEC section 3, "Support KPIs", told as facts, with facts following
+ * their ticket (core.h). ts == arrival here. `prio` is "" (absent),
+ * "urgent" or "normal"; `queue` "" (absent) or a value. The tier follows
+ * the priority on `opened` and `updated` only (SPEC: `updated` re-chooses
+ * the tier). */
 static void
 model_apply(struct model *m, int i, const char *type, int64_t ts, unsigned score,
-            const char *queue)
+            const char *queue, const char *prio)
 {
     struct mticket *t = &m->t[i];
-    if (t->rec && ts > t->rec_until)
-        t->rec = false;
+    if (t->rec.live && ts > t->rec.until)
+        t->rec.live = false;
     if (strcmp(type, "opened") == 0) {
         if (!t->exists) {
-            bool rec = t->rec;
-            int64_t until = t->rec_until;
-            unsigned rs = t->rec_score;
-            uint32_t rr = t->rec_rated_s;
-            char rq[8];
-            memcpy(rq, t->rec_queue, sizeof(rq));
+            struct mrec rec = t->rec;
             memset(t, 0, sizeof(*t));
             t->rec = rec;
-            t->rec_until = until;
-            t->rec_score = rs;
-            t->rec_rated_s = rr;
-            memcpy(t->rec_queue, rq, sizeof(rq));
             t->exists = true;
             snprintf(t->queue, sizeof(t->queue), "%s", queue);
+            snprintf(t->prio, sizeof(t->prio), "%s", prio);
+            t->urgent = strcmp(prio, "urgent") == 0;
+            t->tier = t->urgent ? 0 : 1;
         }
         return;
     }
     if (!t->exists) {
-        if (strcmp(type, "rated") == 0 && t->rec) {
-            if (t->rec_score)
-                want(m, KPI_RATING, t->rec_queue, (int64_t)t->rec_rated_s * 1000, -1, false,
-                     t->rec_score);
-            t->rec_score = score;
-            t->rec_rated_s = (uint32_t)(ts / 1000);
-            want(m, KPI_RATING, t->rec_queue, (int64_t)t->rec_rated_s * 1000, 1, false, score);
-        }
-        return;
+        if (strcmp(type, "rated") == 0 && t->rec.live)
+            rate_model(m, t->rec.tier, t->rec.queue, &t->rec.score, &t->rec.rated_s, score, ts);
+        return; /* anything else for an unknown ticket is rejected */
     }
     bool resolve = strcmp(type, "resolved") == 0 || strcmp(type, "closed") == 0;
     if (strcmp(type, "responded") == 0) {
@@ -675,43 +898,70 @@ model_apply(struct model *m, int i, const char *type, int64_t ts, unsigned score
             t->answered = true;
         else if (!t->first_done)
             t->replies2 = true;
+        t->last_reply = ts;
     } else if (strcmp(type, "commented") == 0) {
-        if (!t->resolved && t->answered && !t->first_done)
+        if (!t->resolved && t->answered && ts > t->last_reply && !t->first_done)
             t->commented = true;
     } else if (strcmp(type, "reopened") == 0) {
         if (t->resolved) {
             if (t->first_done && !t->reopened) {
                 t->reopened = true;
-                want(m, KPI_REOPEN, t->queue, t->last_res, 1, false, 0);
+                want(m, KPI_REOPEN, t->tier, t->queue, t->last_res, 1, false, 0);
             }
             t->resolved = false;
         }
     } else if (strcmp(type, "rated") == 0) {
-        if (t->score)
-            want(m, KPI_RATING, t->queue, (int64_t)t->rated_s * 1000, -1, false, t->score);
-        t->score = score;
-        t->rated_s = (uint32_t)(ts / 1000);
-        want(m, KPI_RATING, t->queue, (int64_t)t->rated_s * 1000, 1, false, score);
+        rate_model(m, t->tier, t->queue, &t->score, &t->rated_s, score, ts);
     }
     if (resolve && !t->resolved) {
         t->resolved = true;
         t->last_res = ts;
+        t->last_reply = ts; /* slot 0 stops at the resolution too */
         if (!t->first_done) {
             t->first_done = true;
-            want(m, KPI_FIRST_RESOLUTION, t->queue, ts, 1, !t->replies2 && !t->commented, 0);
+            want(m, KPI_FIRST_RESOLUTION, t->tier, t->queue, ts, 1,
+                 !t->replies2 && !t->commented, 0);
         }
     }
     if (strcmp(type, "closed") == 0) {
-        t->rec = true;
-        t->rec_until = ts + CORE_CLOSED_KEEP_MS;
-        t->rec_score = t->score;
-        t->rec_rated_s = t->rated_s;
-        memcpy(t->rec_queue, t->queue, sizeof(t->rec_queue));
+        t->rec = (struct mrec){ true, ts + CORE_CLOSED_KEEP_MS, t->score, t->rated_s, t->tier,
+                                "" };
+        memcpy(t->rec.queue, t->queue, sizeof(t->rec.queue));
         t->exists = false;
-    } else if (strcmp(type, "deleted") == 0) {
+        return;
+    }
+    if (strcmp(type, "deleted") == 0) {
         t->exists = false;
-    } else if (queue[0] && strcmp(type, "closed") != 0) {
-        snprintf(t->queue, sizeof(t->queue), "%s", queue); /* after the fact */
+        t->rec.live = false;
+        return;
+    }
+    /* Attributes apply after the event; the tier moves on `updated`. */
+    int old_tier = t->tier;
+    char old_queue[8], old_prio[8];
+    memcpy(old_queue, t->queue, sizeof(old_queue));
+    memcpy(old_prio, t->prio, sizeof(old_prio));
+    if (queue[0])
+        snprintf(t->queue, sizeof(t->queue), "%s", queue);
+    if (prio[0]) {
+        snprintf(t->prio, sizeof(t->prio), "%s", prio);
+        t->urgent = strcmp(prio, "urgent") == 0;
+    }
+    if (strcmp(type, "updated") == 0)
+        t->tier = t->urgent ? 0 : 1;
+    bool carries = queue[0] || prio[0] || strcmp(type, "updated") == 0;
+    if (carries && (old_tier != t->tier || strcmp(old_queue, t->queue) != 0 ||
+                    strcmp(old_prio, t->prio) != 0)) {
+        if (t->first_done && !t->reopened) {
+            bool fcr = !t->replies2 && !t->commented;
+            want(m, KPI_FIRST_RESOLUTION, old_tier, old_queue, t->last_res, -1, fcr, 0);
+            want(m, KPI_FIRST_RESOLUTION, t->tier, t->queue, t->last_res, 1, fcr, 0);
+        }
+        if (t->score) {
+            want(m, KPI_RATING, old_tier, old_queue, (int64_t)t->rated_s * 1000, -1, false,
+                 t->score);
+            want(m, KPI_RATING, t->tier, t->queue, (int64_t)t->rated_s * 1000, 1, false,
+                 t->score);
+        }
     }
 }
 
@@ -764,11 +1014,14 @@ test_kpi_facts_random(void **state)
             /* Mostly minutes apart, sometimes days (ratings of closed
              * tickets near and past their 7 days). */
             ts += random() % 8 == 0 ? (int64_t)(random() % (4 * DAY)) : (random() % (5 * MIN)) + 1;
-            char id[8], extra[48] = "";
+            char id[8], extra[80] = "";
             snprintf(id, sizeof(id), "t%d", i);
             char queue[8] = "";
             if (random() % 3 == 0)
                 snprintf(queue, sizeof(queue), "q%ld", random() % 3);
+            const char *prio = "";
+            if (random() % 4 == 0)
+                prio = random() % 2 ? "urgent" : "normal";
             unsigned sc = 0;
             size_t si = (size_t)(random() % 7);
             if (strcmp(types[k], "rated") == 0) {
@@ -778,10 +1031,13 @@ test_kpi_facts_random(void **state)
             if (queue[0])
                 snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "%squeue=%s",
                          extra[0] ? "," : "", queue);
+            if (prio[0])
+                snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "%spriority=%s",
+                         extra[0] ? "," : "", prio);
             (void)apply(f, types[k], id, ts, extra);
             if (copy)
                 (void)apply_to(g, copy, types[k], id, ts, extra, NULL);
-            model_apply(m, i, types[k], ts, sc, queue);
+            model_apply(m, i, types[k], ts, sc, queue, prio);
             if (step == 300) {
                 /* The restart: the copy is told the rest of the history. */
                 struct wire_buf buf;
@@ -821,6 +1077,11 @@ main(void)
         cmocka_unit_test(test_forget_resolved_after),
         cmocka_unit_test(test_forget_follows_reload),
         cmocka_unit_test(test_attribute_values_fold),
+        cmocka_unit_test(test_next_reply_cycle_after_drop),
+        cmocka_unit_test(test_late_message_already_answered),
+        cmocka_unit_test(test_facts_follow_the_ticket),
+        cmocka_unit_test(test_closed_records_bounded),
+        cmocka_unit_test(test_version2_checkpoint_upgrade),
         cmocka_unit_test(test_kpi_facts_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
