@@ -604,8 +604,8 @@ report_publish(struct report *rp)
         log_err("at_risk gauges may be off: out of memory while counting deadlines");
     uint64_t saturated = rp->cmp ? cmp_kpi_saturated(rp->cmp) : 0;
     if (saturated > rp->saturated_logged && log_ratelimit_ok(&rp->rl, &suppressed)) {
-        /* Expected now and then (a ticket moved to another queue between
-         * its rating and the rating that replaced it), not an error. */
+        /* Expected now and then (a rating counted before a reload added a
+         * window, or before an upgrade, replaced since), not an error. */
         log_info("kpi: %" PRIu64 " facts left out of a series so that its counts "
                  "stay consistent (%" PRIu64 " since start)",
                  saturated - rp->saturated_logged, saturated);

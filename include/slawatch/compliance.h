@@ -34,9 +34,10 @@
  * Counts never go below zero, and a bucket never holds more reopens (or
  * first contacts) than first resolutions, nor more numeric ratings than
  * ratings, nor a sum of scores its numeric ratings cannot make (kpi.h): a
- * fact that would break that (its ticket moved to another tier or
- * breakdown value in between, or its bucket predates the window) is left
- * out of that series and counted by cmp_kpi_saturated().
+ * fact that would break that (a withdrawal of what a window never counted:
+ * the window is newer than the fact, or was restored from a section
+ * without KPIs; a count past 2^32 - 1) is left out of that series and
+ * counted by cmp_kpi_saturated().
  *
  * Objective. A (tier, metric, window) ratio becomes `violated` after it was
  * below the objective at CMP_FIRE_ROUNDS consecutive evaluations, and

@@ -5,9 +5,9 @@
  * the expected <prefix>kpi: keys per tier, `all` and queue, absent where
  * there is nothing to count, and <prefix>elapsed_ms: keys of every metric;
  * they survive a graceful restart (the checkpoint's compliance section),
- * and a rating that replaces one counted before the restart is withdrawn
- * from the restored bucket. Real redis-server and slawatchd; every wait is
- * bounded. */
+ * a rating that replaces one counted before the restart is withdrawn from
+ * the restored bucket, and a ticket's facts follow it to another queue.
+ * Real redis-server and slawatchd; every wait is bounded. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <signal.h>
@@ -295,6 +295,17 @@ test_kpi_keys(void **state)
     expect(e, P "kpi:all:csat_count:7d", "3");
     expect(e, P "kpi:all:csat_mean:1h", "3");
     expect(e, P "kpi:all:csat:1h", "0.666666");
+    /* C moves to billing: its first resolution and its rating follow it
+     * (withdrawn from sales, counted again in billing, at their times),
+     * and sales, left with nothing, is forgotten and its keys deleted. */
+    xadd(e, h_now_ms(), "updated", "C", "queue", "billing", NULL);
+    expect(e, P "kpi:u:fcr:1h:queue=billing", "1");
+    expect(e, P "kpi:all:fcr:7d:queue=billing", "0.666666");
+    expect(e, P "kpi:all:csat_count:7d:queue=billing", "3");
+    expect(e, P "kpi:all:csat_mean:1h:queue=billing", "3");
+    expect(e, P "kpi:all:csat:7d:queue=sales", NULL);
+    expect(e, P "kpi:u:fcr:1h:queue=sales", NULL);
+    expect(e, P "kpi:all:fcr:7d", "0.75");
     assert_int_equal(h_count_lines(e->redis.dir, "daemon.log", "left out of a series"), 0);
     assert_int_equal(h_daemon_stop(e->daemon, SIGTERM, 5000), 0);
     e->daemon = -1;
