@@ -1078,9 +1078,11 @@ ev_commented(struct core *core, struct ticket *t, int64_t ts)
     struct sla_clock *c = &t->clk[0];
     if (ticket_resolved(t) || !(t->flags & TF_ANSWERED))
         return;
-    /* Stamped at or before the reply that stopped the last cycle (or the
-     * response clock), it arrived late and was answered already. */
-    if (c->state == CLOCK_STOPPED && ts <= c->resumed_ms)
+    /* Stamped before the reply that stopped the last cycle (or the
+     * response clock), it arrived late and was answered already. At the
+     * same instant (stamps to the second are common) it follows the reply,
+     * as the stream has it. */
+    if (c->state == CLOCK_STOPPED && ts < c->resumed_ms)
         return;
     if (!(t->flags & TF_FIRST_DONE))
         t->flags |= TF_COMMENTED;

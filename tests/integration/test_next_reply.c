@@ -93,7 +93,10 @@ test_next_reply_end_to_end(void **state)
     assert_int_equal(h_xadd(c, "nr:events", NULL, 0, "type", "commented", "ticket", "A",
                             NULL), 0);
     /* Cycle 0 breaches after 1 s. */
-    assert_true(h_wait_xlen(c, "nr:breaches", 1, 5000));
+    if (!h_wait_xlen(c, "nr:breaches", 1, 5000)) {
+        h_dump_file(e->redis.dir, "daemon.log");
+        fail();
+    }
     assert_true(h_http_wait(&e->rx, "/nr", 1, 5000));
     assert_int_equal(h_xadd(c, "nr:events", NULL, 0, "type", "responded", "ticket", "A",
                             NULL), 0);
@@ -147,7 +150,10 @@ test_next_reply_end_to_end(void **state)
                             NULL), 0);
     assert_int_equal(h_xadd(c, "nr:events", NULL, 0, "type", "commented", "ticket", "S",
                             NULL), 0);
-    assert_true(h_wait_int(c, "nr:at_risk:slow:next_reply:1h", 1, 5000));
+    if (!h_wait_int(c, "nr:at_risk:slow:next_reply:1h", 1, 5000)) {
+        h_dump_file(e->redis.dir, "daemon.log");
+        fail();
+    }
     assert_true(h_wait_int(c, "nr:at_risk:slow:next_reply:15m", 0, 5000));
     assert_int_equal(h_daemon_stop(e->daemon, SIGTERM, 8000), 0);
     assert_int_equal(h_cmd(c, "DEL nr:at_risk:slow:next_reply:1h"), 0);

@@ -635,7 +635,8 @@ test_next_reply_cycle_after_drop(void **state)
 }
 
 /* A message stamped before the reply that answered it, arriving after
- * that reply, starts nothing (nor does it count against fcr). */
+ * that reply, starts nothing (nor does it count against fcr); one stamped
+ * in the same millisecond follows it. */
 static void
 test_late_message_already_answered(void **state)
 {
@@ -649,6 +650,10 @@ test_late_message_already_answered(void **state)
     assert_int_equal(apply(f, "resolved", "A", T0 + 7 * MIN, NULL), 0);
     assert_int_equal(f->facts[f->nfacts - 1].fact, KPI_FIRST_RESOLUTION);
     assert_true(f->facts[f->nfacts - 1].fcr);
+    assert_int_equal(apply(f, "opened", "B", T0 + 8 * MIN, "priority=urgent"), 0);
+    assert_int_equal(apply(f, "responded", "B", T0 + 9 * MIN, NULL), 0);
+    assert_int_equal(apply(f, "commented", "B", T0 + 9 * MIN, NULL), 0);
+    assert_non_null(ticket_clock(core_find(f->core, "B", 1), METRIC_NEXT_REPLY));
     fx_free(f);
 }
 
@@ -900,7 +905,7 @@ model_apply(struct model *m, int i, const char *type, int64_t ts, unsigned score
             t->replies2 = true;
         t->last_reply = ts;
     } else if (strcmp(type, "commented") == 0) {
-        if (!t->resolved && t->answered && ts > t->last_reply && !t->first_done)
+        if (!t->resolved && t->answered && ts >= t->last_reply && !t->first_done)
             t->commented = true;
     } else if (strcmp(type, "reopened") == 0) {
         if (t->resolved) {
