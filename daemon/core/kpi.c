@@ -139,7 +139,7 @@ static const char *const kpi_names[CMP_KPI_COUNT] = {
 const char *
 cmp_kpi_name(int kpi)
 {
-    return kpi >= 0 && kpi < CMP_KPI_COUNT ? kpi_names[kpi] : NULL;
+    return kpi >= 0 && kpi < CMP_KPI_COUNT ? kpi_names[kpi] : "?";
 }
 
 int

@@ -212,8 +212,9 @@ bool cmp_elapsed(const struct compliance *cmp, int tier, int metric, int w,
 
 /* ---- (v2) KPIs ---- */
 
-/* "fcr", "reopen_rate", "csat", "csat_mean", "csat_count"; NULL out of
- * range. cmp_kpi_by_name is the inverse (-1: no such KPI). */
+/* "fcr", "reopen_rate", "csat", "csat_mean", "csat_count"; "?" out of
+ * range (safe to print). cmp_kpi_by_name is the inverse (-1: no such
+ * KPI). */
 const char *cmp_kpi_name(int kpi);
 int cmp_kpi_by_name(const char *name, size_t len);
 

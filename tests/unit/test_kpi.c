@@ -694,7 +694,8 @@ test_kpi_definitions(void **state)
     assert_false(cmp_kpi(c, 0, ATTR_QUEUE, "q", 2, &k));
 
     assert_string_equal(cmp_kpi_name(CMP_KPI_REOPEN_RATE), "reopen_rate");
-    assert_null(cmp_kpi_name(CMP_KPI_COUNT));
+    assert_string_equal(cmp_kpi_name(CMP_KPI_COUNT), "?");
+    assert_string_equal(cmp_kpi_name(-1), "?");
     assert_int_equal(cmp_kpi_by_name("csat_mean", 9), CMP_KPI_CSAT_MEAN);
     assert_int_equal(cmp_kpi_by_name("csat_me", 7), -1);
     cmp_free(c);
