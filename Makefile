@@ -205,7 +205,7 @@ run: all $(DEMO_RX)
 
 # The pure core's unit tests also run under valgrind (not with SANITIZE=1:
 # ASan and valgrind do not mix).
-VG_UNITS   := heap event core state compliance time wire lifecycle objective
+VG_UNITS   := heap event core state compliance kpi time wire lifecycle objective
 VALGRIND_BINS = $(if $(filter 1,$(SANITIZE)),,$(filter $(addprefix $(BUILD)/tests/unit/test_,$(VG_UNITS)),$(UNIT_BINS)))
 
 test: deps test-deps

@@ -662,7 +662,8 @@ main(int argc, char **argv)
     const struct core_sink sinks[] = {
         { .notice = notify_notice_sink, .outcome = notify_outcome_sink, .arg = sw.notify },
         { .notice = publish_notice, .arg = sw.publish },
-        { .outcome = report_outcome, .deadline = report_deadline, .arg = sw.report },
+        { .outcome = report_outcome, .deadline = report_deadline, .kpi = report_kpi,
+          .arg = sw.report },
         { .notice = retarget_notice, .deadline = retarget_deadline, .arg = &sw },
     };
     for (size_t i = 0; i < ARRAY_LEN(sinks); i++)

@@ -16,7 +16,9 @@
  * resolution and a reopening, the config is reloaded to B, time runs to
  * the end of year 9999, and the result must checkpoint and decode again.
  * The compliance windows move, publish and evaluate their objectives, and
- * both must survive their own encode and decode.
+ * both must survive their own encode and decode; every KPI series must
+ * stay consistent (no more reopens or first contacts than first
+ * resolutions, no more numeric ratings than ratings, ratios within 0..1).
  *
  * Input: a checkpoint (state.h layout); fuzz/corpus/state holds real ones
  * (fuzz/gen_corpus.c).
@@ -200,6 +202,29 @@ on_series(void *arg, const struct cmp_series *s)
 }
 
 static void
+on_kpi_series(void *arg, const struct cmp_kpi_series *s)
+{
+    const struct config *cfg = arg;
+    char text[CMP_KPI_BUFLEN];
+    for (size_t w = 0; w < cfg->compliance.nwindows; w++) {
+        const struct cmp_kpi_counts *k = &s->counts[w];
+        uint64_t micro;
+        if (k->reopened > k->resolved || k->fcr > k->resolved ||
+            k->scored > k->good + k->bad || k->score_sum > 5 * k->scored ||
+            k->score_sum < k->scored)
+            abort();
+        for (int kpi = 0; kpi < CMP_KPI_COUNT; kpi++) {
+            bool have = cmp_kpi_micro(k, kpi, &micro);
+            if (have != (cmp_format_kpi(k, kpi, text) != NULL))
+                abort();
+            if (have && kpi != CMP_KPI_CSAT_COUNT &&
+                micro > (kpi == CMP_KPI_CSAT_MEAN ? 5u : 1u) * CMP_RATIO_ONE)
+                abort();
+        }
+    }
+}
+
+static void
 use_compliance(struct compliance *cmp, struct objectives *obj, const struct config *cfg)
 {
     struct wire_buf b;
@@ -220,7 +245,12 @@ use_compliance(struct compliance *cmp, struct objectives *obj, const struct conf
         cmp_foreach(cmp, on_series, NULL);
     for (size_t w = 0; w < cfg->compliance.nwindows; w++)
         for (int t = CMP_ALL; t < (int)cfg->ntiers; t++)
-            (void)cmp_latency(cmp, t, (int)w, &lat);
+            for (int m = 0; m < METRIC_COUNT; m++)
+                if (cmp_elapsed(cmp, t, m, (int)w, &lat) &&
+                    (lat.p50_ms > lat.p90_ms || lat.p90_ms > lat.p99_ms))
+                    abort();
+    if (cfg->compliance.nwindows > 0)
+        cmp_kpi_foreach(cmp, on_kpi_series, (void *)cfg);
     wire_init(&b);
     if (cmp_encode(cmp, &b) < 0)
         abort();

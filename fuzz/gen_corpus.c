@@ -60,10 +60,18 @@ on_outcome(void *arg, const struct sla_outcome *o)
                          o->outcome == OUTCOME_MET, o->decided_ms,
                          (const char *const[ATTR_COUNT]){ "urgent", NULL,
                                                           "billing" });
-    else if (o->metric == METRIC_RESPONSE)
-        (void)cmp_record_response_time(cmp, o->tier_index, o->decided_ms,
-                                       o->elapsed_ms);
+    if (o->elapsed_ms >= 0 && (!o->decided || o->outcome == OUTCOME_MET))
+        (void)cmp_record_elapsed(cmp, o->tier_index, o->metric, o->decided_ms,
+                                 o->elapsed_ms);
 }
+
+static void
+on_kpi(void *arg, const struct sla_kpi *k)
+{
+    (void)cmp_record_kpi(arg, k);
+}
+
+static uint8_t ev_score;
 
 static void
 ev(struct core *core, enum ev_type type, const char *ticket, int64_t ts,
@@ -76,6 +84,7 @@ ev(struct core *core, enum ev_type type, const char *ticket, int64_t ts,
     e.ticket = ticket;
     e.ticket_len = strlen(ticket);
     e.ts_ms = ts;
+    e.score = ev_score;
     if (priority) {
         e.attr[ATTR_PRIORITY] = priority;
         e.attr_len[ATTR_PRIORITY] = strlen(priority);
@@ -136,7 +145,7 @@ gen_state(void)
 {
     const struct config *cfg = fuzz_config_a();
     struct compliance *cmp = cmp_new(cfg, FUZZ_WALL_MS - 24 * HOUR);
-    struct core_sink sink = { .outcome = on_outcome, .arg = cmp };
+    struct core_sink sink = { .outcome = on_outcome, .kpi = on_kpi, .arg = cmp };
     struct core *core = cmp ? core_new(cfg, wall, NULL, &sink) : NULL;
     int64_t t = FUZZ_WALL_MS - 8 * HOUR;
 
@@ -181,6 +190,18 @@ gen_state(void)
     if (core_apply(core, &r, &why) < 0)
         exit(1);
     checkpoint(core, cmp, true, "next-reply-and-closed");
+    /* KPI facts: first resolutions, a reopen, ratings and a re-rating. */
+    ev(core, EVT_RESOLVED, "T-4", FUZZ_WALL_MS, NULL, NULL);
+    ev(core, EVT_RESOLVED, "T-5", FUZZ_WALL_MS, NULL, NULL);
+    ev_score = 4;
+    ev(core, EVT_RATED, "T-4", FUZZ_WALL_MS, NULL, NULL);
+    ev_score = SCORE_BAD;
+    ev(core, EVT_RATED, "T-5", FUZZ_WALL_MS, NULL, NULL);
+    ev_score = 2;
+    ev(core, EVT_RATED, "T-4", FUZZ_WALL_MS, NULL, NULL);
+    ev_score = SCORE_NONE;
+    ev(core, EVT_REOPENED, "T-4", FUZZ_WALL_MS, NULL, NULL);
+    checkpoint(core, cmp, true, "kpis");
     core_free(core);
     cmp_free(cmp);
 }

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "slawatch/argv.h"
+#include "slawatch/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,6 +92,34 @@ argv_addf(struct cmd_argv *a, const char *fmt, ...)
     a->used += (size_t)len + 1;
 }
 
+void
+argv_reserve(struct cmd_argv *a, size_t n, size_t bytes)
+{
+    if (a->oom)
+        return;
+    if (n > a->max) {
+        size_t *off = realloc(a->off, n * sizeof(*off));
+        if (off == NULL)
+            goto oom;
+        a->off = off;
+        size_t *lens = realloc(a->lens, n * sizeof(*lens));
+        if (lens == NULL)
+            goto oom;
+        a->lens = lens;
+        a->max = n;
+    }
+    if (bytes > a->cap) {
+        char *t = realloc(a->text, bytes);
+        if (t == NULL)
+            goto oom;
+        a->text = t;
+        a->cap = bytes;
+    }
+    return;
+oom:
+    a->oom = true;
+}
+
 /* Points argv at the packed strings (valid until the next add). */
 int
 argv_seal(struct cmd_argv *a)
@@ -111,4 +140,38 @@ void
 argv_adds(struct cmd_argv *a, const char *s)
 {
     argv_add(a, s, strlen(s));
+}
+
+void
+argv_addv(struct cmd_argv *a, const char *const *parts, size_t n)
+{
+    size_t lens[16], len = 0;
+    if (n > ARRAY_LEN(lens)) {
+        a->oom = true; /* a caller's mistake, caught at argv_seal */
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        len += lens[i] = strlen(parts[i]);
+    if (!argv_room(a, len + 1))
+        return;
+    char *p = a->text + a->used;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, parts[i], lens[i]);
+        p += lens[i];
+    }
+    *p = '\0';
+    a->off[a->n] = a->used;
+    a->lens[a->n++] = len;
+    a->used += len + 1;
+}
+
+void
+argv_addu64(struct cmd_argv *a, uint64_t v)
+{
+    char buf[24], *p = buf + sizeof(buf);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    argv_add(a, p, (size_t)(buf + sizeof(buf) - p));
 }

@@ -1,14 +1,19 @@
 /*
- * compliance.c - rolling compliance windows, breakdowns and the
- * response-time distribution (see compliance.h). Owns their memory and the
- * layout of their checkpoint section (its bytes go through wire.h). Must not do I/O, read a clock or look at tickets: report.c feeds
- * it outcomes and instants, and reads it back in O(tiers x metrics x
- * windows) plus the breakdown values.
+ * compliance.c - rolling compliance windows, breakdowns, the elapsed-time
+ * distributions and the KPI windows (see compliance.h). Owns their memory
+ * and the layout of their checkpoint section (its bytes go through
+ * wire.h; a histogram's slots through hist.c, a KPI bucket's through
+ * kpi.c, which also does the KPIs' arithmetic). Must not do I/O, read a
+ * clock or look at tickets: report.c feeds it outcomes, KPI facts and
+ * instants, and reads it back in O(tiers x metrics x windows) plus the
+ * breakdown values.
  *
  *   outcome --cmp_record--> bucket of each window (tier, all, by-values)
+ *           --cmp_record_elapsed--> hist.c slot of each window (tier, all)
+ *   KPI fact --cmp_record_kpi--> bucket of each window (tier, all, by-values)
  *   publish --cmp_advance--> expired buckets leave the running totals
- *           --cmp_foreach / cmp_latency / cmp_counts--> report.c (and,
- *             through it, objective.c)
+ *           --cmp_foreach / cmp_kpi_foreach / cmp_elapsed / cmp_counts /
+ *             cmp_kpi_value--> report.c (and, through it, objective.c)
  */
 #include "slawatch/compliance.h"
 
@@ -17,9 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "slawatch/kpi.h"
 #include "slawatch/table.h"
 
-#define CMP_FORMAT 2             /* 2: 'O' records carry the episode count */
+#define CMP_FORMAT 3             /* 2: 'O' records carry the episode count;
+                                    3: 'E' (every metric) for 'L', and 'K' */
 #define CMP_FORMAT_MIN 1         /* oldest section still read */
 #define NO_ATTR 0xff
 
@@ -31,18 +38,6 @@ struct ring {
     uint64_t tot_breached;
 };
 
-/* Response times of one tier in one window. */
-struct lat {
-    uint32_t bins[CMP_SLOTS][CMP_LAT_BINS];
-    uint32_t n[CMP_SLOTS];
-    uint64_t sum_ms[CMP_SLOTS];
-    int64_t min_ms[CMP_SLOTS];   /* valid while n[slot] > 0 */
-    int64_t max_ms[CMP_SLOTS];
-    uint64_t tot_bins[CMP_LAT_BINS];
-    uint64_t tot_n;
-    uint64_t tot_sum_ms;
-};
-
 struct window {
     int64_t ms;
     int64_t width_ms;
@@ -51,11 +46,13 @@ struct window {
 };
 
 /* One breakdown value: per (tier or all) x metric, NULL until an outcome
- * arrives, else nwin rings. */
+ * arrives, else nwin rings; and per (tier or all), NULL until a KPI fact
+ * arrives, else nwin KPI rings. */
 struct bvalue {
     char *name;
     size_t len;
-    size_t nseries;              /* non-NULL entries of series[] */
+    size_t nseries;              /* non-NULL entries of series[] and kpi[] */
+    struct kpi_ring **kpi;       /* [ntiers + 1], in this allocation */
     struct ring *series[];       /* [(ntiers + 1) * METRIC_COUNT] */
 };
 
@@ -78,7 +75,10 @@ struct compliance {
     size_t nwin;
     struct window win[CFG_MAX_WINDOWS];
     struct ring *main;           /* [(ntiers + 1) * METRIC_COUNT * nwin] */
-    struct lat **lat;            /* [(ntiers + 1) * nwin], lazily */
+    struct hist **elapsed;       /* [(ntiers + 1) * METRIC_COUNT * nwin],
+                                    lazily */
+    struct kpi_ring *kpi;        /* [(ntiers + 1) * nwin] */
+    uint64_t kpi_saturated;
     size_t nby;
     struct breakdown by[ATTR_COUNT];
     uint64_t seed;
@@ -173,19 +173,32 @@ ring_empty(const struct ring *r)
     return r->tot_met == 0 && r->tot_breached == 0;
 }
 
-static void
-lat_clear_slot(struct lat *l, int s)
+static struct hist **
+elapsed_of(const struct compliance *c, size_t ti, int metric, size_t w)
 {
-    if (l->n[s] == 0)
-        return;
-    for (int i = 0; i < CMP_LAT_BINS; i++) {
-        l->tot_bins[i] -= l->bins[s][i];
-        l->bins[s][i] = 0;
+    return &c->elapsed[series_ix(c, ti, metric) * c->nwin + w];
+}
+
+/* Clears slot s of window w in every elapsed-time and KPI series. */
+static void
+clear_v2_slot(struct compliance *c, size_t w, int s)
+{
+    for (size_t i = 0; i < nseries_slots(c); i++)
+        if (c->elapsed[i * c->nwin + w])
+            hist_clear_slot(c->elapsed[i * c->nwin + w], s);
+    for (size_t ti = 0; ti <= c->ntiers; ti++)
+        kpi_ring_clear_slot(&c->kpi[ti * c->nwin + w], s);
+    for (size_t a = 0; a < c->nby; a++) {
+        struct breakdown *bd = &c->by[a];
+        for (uint32_t v = 0; v <= bd->nvalues; v++) {
+            struct bvalue *bv = v < bd->nvalues ? bd->values[v] : bd->other;
+            if (bv == NULL || bv->nseries == 0)
+                continue;
+            for (size_t ti = 0; ti <= c->ntiers; ti++)
+                if (bv->kpi[ti])
+                    kpi_ring_clear_slot(&bv->kpi[ti][w], s);
+        }
     }
-    l->tot_n -= l->n[s];
-    l->tot_sum_ms -= l->sum_ms[s];
-    l->n[s] = 0;
-    l->sum_ms[s] = 0;
 }
 
 /* ---- windows ------------------------------------------------------------ */
@@ -216,9 +229,7 @@ win_advance(struct compliance *c, size_t w, int64_t new_head)
                         ring_clear_slot(&bv->series[i][w], s);
             }
         }
-        for (size_t ti = 0; ti <= c->ntiers; ti++)
-            if (c->lat[ti * c->nwin + w])
-                lat_clear_slot(c->lat[ti * c->nwin + w], s);
+        clear_v2_slot(c, w, s);
     }
     win->head = new_head;
 }
@@ -318,9 +329,11 @@ hash_remove(const struct compliance *c, struct breakdown *bd, uint32_t *e)
 static struct bvalue *
 bvalue_new(const struct compliance *c, const char *s, size_t len)
 {
-    struct bvalue *bv = calloc(1, sizeof(*bv) + nseries_slots(c) * sizeof(bv->series[0]));
+    struct bvalue *bv = calloc(1, sizeof(*bv) + nseries_slots(c) * sizeof(bv->series[0]) +
+                                      (c->ntiers + 1) * sizeof(bv->kpi[0]));
     if (bv == NULL)
         return NULL;
+    bv->kpi = (struct kpi_ring **)&bv->series[nseries_slots(c)];
     bv->name = malloc(len + 1);
     if (bv->name == NULL) {
         free(bv);
@@ -339,6 +352,8 @@ bvalue_free(const struct compliance *c, struct bvalue *bv)
         return;
     for (size_t i = 0; i < nseries_slots(c); i++)
         free(bv->series[i]);
+    for (size_t ti = 0; ti <= c->ntiers; ti++)
+        free(bv->kpi[ti]);
     free(bv->name);
     free(bv);
 }
@@ -348,6 +363,20 @@ other_value(const struct compliance *c, struct breakdown *bd)
 {
     if (bd->other == NULL)
         bd->other = bvalue_new(c, CMP_OTHER, strlen(CMP_OTHER));
+    return bd->other;
+}
+
+/* The value's series holder if it has one: its own, else CMP_OTHER (where
+ * its facts went once max_values was reached), NULL when neither exists. */
+static struct bvalue *
+value_find(const struct compliance *c, const struct breakdown *bd, const char *s,
+           size_t len)
+{
+    if (len != strlen(CMP_OTHER) || memcmp(s, CMP_OTHER, len) != 0) {
+        const uint32_t *e = hash_find(c, bd, s, len);
+        if (e != NULL && *e != 0)
+            return bd->values[*e - 1];
+    }
     return bd->other;
 }
 
@@ -402,6 +431,25 @@ fail:
     return other_value(c, bd);
 }
 
+/* Frees the KPI series of a value that hold nothing any more. */
+static void
+sweep_value_kpis(const struct compliance *c, struct bvalue *bv)
+{
+    for (size_t ti = 0; ti <= c->ntiers && bv->nseries > 0; ti++) {
+        struct kpi_ring *r = bv->kpi[ti];
+        if (r == NULL)
+            continue;
+        size_t w;
+        for (w = 0; w < c->nwin && kpi_ring_empty(&r[w]); w++)
+            ;
+        if (w == c->nwin) {
+            free(r);
+            bv->kpi[ti] = NULL;
+            bv->nseries--;
+        }
+    }
+}
+
 /* Frees the series that hold nothing any more, and the values left with
  * none, so their places go to new values. */
 static void
@@ -411,6 +459,7 @@ sweep_values(struct compliance *c, struct breakdown *bd)
         struct bvalue *bv = v < bd->nvalues ? bd->values[v] : bd->other;
         if (bv == NULL)
             continue;
+        sweep_value_kpis(c, bv);
         for (size_t i = 0; i < nseries_slots(c) && bv->nseries > 0; i++) {
             struct ring *r = bv->series[i];
             if (r == NULL)
@@ -486,8 +535,9 @@ cmp_new(const struct config *cfg, int64_t now_ms)
     }
     size_t n = nseries_slots(c) * (c->nwin ? c->nwin : 1);
     c->main = calloc(n, sizeof(*c->main));
-    c->lat = calloc((c->ntiers + 1) * (c->nwin ? c->nwin : 1), sizeof(*c->lat));
-    if (c->main == NULL || c->lat == NULL) {
+    c->elapsed = calloc(n, sizeof(*c->elapsed));
+    c->kpi = calloc((c->ntiers + 1) * (c->nwin ? c->nwin : 1), sizeof(*c->kpi));
+    if (c->main == NULL || c->elapsed == NULL || c->kpi == NULL) {
         cmp_free(c);
         return NULL;
     }
@@ -504,10 +554,11 @@ cmp_free(struct compliance *c)
         return;
     for (size_t a = 0; a < c->nby; a++)
         breakdown_free(c, &c->by[a]);
-    if (c->lat)
-        for (size_t i = 0; i < (c->ntiers + 1) * c->nwin; i++)
-            free(c->lat[i]);
-    free(c->lat);
+    if (c->elapsed)
+        for (size_t i = 0; i < nseries_slots(c) * c->nwin; i++)
+            hist_free(c->elapsed[i]);
+    free(c->elapsed);
+    free(c->kpi);
     free(c->main);
     free(c);
 }
@@ -584,80 +635,103 @@ cmp_record(struct compliance *c, int tier, int metric, bool met,
     return failed ? -1 : 0;
 }
 
-static int
-lat_bin(int64_t v)
+/* The histogram of a series in window w, allocated on first use. */
+static struct hist *
+elapsed_get(struct compliance *c, size_t ti, int metric, size_t w)
 {
-    if (v < 16)
-        return v < 0 ? 0 : (int)v;
-    if (v >= (int64_t)1 << 32)
-        return CMP_LAT_BINS - 1;
-    int e = 63 - __builtin_clzll((unsigned long long)v); /* 4..31 */
-    int sub = (int)((v >> (e - 4)) & 15);
-    return 16 + (e - 4) * 16 + sub;
+    struct hist **h = elapsed_of(c, ti, metric, w);
+    if (*h == NULL)
+        *h = hist_new(CMP_SLOTS);
+    return *h;
 }
 
-/* The value a bin stands for: exact below 32, else the middle of the bin. */
-static int64_t
-lat_bin_value(int i)
+int
+cmp_record_elapsed(struct compliance *c, int tier, int metric, int64_t at_ms,
+                   int64_t elapsed_ms)
 {
-    if (i < 16)
-        return i;
-    int e = (i - 16) / 16 + 4, sub = (i - 16) % 16;
-    int64_t low = (int64_t)(16 + sub) << (e - 4);
-    return low + (((int64_t)1 << (e - 4)) >> 1);
-}
-
-static struct lat *
-lat_get(struct compliance *c, size_t ti, size_t w)
-{
-    struct lat **l = &c->lat[ti * c->nwin + w];
-    if (*l == NULL)
-        *l = calloc(1, sizeof(**l));
-    return *l;
-}
-
-/* Adds n samples of bin `bin` to slot s; min/max bound them. */
-static void
-lat_add(struct lat *l, int s, int bin, uint32_t n, uint64_t sum_ms, int64_t min_ms,
-        int64_t max_ms)
-{
-    if (l->n[s] == 0 || min_ms < l->min_ms[s])
-        l->min_ms[s] = min_ms;
-    if (l->n[s] == 0 || max_ms > l->max_ms[s])
-        l->max_ms[s] = max_ms;
-    l->bins[s][bin] += n;
-    l->tot_bins[bin] += n;
-    l->n[s] += n;
-    l->tot_n += n;
-    l->sum_ms[s] += sum_ms;
-    l->tot_sum_ms += sum_ms;
+    long ti = tier_ix(c, tier);
+    int rc = 0;
+    if (ti < 0 || metric < 0 || metric >= METRIC_COUNT)
+        return -1;
+    for (size_t w = 0; w < c->nwin; w++) {
+        int s = win_slot(c, w, at_ms);
+        if (s < 0)
+            continue;
+        struct hist *own = elapsed_get(c, (size_t)ti, metric, w);
+        struct hist *all = elapsed_get(c, c->ntiers, metric, w);
+        if (own == NULL || hist_add(own, s, elapsed_ms) < 0)
+            rc = -1;
+        if (all == NULL || hist_add(all, s, elapsed_ms) < 0)
+            rc = -1;
+    }
+    return rc;
 }
 
 int
 cmp_record_response_time(struct compliance *c, int tier, int64_t at_ms,
                          int64_t elapsed_ms)
 {
-    long ti = tier_ix(c, tier);
-    int rc = 0;
-    if (ti < 0)
-        return -1;
-    if (elapsed_ms < 0)
-        elapsed_ms = 0;
-    int bin = lat_bin(elapsed_ms);
-    for (size_t w = 0; w < c->nwin; w++) {
-        int s = win_slot(c, w, at_ms);
-        if (s < 0)
-            continue;
-        struct lat *own = lat_get(c, (size_t)ti, w);
-        struct lat *all = lat_get(c, c->ntiers, w);
-        if (own == NULL || all == NULL) {
-            rc = -1;
-            continue;
-        }
-        lat_add(own, s, bin, 1, (uint64_t)elapsed_ms, elapsed_ms, elapsed_ms);
-        lat_add(all, s, bin, 1, (uint64_t)elapsed_ms, elapsed_ms, elapsed_ms);
+    return cmp_record_elapsed(c, tier, METRIC_RESPONSE, at_ms, elapsed_ms);
+}
+
+/* ---- KPI facts -------------------------------------------------------- */
+
+/* The KPI rings of a value for tier index ti, allocated on first use when
+ * `create`; NULL when absent or on allocation failure. */
+static struct kpi_ring *
+value_kpi(const struct compliance *c, struct bvalue *bv, size_t ti, bool create)
+{
+    struct kpi_ring **r = &bv->kpi[ti];
+    if (*r == NULL && create) {
+        *r = calloc(c->nwin, sizeof(**r));
+        if (*r != NULL)
+            bv->nseries++;
     }
-    return rc;
+    return *r;
+}
+
+int
+cmp_record_kpi(struct compliance *c, const struct sla_kpi *k)
+{
+    long ti = tier_ix(c, k->tier_index);
+    uint32_t d[KPI_COUNTERS];
+    int slots[CFG_MAX_WINDOWS];
+    bool any = false, failed = false;
+
+    if (ti < 0 || kpi_fact_counters(k, d) < 0)
+        return -1;
+    for (size_t w = 0; w < c->nwin; w++) {
+        slots[w] = win_slot(c, w, k->at_ms);
+        if (slots[w] < 0)
+            continue;
+        any = true;
+        c->kpi_saturated += !kpi_ring_apply(&c->kpi[(size_t)ti * c->nwin + w], slots[w], d,
+                                         k->delta);
+        c->kpi_saturated += !kpi_ring_apply(&c->kpi[c->ntiers * c->nwin + w], slots[w], d,
+                                         k->delta);
+    }
+    if (!any)
+        return 0;
+    for (size_t a = 0; a < c->nby; a++) {
+        struct breakdown *bd = &c->by[a];
+        const char *v = k->attr[bd->attr] ? k->attr[bd->attr] : CMP_NONE;
+        bool add = k->delta > 0;
+        /* A withdrawal creates nothing: it finds the value where the
+         * rating went, or saturates. */
+        struct bvalue *bv = add ? value_get(c, bd, v, strlen(v), &failed)
+                                : value_find(c, bd, v, strlen(v));
+        struct kpi_ring *own = bv ? value_kpi(c, bv, (size_t)ti, add) : NULL;
+        struct kpi_ring *all = bv ? value_kpi(c, bv, c->ntiers, add) : NULL;
+        if (add && (own == NULL || all == NULL))
+            failed = true;
+        for (size_t w = 0; w < c->nwin; w++) {
+            if (slots[w] < 0)
+                continue;
+            c->kpi_saturated += own == NULL || !kpi_ring_apply(&own[w], slots[w], d, k->delta);
+            c->kpi_saturated += all == NULL || !kpi_ring_apply(&all[w], slots[w], d, k->delta);
+        }
+    }
+    return failed ? -1 : 0;
 }
 
 void
@@ -737,54 +811,25 @@ cmp_foreach(const struct compliance *c,
     }
 }
 
-/* The value at 1-based rank `rank` of the window's distribution: its
- * bin's middle, kept within the smallest and largest time seen (so a
- * window of equal times reports them exactly). */
-static int64_t
-lat_rank_value(const struct lat *l, uint64_t rank, int64_t lo, int64_t hi)
+bool
+cmp_elapsed(const struct compliance *c, int tier, int metric, int w,
+            struct cmp_latency *out)
 {
-    uint64_t seen = 0;
-    int i;
-    for (i = 0; i < CMP_LAT_BINS - 1; i++) {
-        seen += l->tot_bins[i];
-        if (seen >= rank)
-            break;
-    }
-    int64_t v = lat_bin_value(i);
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
-/* Nearest rank: the smallest value with at least pct% of the samples at
- * or below it. */
-static uint64_t
-rank_of(uint64_t n, unsigned pct)
-{
-    uint64_t r = (n * pct + 99) / 100;
-    return r ? r : 1;
+    long ti = tier_ix(c, tier);
+    struct hist_stats st;
+    memset(out, 0, sizeof(*out));
+    if (ti < 0 || metric < 0 || metric >= METRIC_COUNT || w < 0 || (size_t)w >= c->nwin)
+        return false;
+    if (!hist_stats(*elapsed_of(c, (size_t)ti, metric, (size_t)w), &st))
+        return false;
+    *out = (struct cmp_latency){ st.count, st.mean_ms, st.p50_ms, st.p90_ms, st.p99_ms };
+    return true;
 }
 
 bool
 cmp_latency(const struct compliance *c, int tier, int w, struct cmp_latency *out)
 {
-    long ti = tier_ix(c, tier);
-    memset(out, 0, sizeof(*out));
-    if (ti < 0 || w < 0 || (size_t)w >= c->nwin)
-        return false;
-    const struct lat *l = c->lat[(size_t)ti * c->nwin + (size_t)w];
-    if (l == NULL || l->tot_n == 0)
-        return false;
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (int s = 0; s < CMP_SLOTS; s++)
-        if (l->n[s] > 0) {
-            lo = l->min_ms[s] < lo ? l->min_ms[s] : lo;
-            hi = l->max_ms[s] > hi ? l->max_ms[s] : hi;
-        }
-    out->count = l->tot_n;
-    out->mean_ms = (int64_t)((l->tot_sum_ms + l->tot_n / 2) / l->tot_n);
-    out->p50_ms = lat_rank_value(l, rank_of(l->tot_n, 50), lo, hi);
-    out->p90_ms = lat_rank_value(l, rank_of(l->tot_n, 90), lo, hi);
-    out->p99_ms = lat_rank_value(l, rank_of(l->tot_n, 99), lo, hi);
-    return true;
+    return cmp_elapsed(c, tier, METRIC_RESPONSE, w, out);
 }
 
 uint32_t
@@ -814,14 +859,107 @@ cmp_format_ratio(uint64_t met, uint64_t breached, char *buf)
     return buf;
 }
 
+/* ---- KPIs ----------------------------------------------------------- */
+
+bool
+cmp_kpi(const struct compliance *c, int tier, int attr, const char *value, int w,
+        struct cmp_kpi_counts *out)
+{
+    long ti = tier_ix(c, tier);
+    const struct kpi_ring *r = NULL;
+    memset(out, 0, sizeof(*out));
+    if (ti < 0 || w < 0 || (size_t)w >= c->nwin)
+        return false;
+    if (attr < 0) {
+        r = &c->kpi[(size_t)ti * c->nwin + (size_t)w];
+    } else {
+        const char *v = value ? value : CMP_NONE;
+        for (size_t a = 0; a < c->nby && r == NULL; a++) {
+            const struct breakdown *bd = &c->by[a];
+            if (bd->attr != attr)
+                continue;
+            const struct bvalue *bv = NULL;
+            if (strcmp(v, CMP_OTHER) == 0) {
+                bv = bd->other;
+            } else {
+                const uint32_t *e = hash_find(c, bd, v, strlen(v));
+                bv = e && *e ? bd->values[*e - 1] : NULL;
+            }
+            if (bv && bv->kpi[ti])
+                r = &bv->kpi[ti][w];
+        }
+        if (r == NULL)
+            return false;
+    }
+    kpi_ring_counts(r, out);
+    return true;
+}
+
+bool
+cmp_kpi_value(const struct compliance *c, int tier, int kpi, int w, double *out)
+{
+    struct cmp_kpi_counts k;
+    uint64_t micro;
+    *out = 0;
+    if (!cmp_kpi(c, tier, -1, NULL, w, &k) || !cmp_kpi_micro(&k, kpi, &micro))
+        return false;
+    *out = kpi == CMP_KPI_CSAT_COUNT ? (double)(micro / CMP_RATIO_ONE)
+                                     : (double)micro / CMP_RATIO_ONE;
+    return true;
+}
+
+void
+cmp_kpi_foreach(const struct compliance *c,
+                void (*fn)(void *arg, const struct cmp_kpi_series *s), void *arg)
+{
+    struct cmp_kpi_counts counts[CFG_MAX_WINDOWS];
+    struct cmp_kpi_series s = { .counts = counts, .attr = -1, .value = NULL };
+
+    for (size_t ti = 0; ti <= c->ntiers; ti++) {
+        for (size_t w = 0; w < c->nwin; w++)
+            kpi_ring_counts(&c->kpi[ti * c->nwin + w], &counts[w]);
+        s.tier = public_tier(c, ti);
+        fn(arg, &s);
+    }
+    for (size_t a = 0; a < c->nby; a++) {
+        const struct breakdown *bd = &c->by[a];
+        s.attr = bd->attr;
+        for (uint32_t v = 0; v <= bd->nvalues; v++) {
+            const struct bvalue *bv = v < bd->nvalues ? bd->values[v] : bd->other;
+            if (bv == NULL || bv->nseries == 0)
+                continue;
+            s.value = bv->name;
+            for (size_t ti = 0; ti <= c->ntiers; ti++) {
+                if (bv->kpi[ti] == NULL)
+                    continue;
+                for (size_t w = 0; w < c->nwin; w++)
+                    kpi_ring_counts(&bv->kpi[ti][w], &counts[w]);
+                s.tier = public_tier(c, ti);
+                fn(arg, &s);
+            }
+        }
+    }
+}
+
+uint64_t
+cmp_kpi_saturated(const struct compliance *c)
+{
+    return c->kpi_saturated;
+}
+
 /* ---- checkpoint section ----------------------------------------------
  *
  *   u32 format, u32 nwin, nwin x (u64 window ms, u64 head bucket)
  *   then records until the end, each starting with a type byte:
  *   'R' tier, u8 metric, u8 attr (0xff: none) [, value], u8 window,
  *       u8 n, n x (u8 age, u32 met, u32 breached)       a ring
- *   'L' tier, u8 window, u8 n, n x (u8 age, u32 count, u64 sum, u64 min,
- *       u64 max, u16 nbins, nbins x (u16 bin, u32 count)) response times
+ *   'E' tier, u8 metric, u8 window, u8 n, n x (u8 age, u32 count, u64 sum,
+ *       i64 min, i64 max, u16 nbins, nbins x (u16 bin, u32 count))
+ *       elapsed times (a slot: hist.c)
+ *   'L' (formats 1 and 2) the same without the metric: response times
+ *   'K' tier, u8 attr (0xff: none) [, value], u8 window, u8 n,
+ *       n x (u8 age, u32 resolved, u32 fcr, u32 reopened, u32 good,
+ *       u32 bad, u32 scored, u32 score_sum)              KPI counts
  *   'O' tier, u8 metric, u8 window, u8 violated, u8 streak, u32 episodes
  *       (format 1 had no episodes: they read as 0): compliance.objective's
  *       states, written before objective.c kept them in its own section;
@@ -861,36 +999,76 @@ put_ring(const struct compliance *c, struct wire_buf *b, size_t ti, int metric,
 }
 
 static void
-put_lat(const struct compliance *c, struct wire_buf *b, size_t ti, size_t w,
-        const struct lat *l)
+put_elapsed(const struct compliance *c, struct wire_buf *b, size_t ti, int metric,
+            size_t w, const struct hist *h)
 {
     uint8_t n = 0;
-    if (l == NULL || l->tot_n == 0)
+    if (h == NULL || hist_count(h) == 0)
         return;
     for (int s = 0; s < CMP_SLOTS; s++)
-        n += l->n[s] > 0;
-    wire_put_u8(b, 'L');
+        n += hist_slot_count(h, s) > 0;
+    wire_put_u8(b, 'E');
     wire_put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
+    wire_put_u8(b, (uint8_t)metric);
     wire_put_u8(b, (uint8_t)w);
     wire_put_u8(b, n);
     for (int age = 0; age < CMP_SLOTS; age++) {
         int s = slot_of(c->win[w].head - age);
-        if (l->n[s] == 0)
+        if (hist_slot_count(h, s) == 0)
             continue;
-        uint16_t nbins = 0;
-        for (int i = 0; i < CMP_LAT_BINS; i++)
-            nbins += l->bins[s][i] > 0;
         wire_put_u8(b, (uint8_t)age);
-        wire_put_u32(b, l->n[s]);
-        wire_put_u64(b, l->sum_ms[s]);
-        wire_put_i64(b, l->min_ms[s]);
-        wire_put_i64(b, l->max_ms[s]);
-        wire_put_u16(b, nbins);
-        for (int i = 0; i < CMP_LAT_BINS; i++)
-            if (l->bins[s][i]) {
-                wire_put_u16(b, (uint16_t)i);
-                wire_put_u32(b, l->bins[s][i]);
-            }
+        hist_put_slot(h, s, b);
+    }
+}
+
+static void
+put_kpi(const struct compliance *c, struct wire_buf *b, size_t ti,
+        const struct breakdown *bd, const struct bvalue *bv, size_t w,
+        const struct kpi_ring *r)
+{
+    uint8_t n = 0;
+    if (kpi_ring_empty(r))
+        return;
+    for (int s = 0; s < CMP_SLOTS; s++)
+        n += !kpi_ring_slot_empty(r, s);
+    wire_put_u8(b, 'K');
+    wire_put_str(b, tier_name(c, ti), strlen(tier_name(c, ti)));
+    wire_put_u8(b, bd ? (uint8_t)bd->attr : NO_ATTR);
+    if (bd)
+        wire_put_str(b, bv->name, bv->len);
+    wire_put_u8(b, (uint8_t)w);
+    wire_put_u8(b, n);
+    for (int age = 0; age < CMP_SLOTS; age++) {
+        int s = slot_of(c->win[w].head - age);
+        if (kpi_ring_slot_empty(r, s))
+            continue;
+        wire_put_u8(b, (uint8_t)age);
+        kpi_ring_put_slot(r, s, b);
+    }
+}
+
+/* The elapsed-time and KPI records. */
+static void
+put_v2(const struct compliance *c, struct wire_buf *b)
+{
+    for (size_t ti = 0; ti <= c->ntiers; ti++)
+        for (int m = 0; m < METRIC_COUNT; m++)
+            for (size_t w = 0; w < c->nwin; w++)
+                put_elapsed(c, b, ti, m, w, *elapsed_of(c, ti, m, w));
+    for (size_t ti = 0; ti <= c->ntiers; ti++)
+        for (size_t w = 0; w < c->nwin; w++)
+            put_kpi(c, b, ti, NULL, NULL, w, &c->kpi[ti * c->nwin + w]);
+    for (size_t a = 0; a < c->nby; a++) {
+        const struct breakdown *bd = &c->by[a];
+        for (uint32_t v = 0; v <= bd->nvalues; v++) {
+            const struct bvalue *bv = v < bd->nvalues ? bd->values[v] : bd->other;
+            if (bv == NULL)
+                continue;
+            for (size_t ti = 0; ti <= c->ntiers; ti++)
+                if (bv->kpi[ti])
+                    for (size_t w = 0; w < c->nwin; w++)
+                        put_kpi(c, b, ti, bd, bv, w, &bv->kpi[ti][w]);
+        }
     }
 }
 
@@ -920,9 +1098,7 @@ cmp_encode(const struct compliance *c, struct wire_buf *b)
                                  bv, w, &bv->series[i][w]);
         }
     }
-    for (size_t ti = 0; ti <= c->ntiers; ti++)
-        for (size_t w = 0; w < c->nwin; w++)
-            put_lat(c, b, ti, w, c->lat[ti * c->nwin + w]);
+    put_v2(c, b);
     return b->oom ? -1 : 0;
 }
 
@@ -997,48 +1173,77 @@ decode_ring(struct compliance *c, struct wire_reader *r, const struct saved_win 
     return failed ? -1 : 0;
 }
 
+/* Reads one 'E' record (metric < 0) or, for the response metric, one
+ * 'L' record of formats 1 and 2 into the matching histogram, if any. */
 static int
-decode_lat(struct compliance *c, struct wire_reader *r, const struct saved_win *sw,
-           uint32_t nsaved)
+decode_elapsed(struct compliance *c, struct wire_reader *r, const struct saved_win *sw,
+               uint32_t nsaved, int metric)
 {
     size_t tlen;
     const char *tname = wire_get_str(r, &tlen);
+    if (metric < 0)
+        metric = wire_get_u8(r);
     uint32_t wi = wire_get_u8(r);
     int n = wire_get_u8(r);
-    if (r->bad || tname == NULL || wi >= nsaved || n > CMP_SLOTS)
+    if (r->bad || tname == NULL || metric >= METRIC_COUNT || wi >= nsaved || n > CMP_SLOTS)
         return -1;
     long ti = saved_tier(c, tname, tlen);
     long w = sw[wi].w;
-    struct lat *l = ti >= 0 && w >= 0 ? lat_get(c, (size_t)ti, (size_t)w) : NULL;
-    if (ti >= 0 && w >= 0 && l == NULL)
+    struct hist *h = ti >= 0 && w >= 0 ? elapsed_get(c, (size_t)ti, metric, (size_t)w) : NULL;
+    if (ti >= 0 && w >= 0 && h == NULL)
         return -1;
     for (int i = 0; i < n; i++) {
         int age = wire_get_u8(r);
-        uint32_t count = wire_get_u32(r);
-        uint64_t sum = wire_get_u64(r);
-        int64_t lo = wire_get_i64(r), hi = wire_get_i64(r);
-        int nbins = wire_get_u16(r);
-        if (r->bad || age >= CMP_SLOTS || nbins > CMP_LAT_BINS || lo > hi)
+        if (r->bad || age >= CMP_SLOTS)
             return -1;
-        int s = l ? win_slot_bucket(c, (size_t)w, sw[wi].head - age) : -1;
-        uint32_t binned = 0;
-        for (int k = 0; k < nbins; k++) {
-            int bin = wire_get_u16(r);
-            uint32_t cnt = wire_get_u32(r);
-            if (r->bad || bin >= CMP_LAT_BINS)
-                return -1;
-            binned += cnt;
-            if (s >= 0)
-                lat_add(l, s, bin, cnt, 0, lo, hi);
-        }
-        if (binned != count)
+        int s = h ? win_slot_bucket(c, (size_t)w, sw[wi].head - age) : -1;
+        if (hist_get_slot(h, s, r) < 0)
             return -1;
-        if (s >= 0) {
-            l->sum_ms[s] += sum;
-            l->tot_sum_ms += sum;
-        }
     }
     return 0;
+}
+
+/* Reads one 'K' record into the matching KPI ring, if any still exists. */
+static int
+decode_kpi(struct compliance *c, struct wire_reader *r, const struct saved_win *sw,
+           uint32_t nsaved)
+{
+    size_t tlen, vlen = 0;
+    const char *tname = wire_get_str(r, &tlen);
+    int attr = wire_get_u8(r);
+    const char *value = attr != NO_ATTR ? wire_get_str(r, &vlen) : NULL;
+    uint32_t wi = wire_get_u8(r);
+    int n = wire_get_u8(r);
+    if (r->bad || tname == NULL || (attr != NO_ATTR && (attr >= ATTR_COUNT || value == NULL)) ||
+        wi >= nsaved || n > CMP_SLOTS)
+        return -1;
+    long ti = saved_tier(c, tname, tlen);
+    long w = sw[wi].w;
+    struct kpi_ring *ring = NULL;
+    bool failed = false;
+    if (ti >= 0 && w >= 0) {
+        if (attr == NO_ATTR) {
+            ring = &c->kpi[(size_t)ti * c->nwin + (size_t)w];
+        } else {
+            struct breakdown *bd = breakdown_of(c, attr);
+            if (bd != NULL) {
+                struct bvalue *bv = value_get(c, bd, value, vlen, &failed);
+                struct kpi_ring *series = bv ? value_kpi(c, bv, (size_t)ti, true) : NULL;
+                if (series == NULL)
+                    return -1;
+                ring = &series[w];
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        int age = wire_get_u8(r);
+        if (r->bad || age >= CMP_SLOTS)
+            return -1;
+        int s = ring ? win_slot_bucket(c, (size_t)w, sw[wi].head - age) : -1;
+        if (kpi_ring_get_slot(ring, s, r) < 0)
+            return -1;
+    }
+    return failed ? -1 : 0;
 }
 
 int
@@ -1067,8 +1272,14 @@ cmp_decode(struct compliance *c, const char *data, size_t len)
         if (type == 'R') {
             if (decode_ring(c, &r, sw, nsaved) < 0)
                 return -1;
-        } else if (type == 'L') {
-            if (decode_lat(c, &r, sw, nsaved) < 0)
+        } else if (type == 'L' && format <= 2) {
+            if (decode_elapsed(c, &r, sw, nsaved, METRIC_RESPONSE) < 0)
+                return -1;
+        } else if (type == 'E' && format >= 3) {
+            if (decode_elapsed(c, &r, sw, nsaved, -1) < 0)
+                return -1;
+        } else if (type == 'K' && format >= 3) {
+            if (decode_kpi(c, &r, sw, nsaved) < 0)
                 return -1;
         } else if (type == 'O') {
             size_t tlen;
@@ -1098,8 +1309,9 @@ cmp_memory(const struct compliance *c)
     size_t n = sizeof(*c);
     size_t ns = nseries_slots(c) * c->nwin;
     n += ns * sizeof(struct ring);
-    for (size_t i = 0; i < (c->ntiers + 1) * c->nwin; i++)
-        n += sizeof(struct lat *) + (c->lat[i] ? sizeof(struct lat) : 0);
+    for (size_t i = 0; i < ns; i++)
+        n += sizeof(struct hist *) + (c->elapsed[i] ? hist_memory(c->elapsed[i]) : 0);
+    n += (c->ntiers + 1) * c->nwin * sizeof(struct kpi_ring);
     for (size_t a = 0; a < c->nby; a++) {
         const struct breakdown *bd = &c->by[a];
         n += bd->cap * (sizeof(struct bvalue *) + sizeof(uint32_t)) +
@@ -1108,8 +1320,12 @@ cmp_memory(const struct compliance *c)
             const struct bvalue *bv = v < bd->nvalues ? bd->values[v] : bd->other;
             if (bv == NULL)
                 continue;
-            n += sizeof(*bv) + nseries_slots(c) * sizeof(bv->series[0]) + bv->len + 1 +
-                 bv->nseries * c->nwin * sizeof(struct ring);
+            n += sizeof(*bv) + nseries_slots(c) * sizeof(bv->series[0]) +
+                 (c->ntiers + 1) * sizeof(bv->kpi[0]) + bv->len + 1;
+            for (size_t i = 0; i < nseries_slots(c); i++)
+                n += bv->series[i] ? c->nwin * sizeof(struct ring) : 0;
+            for (size_t ti = 0; ti <= c->ntiers; ti++)
+                n += bv->kpi[ti] ? c->nwin * sizeof(struct kpi_ring) : 0;
         }
     }
     return n;

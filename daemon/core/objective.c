@@ -43,16 +43,6 @@ struct objectives {
     struct goal *goals;
 };
 
-static const char *const kpi_names[CMP_KPI_COUNT] = {
-    "fcr", "reopen_rate", "csat", "csat_mean", "csat_count",
-};
-
-const char *
-cmp_kpi_name(int kpi)
-{
-    return kpi >= 0 && kpi < CMP_KPI_COUNT ? kpi_names[kpi] : "?";
-}
-
 char *
 obj_format_micro(int64_t micro, char *buf, size_t size)
 {
@@ -368,7 +358,7 @@ obj_read_compliance(void *arg, int metric, int kpi, int tier, int w,
     const struct compliance *cmp = arg;
     (void)kpi;
     if (metric < 0)
-        return false; /* KPIs: not counted by compliance.c yet */
+        return false; /* KPIs: not wired to cmp_kpi_value yet */
     struct cmp_counts k = cmp_counts(cmp, tier, metric, w);
     if (k.met + k.breached == 0)
         return false;

@@ -7,7 +7,8 @@
  * goes through the writer's durable queue (rds_queue), so a round is one
  * pipelined round trip.
  *
- *   core --outcome--> publish_outcome --> report_outcome --> cmp_record
+ *   core --outcome--> report_outcome --> cmp_record, cmp_record_elapsed
+ *   core --kpi--> report_kpi --> cmp_record_kpi
  *   core --deadline_changed--> atrisk_change
  *   timer (compliance.publish_every) --> report_publish
  *        --> report_evaluate: cmp_advance, obj_eval (values through
@@ -28,6 +29,7 @@
 
 #include "slawatch/atrisk.h"
 #include "slawatch/log.h"
+#include "slawatch/table.h"
 
 static const struct {
     const char *name;
@@ -38,14 +40,31 @@ static const struct {
     { "1h", 60 * 60 * 1000 },
 };
 
+/* The keys of one round's MSET (every other argument after the command),
+ * hashed into an open-addressing table, so that the keys of the last round
+ * that this one no longer writes are found in O(keys): the round must not
+ * sort its thousands of keys. */
+struct keyset {
+    const char *text;                /* the MSET's strings (not owned) */
+    size_t *off;                     /* start of each key in text */
+    size_t *len;
+    uint64_t *hash;
+    size_t n, max;
+    uint32_t *tab;                   /* key index + 1; 0: empty */
+    size_t cap;                      /* power of two, >= 2n */
+};
+
 struct report {
     const struct config *cfg;
     struct compliance *cmp;          /* NULL only after a failed reload */
     struct objectives *obj;          /* likewise */
     struct atrisk *risk;
-    char *prev_text;                 /* keys written by the last round */
-    const char **prev;               /* sorted, pointing into prev_text */
-    size_t nprev;
+    char *prev_text;                 /* the MSET of the last round */
+    size_t prev_used, prev_cap;      /* its bytes, and prev_text's size */
+    struct keyset prev;              /* its keys, pointing into prev_text */
+    struct keyset cur;               /* the keys of the round being built */
+    uint64_t seed;
+    uint64_t saturated_logged;       /* cmp_kpi_saturated() last logged */
     report_objective_fn *hook;
     void *hook_arg;
     /* In the daemon (report_attach). */
@@ -69,6 +88,83 @@ report_cmds_free(struct report_cmds *cmds)
     argv_free(&cmds->del);
 }
 
+/* ---- the keys of a round ----------------------------------------------- */
+
+static void
+keyset_free(struct keyset *ks)
+{
+    free(ks->off);
+    free(ks->len);
+    free(ks->hash);
+    free(ks->tab);
+    memset(ks, 0, sizeof(*ks));
+}
+
+static bool
+keyset_find(const struct keyset *ks, const char *key, size_t len, uint64_t h)
+{
+    if (ks->cap == 0)
+        return false;
+    for (size_t i = (size_t)h & (ks->cap - 1);; i = (i + 1) & (ks->cap - 1)) {
+        uint32_t e = ks->tab[i];
+        if (e == 0)
+            return false;
+        if (ks->hash[e - 1] == h && ks->len[e - 1] == len &&
+            memcmp(ks->text + ks->off[e - 1], key, len) == 0)
+            return true;
+    }
+}
+
+/* Fills ks with the keys of mset (hashed with seed). Returns -1 on
+ * allocation failure (ks is then empty). */
+static int
+keyset_build(struct keyset *ks, const struct cmd_argv *mset, uint64_t seed)
+{
+    size_t n = mset->n > 1 ? (mset->n - 1) / 2 : 0, cap = 64;
+    while (cap < 2 * n)
+        cap *= 2;
+    if (n > ks->max) {
+        size_t *off = realloc(ks->off, n * sizeof(*off));
+        if (off)
+            ks->off = off;
+        size_t *len = realloc(ks->len, n * sizeof(*len));
+        if (len)
+            ks->len = len;
+        uint64_t *hash = realloc(ks->hash, n * sizeof(*hash));
+        if (hash)
+            ks->hash = hash;
+        if (!off || !len || !hash) {
+            keyset_free(ks);
+            return -1;
+        }
+        ks->max = n;
+    }
+    if (cap != ks->cap) {
+        free(ks->tab);
+        ks->tab = malloc(cap * sizeof(*ks->tab));
+        if (ks->tab == NULL) {
+            keyset_free(ks);
+            return -1;
+        }
+        ks->cap = cap;
+    }
+    memset(ks->tab, 0, cap * sizeof(*ks->tab));
+    ks->text = mset->text;
+    ks->n = n;
+    for (size_t i = 0; i < n; i++) {
+        size_t off = mset->off[1 + 2 * i], len = mset->lens[1 + 2 * i];
+        uint64_t h = table_hash(seed, mset->text + off, len);
+        ks->off[i] = off;
+        ks->len[i] = len;
+        ks->hash[i] = h;
+        size_t j = (size_t)h & (cap - 1);
+        while (ks->tab[j] != 0)
+            j = (j + 1) & (cap - 1);
+        ks->tab[j] = (uint32_t)(i + 1);
+    }
+    return 0;
+}
+
 /* ---- state without a daemon ------------------------------------------- */
 
 struct report *
@@ -82,6 +178,7 @@ report_new(const struct config *cfg, int64_t now_ms)
     rp->obj = obj_new(cfg);
     rp->risk = atrisk_new(now_ms);
     rp->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60, 5);
+    rp->seed = table_random_seed();
     if (rp->cmp == NULL || rp->obj == NULL || rp->risk == NULL) {
         report_free_state(rp);
         return NULL;
@@ -100,7 +197,8 @@ report_free_state(struct report *rp)
     obj_free(rp->obj);
     atrisk_free(rp->risk);
     free(rp->prev_text);
-    free(rp->prev);
+    keyset_free(&rp->prev);
+    keyset_free(&rp->cur);
     free(rp);
 }
 
@@ -138,12 +236,11 @@ feed(struct report *rp, const struct core *core, const struct sla_outcome *o)
         rc |= cmp_record(rp->cmp, o->tier_index, o->metric,
                          o->outcome == OUTCOME_MET, o->decided_ms, attrs);
     }
-    /* Response times are known when the clock stops: met (decided) or
-     * breached earlier (the second, undecided call). */
-    if (o->metric == METRIC_RESPONSE && o->elapsed_ms >= 0 &&
-        (!o->decided || o->outcome == OUTCOME_MET))
-        rc |= cmp_record_response_time(rp->cmp, o->tier_index, o->decided_ms,
-                                       o->elapsed_ms);
+    /* Elapsed times are known when the clock stops: met (decided) or
+     * breached earlier (the second, undecided call), at the stop. */
+    if (o->elapsed_ms >= 0 && (!o->decided || o->outcome == OUTCOME_MET))
+        rc |= cmp_record_elapsed(rp->cmp, o->tier_index, o->metric, o->decided_ms,
+                                 o->elapsed_ms);
     return rc;
 }
 
@@ -152,6 +249,13 @@ report_feed_outcome(struct report *rp, const struct core *core,
                     const struct sla_outcome *o)
 {
     (void)feed(rp, core, o);
+}
+
+void
+report_feed_kpi(struct report *rp, const struct sla_kpi *k)
+{
+    if (rp->cmp != NULL)
+        (void)cmp_record_kpi(rp->cmp, k);
 }
 
 /* ---- one round -------------------------------------------------------- */
@@ -173,51 +277,107 @@ put_series(void *arg, const struct cmp_series *s)
 {
     struct build *b = arg;
     const struct config *cfg = b->rp->cfg;
-    const char *p = b->prefix, *tier = tier_name(cfg, s->tier);
-    const char *metric = cfg_metric_name(s->metric);
-    const char *attr = s->attr >= 0 ? cfg_attr_name(s->attr) : NULL;
+    struct report_cmds *cmds = b->cmds;
     char ratio[CMP_RATIO_BUFLEN];
+    /* The key: prefix, family, tier, metric, window and, with a
+     * breakdown, ":<attr>=<value>". */
+    const char *parts[] = { b->prefix, NULL, tier_name(cfg, s->tier), ":",
+                            cfg_metric_name(s->metric), ":", NULL,
+                            s->attr >= 0 ? ":" : "",
+                            s->attr >= 0 ? cfg_attr_name(s->attr) : "",
+                            s->attr >= 0 ? "=" : "", s->attr >= 0 ? s->value : "" };
 
     for (size_t w = 0; w < cfg->compliance.nwindows; w++) {
-        const char *win = cfg->compliance.windows[w].name;
         const struct cmp_counts *k = &s->counts[w];
-        /* The key's tail: ":<window>" or ":<window>:<attr>=<value>". */
-#define KEY(kind, list)                                                         \
-    (attr ? argv_addf((list), "%s" kind ":%s:%s:%s:%s=%s", p, tier, metric, win, \
-                      attr, s->value)                                          \
-          : argv_addf((list), "%s" kind ":%s:%s:%s", p, tier, metric, win))
-        KEY("met", &b->cmds->mset);
-        argv_addf(&b->cmds->mset, "%" PRIu64, k->met);
-        KEY("breached", &b->cmds->mset);
-        argv_addf(&b->cmds->mset, "%" PRIu64, k->breached);
+        parts[6] = cfg->compliance.windows[w].name;
+        parts[1] = "met:";
+        argv_addv(&cmds->mset, parts, ARRAY_LEN(parts));
+        argv_addu64(&cmds->mset, k->met);
+        parts[1] = "breached:";
+        argv_addv(&cmds->mset, parts, ARRAY_LEN(parts));
+        argv_addu64(&cmds->mset, k->breached);
+        parts[1] = "compliance:";
         if (k->met + k->breached > 0) {
-            KEY("compliance", &b->cmds->mset);
-            argv_addf(&b->cmds->mset, "%s", cmp_format_ratio(k->met, k->breached, ratio));
+            argv_addv(&cmds->mset, parts, ARRAY_LEN(parts));
+            argv_adds(&cmds->mset, cmp_format_ratio(k->met, k->breached, ratio));
         } else {
-            KEY("compliance", &b->cmds->del); /* absent while empty */
+            argv_addv(&cmds->del, parts, ARRAY_LEN(parts)); /* absent while empty */
         }
-#undef KEY
     }
 }
 
+/* <prefix>kpi:<tier>:<kpi>:<window>[:<attr>=<value>], absent while the
+ * window holds nothing to count it from. */
+static void
+put_kpi(void *arg, const struct cmp_kpi_series *s)
+{
+    struct build *b = arg;
+    const struct config *cfg = b->rp->cfg;
+    char value[CMP_KPI_BUFLEN];
+    const char *parts[] = { b->prefix, "kpi:", tier_name(cfg, s->tier), ":", NULL, ":",
+                            NULL, s->attr >= 0 ? ":" : "",
+                            s->attr >= 0 ? cfg_attr_name(s->attr) : "",
+                            s->attr >= 0 ? "=" : "", s->attr >= 0 ? s->value : "" };
+
+    for (size_t w = 0; w < cfg->compliance.nwindows; w++) {
+        parts[6] = cfg->compliance.windows[w].name;
+        for (int kpi = 0; kpi < CMP_KPI_COUNT; kpi++) {
+            parts[4] = cmp_kpi_name(kpi);
+            if (cmp_format_kpi(&s->counts[w], kpi, value) != NULL) {
+                argv_addv(&b->cmds->mset, parts, ARRAY_LEN(parts));
+                argv_adds(&b->cmds->mset, value);
+            } else {
+                argv_addv(&b->cmds->del, parts, ARRAY_LEN(parts));
+            }
+        }
+    }
+}
+
+/* One distribution's four keys: parts[] is the key without its last part,
+ * the statistic's name. */
+static void
+put_stats(struct build *b, const char **parts, size_t nparts, bool have,
+          const struct cmp_latency *l)
+{
+    static const char *const names[] = { "p50", "p90", "p99", "mean" };
+    int64_t v[] = { l->p50_ms, l->p90_ms, l->p99_ms, l->mean_ms };
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        parts[nparts - 1] = names[i];
+        argv_addv(have ? &b->cmds->mset : &b->cmds->del, parts, nparts);
+        if (have)
+            argv_addu64(&b->cmds->mset, v[i] > 0 ? (uint64_t)v[i] : 0);
+    }
+}
+
+/* response_ms:<tier>:<window>:<stat> (every tier, as before v2) and
+ * elapsed_ms:<tier>:<metric>:<window>:<stat> (the tiers with the metric). */
 static void
 put_latency(struct build *b)
 {
     const struct config *cfg = b->rp->cfg;
-    static const char *const names[] = { "p50", "p90", "p99", "mean" };
     for (int t = 0; t <= (int)cfg->ntiers; t++) {
         int tier = t == (int)cfg->ntiers ? CMP_ALL : t;
         for (size_t w = 0; w < cfg->compliance.nwindows; w++) {
             struct cmp_latency l;
             const char *win = cfg->compliance.windows[w].name;
+            const char *parts[] = { b->prefix, "response_ms:", tier_name(cfg, tier), ":",
+                                    win, ":", NULL };
             bool have = cmp_latency(b->rp->cmp, tier, (int)w, &l);
-            int64_t v[] = { l.p50_ms, l.p90_ms, l.p99_ms, l.mean_ms };
-            for (size_t i = 0; i < ARRAY_LEN(names); i++) {
-                struct cmd_argv *list = have ? &b->cmds->mset : &b->cmds->del;
-                argv_addf(list, "%sresponse_ms:%s:%s:%s", b->prefix, tier_name(cfg, tier),
-                          win, names[i]);
-                if (have)
-                    argv_addf(list, "%" PRId64, v[i]);
+            put_stats(b, parts, ARRAY_LEN(parts), have, &l);
+        }
+        for (int m = 0; m < METRIC_COUNT; m++) {
+            bool any = false;
+            for (size_t i = 0; i < cfg->ntiers && !any; i++)
+                any = cfg->tiers[i].target_ms[m] > 0 && (tier == CMP_ALL || (int)i == tier);
+            if (!any)
+                continue;
+            for (size_t w = 0; w < cfg->compliance.nwindows; w++) {
+                struct cmp_latency l;
+                const char *parts[] = { b->prefix, "elapsed_ms:", tier_name(cfg, tier), ":",
+                                        cfg_metric_name(m), ":",
+                                        cfg->compliance.windows[w].name, ":", NULL };
+                bool have = cmp_elapsed(b->rp->cmp, tier, m, (int)w, &l);
+                put_stats(b, parts, ARRAY_LEN(parts), have, &l);
             }
         }
     }
@@ -232,10 +392,11 @@ put_at_risk(struct build *b)
             if (cfg->tiers[t].target_ms[m] == 0)
                 continue;
             for (size_t h = 0; h < ARRAY_LEN(horizons); h++) {
-                argv_addf(&b->cmds->mset, "%sat_risk:%s:%s:%s", b->prefix,
-                          cfg->tiers[t].name, cfg_metric_name(m), horizons[h].name);
-                argv_addf(&b->cmds->mset, "%ld",
-                          atrisk_count(b->rp->risk, (int)t, m, horizons[h].ms));
+                const char *parts[] = { b->prefix, "at_risk:", cfg->tiers[t].name, ":",
+                                        cfg_metric_name(m), ":", horizons[h].name };
+                long n = atrisk_count(b->rp->risk, (int)t, m, horizons[h].ms);
+                argv_addv(&b->cmds->mset, parts, ARRAY_LEN(parts));
+                argv_addu64(&b->cmds->mset, n > 0 ? (uint64_t)n : 0);
             }
         }
 }
@@ -249,11 +410,11 @@ put_objective_series(void *arg, const struct obj_series *s)
     struct build *b = arg;
     if (s->name == NULL)
         return;
-    struct cmd_argv *list = s->present ? &b->cmds->mset : &b->cmds->del;
-    argv_addf(list, "%sobjective:%s:%s:%s", b->prefix, s->name, s->tier_name,
-              s->window_name);
+    const char *parts[] = { b->prefix, "objective:", s->name, ":", s->tier_name, ":",
+                            s->window_name };
+    argv_addv(s->present ? &b->cmds->mset : &b->cmds->del, parts, ARRAY_LEN(parts));
     if (s->present)
-        argv_addf(list, "%d", s->violated ? 1 : 0);
+        argv_adds(&b->cmds->mset, s->violated ? "1" : "0");
 }
 
 static void
@@ -263,66 +424,45 @@ put_objectives(struct build *b)
     argv_addf(&b->cmds->mset, "%sobjective", b->prefix);
     argv_addf(&b->cmds->mset, "%.6g", cfg->compliance.objective);
     for (size_t i = 0; i < cfg->nobjectives; i++) {
-        argv_addf(&b->cmds->mset, "%sobjective:%s", b->prefix, cfg->objectives[i].name);
+        const char *parts[] = { b->prefix, "objective:", cfg->objectives[i].name };
+        argv_addv(&b->cmds->mset, parts, ARRAY_LEN(parts));
         argv_addf(&b->cmds->mset, "%.6g", cfg->objectives[i].threshold);
     }
     if (b->rp->obj != NULL)
         obj_foreach(b->rp->obj, put_objective_series, b);
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The keys of the MSET (every other argument after the command), sorted.
- * Returns NULL on allocation failure. */
-static const char **
-sorted_keys(const struct cmd_argv *mset, size_t *n)
-{
-    *n = mset->n > 1 ? (mset->n - 1) / 2 : 0;
-    const char **keys = malloc((*n ? *n : 1) * sizeof(*keys));
-    if (keys == NULL)
-        return NULL;
-    for (size_t i = 0; i < *n; i++)
-        keys[i] = mset->text + mset->off[1 + 2 * i];
-    qsort(keys, *n, sizeof(*keys), cmp_str);
-    return keys;
-}
-
 int
 report_build(struct report *rp, int64_t now_ms, struct report_cmds *cmds)
 {
     struct build b = { rp, cmds, rp->cfg->redis.prefix };
-    size_t ncur;
 
     argv_init(&cmds->mset);
     argv_init(&cmds->del);
+    /* About the size of the last round: one allocation, not a doubling. */
+    if (rp->prev.n > 0)
+        argv_reserve(&cmds->mset, 2 * rp->prev.n + 64, rp->prev_used + rp->prev_used / 8);
     argv_add(&cmds->mset, "MSET", 4);
     argv_add(&cmds->del, "DEL", 3);
     atrisk_advance(rp->risk, now_ms);
     if (rp->cmp != NULL) {
         cmp_advance(rp->cmp, now_ms);
         cmp_foreach(rp->cmp, put_series, &b);
+        cmp_kpi_foreach(rp->cmp, put_kpi, &b);
         put_latency(&b);
     }
     put_at_risk(&b);
     put_objectives(&b);
+    if (cmds->mset.oom || keyset_build(&rp->cur, &cmds->mset, rp->seed) < 0)
+        return -1;
 
     /* Keys written last round and not this one: a breakdown value that
      * expired, a tier, window or breakdown a reload removed. */
-    const char **cur = sorted_keys(&cmds->mset, &ncur);
-    if (cur == NULL)
-        return -1;
-    for (size_t i = 0, j = 0; i < rp->nprev; i++) {
-        int c = 1;
-        while (j < ncur && (c = strcmp(cur[j], rp->prev[i])) < 0)
-            j++;
-        if (j == ncur || c != 0)
-            argv_add(&cmds->del, rp->prev[i], strlen(rp->prev[i]));
+    for (size_t i = 0; i < rp->prev.n; i++) {
+        const char *key = rp->prev.text + rp->prev.off[i];
+        if (!keyset_find(&rp->cur, key, rp->prev.len[i], rp->prev.hash[i]))
+            argv_add(&cmds->del, key, rp->prev.len[i]);
     }
-    free(cur);
     if (argv_seal(&cmds->mset) < 0 || argv_seal(&cmds->del) < 0)
         return -1;
     return 0;
@@ -332,24 +472,32 @@ void
 report_commit(struct report *rp, const struct report_cmds *cmds)
 {
     const struct cmd_argv *m = &cmds->mset;
-    size_t n;
-    char *text = malloc(m->used ? m->used : 1);
-    const char **keys = sorted_keys(m, &n);
-    if (text == NULL || keys == NULL) {
+    char *text = rp->prev_text;
+    /* The last round's copy is reused when it is large enough. */
+    if (m->used > rp->prev_cap) {
+        text = malloc(m->used);
+        if (text != NULL) {
+            free(rp->prev_text);
+            rp->prev_text = text;
+            rp->prev_cap = m->used;
+        }
+    }
+    /* rp->cur holds the keys of this round unless another build came in
+     * between. */
+    if (text == NULL || (rp->cur.text != m->text &&
+                         keyset_build(&rp->cur, m, rp->seed) < 0)) {
         /* Without the list, keys that vanish later are not deleted; the
          * published values themselves are unaffected. */
-        free(text);
-        free(keys);
+        keyset_free(&rp->prev);
         return;
     }
     memcpy(text, m->text, m->used);
-    for (size_t i = 0; i < n; i++)
-        keys[i] = text + (keys[i] - m->text);
-    free(rp->prev_text);
-    free(rp->prev);
-    rp->prev_text = text;
-    rp->prev = keys;
-    rp->nprev = n;
+    rp->prev_used = m->used;
+    struct keyset tmp = rp->prev;
+    rp->prev = rp->cur;
+    rp->prev.text = text;
+    rp->cur = tmp;
+    rp->cur.text = NULL;
 }
 
 /* ---- the daemon's part ------------------------------------------------ */
@@ -357,7 +505,8 @@ report_commit(struct report *rp, const struct report_cmds *cmds)
 /* Key families this module writes; anything else under the prefix belongs
  * to someone else and is never touched. */
 static const char *const families[] = { "compliance:", "met:", "breached:",
-                                        "response_ms:", "at_risk:", "objective:" };
+                                        "response_ms:", "at_risk:", "kpi:",
+                                        "elapsed_ms:", "objective:" };
 
 static bool
 is_ours(const struct report *rp, const char *key, size_t len)
@@ -374,10 +523,9 @@ is_ours(const struct report *rp, const char *key, size_t len)
 }
 
 static bool
-written_last_round(const struct report *rp, const char *key)
+written_last_round(const struct report *rp, const char *key, size_t len)
 {
-    return rp->prev != NULL &&
-           bsearch(&key, rp->prev, rp->nprev, sizeof(*rp->prev), cmp_str) != NULL;
+    return keyset_find(&rp->prev, key, len, table_hash(rp->seed, key, len));
 }
 
 static void sweep_next(struct report *rp);
@@ -403,7 +551,7 @@ sweep_cb(struct rds_conn *conn, redisReply *reply, void *privdata)
     for (size_t i = 0; i < keys->elements; i++) {
         const redisReply *k = keys->element[i];
         if (k->type == REDIS_REPLY_STRING && strlen(k->str) == k->len &&
-            is_ours(rp, k->str, k->len) && !written_last_round(rp, k->str))
+            is_ours(rp, k->str, k->len) && !written_last_round(rp, k->str, k->len))
             argv_add(&del, k->str, k->len);
     }
     if (del.n > 1 && argv_seal(&del) == 0 &&
@@ -557,6 +705,15 @@ report_publish(struct report *rp)
     long suppressed;
     if (atrisk_degraded(rp->risk) && log_ratelimit_ok(&rp->rl, &suppressed))
         log_err("at_risk gauges may be off: out of memory while counting deadlines");
+    uint64_t saturated = rp->cmp ? cmp_kpi_saturated(rp->cmp) : 0;
+    if (saturated > rp->saturated_logged && log_ratelimit_ok(&rp->rl, &suppressed)) {
+        /* Expected now and then (a rating counted before a reload added a
+         * window, or before an upgrade, replaced since), not an error. */
+        log_info("kpi: %" PRIu64 " facts left out of a series so that its counts "
+                 "stay consistent (%" PRIu64 " since start)",
+                 saturated - rp->saturated_logged, saturated);
+        rp->saturated_logged = saturated;
+    }
     /* Transitions first, so that this round's gauges show the states they
      * leave; they are records, queued even while Redis is away. */
     report_evaluate(rp, now, NULL, NULL);
@@ -639,6 +796,20 @@ report_outcome(void *arg, const struct sla_outcome *o)
         log_err("compliance: out of memory; an outcome went to %s or was dropped "
                 "from the response times%s",
                 CMP_OTHER, suppressed ? " (more not logged)" : "");
+}
+
+void
+report_kpi(void *arg, const struct sla_kpi *k)
+{
+    struct report *rp = arg;
+    long suppressed;
+    if (rp->cmp == NULL || cmp_record_kpi(rp->cmp, k) == 0)
+        return;
+    if (log_ratelimit_ok(&rp->rl, &suppressed))
+        log_err("compliance: a KPI fact (kind %d, tier %d) was refused or its breakdown "
+                "value went to %s (out of memory)%s",
+                (int)k->fact, k->tier_index, CMP_OTHER,
+                suppressed ? " (more not logged)" : "");
 }
 
 void

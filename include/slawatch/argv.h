@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cmd_argv {
     char *text;                      /* the strings, each NUL-terminated */
@@ -34,6 +35,14 @@ void argv_add(struct cmd_argv *a, const char *s, size_t len);
 void argv_adds(struct cmd_argv *a, const char *s);
 void argv_addf(struct cmd_argv *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Appends the concatenation of n (at most 16) NUL-terminated strings as
+ * one argument (the publish round's keys: no format string to interpret). */
+void argv_addv(struct cmd_argv *a, const char *const *parts, size_t n);
+/* Appends an unsigned integer in decimal. */
+void argv_addu64(struct cmd_argv *a, uint64_t v);
+/* Makes room for n arguments of `bytes` bytes in all (NULs included) at
+ * once, so that a command of a known size grows without copies. */
+void argv_reserve(struct cmd_argv *a, size_t n, size_t bytes);
 /* Points a->argv at the packed strings (valid until the next add or free).
  * Returns -1 when an allocation failed on the way. */
 int argv_seal(struct cmd_argv *a) __attribute__((warn_unused_result));

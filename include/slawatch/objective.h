@@ -47,21 +47,6 @@
 #define OBJ_SHORTHAND (-1) /* the objective index of compliance.objective */
 #define OBJ_MICRO 1000000  /* values and thresholds in millionths */
 
-/* ---- the support KPIs ------------------------------------------------- *
- * compliance.c is to count them and answer cmp_kpi_value(); until it does,
- * their names are declared here (the same enum and name function it will
- * have), and obj_read_compliance() reads nothing for a KPI. */
-enum cmp_kpi {
-    CMP_KPI_FCR,
-    CMP_KPI_REOPEN_RATE,
-    CMP_KPI_CSAT,
-    CMP_KPI_CSAT_MEAN,
-    CMP_KPI_CSAT_COUNT,
-    CMP_KPI_COUNT
-};
-/* "fcr", "reopen_rate", "csat", "csat_mean", "csat_count"; "?" else. */
-const char *cmp_kpi_name(int kpi);
-
 struct objectives;
 
 /* What one evaluation reads of a series. */

@@ -1,28 +1,31 @@
 /*
- * report.h - publishing compliance: feeds the core's outcomes and deadline
- * changes into the compliance windows (compliance.c) and the at-risk
- * counts (atrisk.c), judges the objectives (objective.c), and every
- * compliance.publish_every writes, on the writer's durable queue:
+ * report.h - publishing compliance: feeds the core's outcomes, KPI facts
+ * and deadline changes into the compliance windows (compliance.c) and the
+ * at-risk counts (atrisk.c), judges the objectives (objective.c), and
+ * every compliance.publish_every writes, on the writer's durable queue:
  *
  *   XADD <prefix>objectives kind objective|recovered ... per objective
  *        transition, then the objective hook (notify.c's escalations)
  *   MSET <prefix>compliance:<tier>:<metric>:<window>[:<attr>=<value>]
  *        <prefix>met:...  <prefix>breached:...
+ *        <prefix>kpi:<tier>:<kpi>:<window>[:<attr>=<value>]
  *        <prefix>response_ms:<tier>:<window>:p50|p90|p99|mean
+ *        <prefix>elapsed_ms:<tier>:<metric>:<window>:p50|p90|p99|mean
  *        <prefix>at_risk:<tier>:<metric>:5m|15m|1h
  *        <prefix>objective  (compliance.objective)
  *        <prefix>objective:<name>  (a named objective's min or max)
  *        <prefix>objective:<name>:<tier>:<window>  1 violated, 0 met
- *   DEL  ratios, response times and objective states of empty windows,
- *        and every key written last round that is not written this round
- *        (a breakdown value that expired, a tier, window or objective
- *        removed by a reload)
+ *   DEL  ratios, KPIs, distributions and objective states of empty
+ *        windows, and every key written last round that is not written
+ *        this round (a breakdown value that expired, a tier, window or
+ *        objective removed by a reload)
  *
  * Once after the first round of a run, SCAN <prefix>* deletes the keys of
  * those families that the round did not write (an earlier configuration's).
  *
- * The cost of a round is O(tiers x metrics x windows + breakdown series);
- * it never depends on the number of tickets.
+ * The cost of a round is O(tiers x metrics x windows + breakdown series)
+ * (the keys that vanished are found by hashing, not sorting); it never
+ * depends on the number of tickets.
  */
 #ifndef SLAWATCH_REPORT_H
 #define SLAWATCH_REPORT_H
@@ -69,6 +72,8 @@ void report_evaluate(struct report *rp, int64_t now_ms, obj_read_fn *read, void 
 /* Feeds one outcome; `core` resolves the ticket's attributes. */
 void report_feed_outcome(struct report *rp, const struct core *core,
                          const struct sla_outcome *o);
+/* Feeds one KPI fact (report_kpi without the log). */
+void report_feed_kpi(struct report *rp, const struct sla_kpi *k);
 
 /* Advances to now_ms and builds the round's MSET and DEL into cmds
  * (initialised by the call; free with report_cmds_free). Returns -1 on
@@ -91,9 +96,10 @@ int report_attach(struct report *rp, struct event_base *base, struct rds_conn *w
  * windows are incomplete and would show a dip). */
 void report_set_live(struct report *rp);
 
-/* The sink callbacks (arg: the report): outcomes into the compliance
- * windows, deadline changes into the at-risk counts. */
+/* The sink callbacks (arg: the report): outcomes and KPI facts into the
+ * compliance windows, deadline changes into the at-risk counts. */
 void report_outcome(void *arg, const struct sla_outcome *o);
+void report_kpi(void *arg, const struct sla_kpi *k);
 void report_deadline(void *arg, const struct sla_deadline_change *d);
 
 /* Before core_set_config() on reload: maps the windows to the new config

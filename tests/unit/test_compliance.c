@@ -634,7 +634,7 @@ test_objective_episodes(void **state)
         assert_int_equal(cmp_decode(c, b.data, b.len), 0);
         cmp_free(c);
         /* A format from the future is refused. */
-        b.data[0] = 3;
+        b.data[0] = 4;
         c = cmp_new(f->cfg, T0);
         assert_int_equal(cmp_decode(c, b.data, b.len), -1);
         cmp_free(c);
@@ -719,9 +719,11 @@ test_encode_decode_roundtrip(void **state)
 /* A section written before the codec moved to wire.c (commit 60745a4), with
  * the config above: outcomes at T0, T0 + 1m, T0 + 2m (fast breached, slow
  * met, fast met; queues billing, sales, x: x went to _other), response
- * times 1234 ms at T0 + 5m, two evaluations at T0 + 10m. It must still
- * decode, its objective states through the legacy hook, and encode back to
- * the same bytes but for those states. */
+ * times 1234 ms at T0 + 5m, two evaluations at T0 + 10m. Format 2, as
+ * every version before v2's KPIs wrote it: it must still decode, its
+ * objective states through the legacy hook, and encode to the same records
+ * in format 3 but for those states (tests/unit/test_kpi.c pins a section
+ * of format 3 with KPIs and every metric). */
 static const unsigned char golden_compliance[755] = {
     0x02, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x80, 0xee, 0x36, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x6a, 0x7b, 0xc8, 0x01, 0x00, 0x00, 0x00, 0x00,
@@ -788,11 +790,13 @@ static const unsigned char golden_compliance[755] = {
     0x00, 0x00, 0x00, 0x01, 0x00, 0x73, 0x00, 0x01, 0x00, 0x00, 0x00,
 };
 
-/* The golden section without its 'O' records (compliance.objective's
- * states, which objective.c keeps in its own section now): what
- * cmp_encode writes for the same data. */
+/* The golden section as cmp_encode writes the same data now: without its
+ * 'O' records (compliance.objective's states, which objective.c keeps in
+ * its own section) and with each 'L' record (response times) an 'E' one,
+ * the metric (response) after its tier. Returns the length; the format
+ * number is left for the caller. */
 static size_t
-strip_objective_records(const unsigned char *in, size_t len, unsigned char *out)
+rewrite_golden(const unsigned char *in, size_t len, unsigned char *out)
 {
     size_t p = 8 + 16 * (size_t)in[4], o = p;
 #define U16(at) ((size_t)in[at] | (size_t)in[(at) + 1] << 8)
@@ -800,7 +804,8 @@ strip_objective_records(const unsigned char *in, size_t len, unsigned char *out)
     while (p < len) {
         size_t start = p;
         char type = (char)in[p++];
-        p += 2 + U16(p); /* tier */
+        size_t tier_end = p + 2 + U16(p);
+        p = tier_end;
         if (type == 'R') {
             bool value = in[p + 1] != 0xff;
             p += 2;
@@ -814,6 +819,13 @@ strip_objective_records(const unsigned char *in, size_t len, unsigned char *out)
                 p += 1 + 4 + 8 + 8 + 8;
                 p += 2 + 6 * U16(p);
             }
+            out[o++] = 'E';
+            memcpy(out + o, in + start + 1, tier_end - start - 1);
+            o += tier_end - start - 1;
+            out[o++] = (unsigned char)R;
+            memcpy(out + o, in + tier_end, p - tier_end);
+            o += p - tier_end;
+            continue;
         } else {
             assert_int_equal(type, 'O');
             p += 4 + 4;
@@ -853,17 +865,40 @@ test_golden_section(void **state)
     assert_int_equal(l.count, 1);
     assert_int_equal(l.mean_ms, 1234);
 
-    /* Everything else encodes back to the same bytes: the format did not
-     * change. */
-    unsigned char want[sizeof(golden_compliance)];
-    size_t nwant = strip_objective_records(golden_compliance, sizeof(golden_compliance), want);
-    assert_int_equal(nwant, sizeof(golden_compliance) - 2 * 15 - 2 * 14);
+    assert_true(cmp_elapsed(c, CMP_ALL, R, W7D, &l));
+    assert_int_equal(l.p50_ms, 1234);
+    assert_false(cmp_elapsed(c, CMP_ALL, S, W7D, &l));
+    struct cmp_kpi_counts k;
+    assert_true(cmp_kpi(c, CMP_ALL, -1, NULL, W7D, &k));
+    assert_int_equal(k.resolved + k.good + k.bad, 0);
+
+    /* Written again, it is format 3: the same records, without the 'O'
+     * ones, each 'L' (response times) now an 'E' with the metric after its
+     * tier. */
+    unsigned char want[sizeof(golden_compliance) + 8];
+    size_t n = rewrite_golden(golden_compliance, sizeof(golden_compliance), want);
+    assert_int_equal(n, sizeof(golden_compliance) - 2 * 15 - 2 * 14 + 4);
+    want[0] = 3;
     struct wire_buf b;
     wire_init(&b);
     assert_int_equal(cmp_encode(c, &b), 0);
-    assert_int_equal(b.len, nwant);
-    assert_memory_equal(b.data, want, nwant);
+    assert_int_equal(b.len, n);
+    assert_memory_equal(b.data, want, n);
     wire_free(&b);
+    cmp_free(c);
+
+    /* Format 3 has no 'L' records, format 2 no 'E' or 'K': each is
+     * malformed in the other. */
+    unsigned char other[sizeof(want)];
+    memcpy(other, want, sizeof(want));
+    other[0] = 2;
+    c = cmp_new(f->cfg, T0 + 10 * MIN);
+    assert_int_equal(cmp_decode(c, (const char *)other, sizeof(other)), -1);
+    cmp_free(c);
+    memcpy(other, golden_compliance, sizeof(golden_compliance));
+    other[0] = 3;
+    c = cmp_new(f->cfg, T0 + 10 * MIN);
+    assert_int_equal(cmp_decode(c, (const char *)other, sizeof(golden_compliance)), -1);
     cmp_free(c);
 
     /* The first record's tier as an absent string (u16 0xffff): malformed. */
