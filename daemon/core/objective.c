@@ -356,9 +356,15 @@ obj_read_compliance(void *arg, int metric, int kpi, int tier, int w,
                     struct obj_reading *out)
 {
     const struct compliance *cmp = arg;
-    (void)kpi;
-    if (metric < 0)
-        return false; /* KPIs: not wired to cmp_kpi_value yet */
+    if (metric < 0) {
+        /* As published: cmp_kpi_micro's millionths / 10^6 (csat_count the
+         * count), which llround turns back into those millionths. */
+        double v;
+        if (kpi < 0 || !cmp_kpi_value(cmp, tier, kpi, w, &v))
+            return false;
+        out->value_micro = (int64_t)llround(v * OBJ_MICRO);
+        return true;
+    }
     struct cmp_counts k = cmp_counts(cmp, tier, metric, w);
     if (k.met + k.breached == 0)
         return false;

@@ -155,7 +155,8 @@ void obj_restore_legacy(void *arg, int tier, int metric, int w, bool violated,
                         uint8_t streak, uint32_t episodes);
 
 /* The daemon's source (arg: the struct compliance): an SLA ratio from
- * cmp_counts(); nothing yet for a KPI. */
+ * cmp_counts(), a KPI from cmp_kpi_value() (enum cmp_kpi, compliance.h),
+ * both as published. */
 bool obj_read_compliance(void *arg, int metric, int kpi, int tier, int w,
                          struct obj_reading *out);
 

@@ -22,8 +22,13 @@
  *     one filtered by `windows` only the shorthand's 24h series; the
  *     state and threshold keys, the stream records with and without
  *     `name`; a graceful restart keeps the state and the episode (no
- *     second notification, the recovery of episode 1); a KPI objective,
- *     with no KPI counted yet, stays silent.
+ *     second notification, the recovery of episode 1); a KPI objective
+ *     that holds stays silent;
+ *   - a KPI objective with a max (reopen_rate) end to end: reopens push it
+ *     above, it fires after two publishes (json and slack bodies with the
+ *     name, the KPI, value, threshold and direction; the record with `kpi`
+ *     and no counts; the state key), and first resolutions bring it back
+ *     to its max, where it recovers after three.
  *
  * Every wait is bounded; only loopback addresses are used. */
 #define _GNU_SOURCE
@@ -734,7 +739,7 @@ test_named_objectives(void **state)
     assert_true(fast && all);
     assert_string_not_equal(r[0].delivery, r[1].delivery);
     h_http_free_copy(r, n);
-    assert_int_equal(h_http_count(&e->rx, "/kpis"), 0);  /* no KPI counted yet */
+    assert_int_equal(h_http_count(&e->rx, "/kpis"), 0);  /* reopens holds */
     assert_int_equal(h_http_count(&e->rx, "/wrong"), 0); /* answered measures response */
 
     /* The states: violated where judged, absent where nothing is counted
@@ -742,7 +747,9 @@ test_named_objectives(void **state)
     assert_true(wait_value(e, "ob:objective:answered:fast:1h", "1", 3000));
     assert_string_equal(sget(e, "ob:objective:answered:all:1h"), "1");
     assert_string_equal(sget(e, "ob:objective:answered:fast:24h"), "");
-    assert_string_equal(sget(e, "ob:objective:reopens:all:1h"), "");
+    /* reopens: OK-0's first resolution, not reopened: judged, met. */
+    assert_string_equal(sget(e, "ob:objective:reopens:all:1h"), "0");
+    assert_string_equal(sget(e, "ob:objective:reopens:fast:1h"), "0");
     /* The records: the shorthand's as before, without a name; the named
      * one's with it. */
     struct h_entry *ent;
@@ -810,6 +817,128 @@ test_named_objectives(void **state)
     h_entries_free(ent, ne);
 }
 
+/* ---- a KPI objective end to end ----------------------------------------- */
+
+static const char *kpi_yaml =
+    "redis: { host: 127.0.0.1, port: @REDIS@, prefix: \"ob:\" }\n"
+    "events: { batch: 100, max_clock_skew: 1m }\n"
+    "tiers:\n"
+    "  fast: { response: 1h, resolution: 1d }\n"
+    "policies:\n"
+    "  - { tier: fast }\n"
+    "compliance: { publish_every: 1s, windows: [1h] }\n"
+    "objectives:\n"
+    "  - { name: reopens, kpi: reopen_rate, tiers: [all], max: 0.05 }\n"
+    "state: { checkpoint_every: 1s }\n"
+    "log: { level: debug }\n"
+    "escalations:\n"
+    "  - { name: kpi-page, when: objective, objectives: [reopens], notify: [kpi, chat] }\n"
+    "  - { name: ratios, when: objective, metric: response, notify: [ratios] }\n"
+    "webhooks:\n"
+    "  kpi: { url: \"http://127.0.0.1:@HTTP@/kpi\" }\n"
+    "  chat: { url: \"http://127.0.0.1:@HTTP@/chat\", format: slack }\n"
+    "  ratios: { url: \"http://127.0.0.1:@HTTP@/ratios\" }\n";
+
+static void
+resolve_new(struct h_env *e, const char *prefix, int n)
+{
+    char id[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "%s-%d", prefix, i);
+        emit(e, "opened", id);
+        emit(e, "responded", id);
+        emit(e, "resolved", id);
+    }
+}
+
+static void
+check_kpi_json(const struct h_req *r, const char *kind, double value)
+{
+    static const char *const keys[] = { "version", "kind", "delivery", "escalation", "name",
+                                        "kpi", "tier", "window", "value", "threshold",
+                                        "direction", "at", "episode" };
+    json_t *j = body_of(r);
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (json_object_get(j, keys[i]) == NULL)
+            fail_msg("%s: no %s in %s", r->path, keys[i], r->body);
+    assert_int_equal(json_object_size(j), sizeof(keys) / sizeof(keys[0]));
+    assert_string_equal(sfield(j, "kind"), kind);
+    assert_string_equal(sfield(j, "escalation"), "kpi-page");
+    assert_string_equal(sfield(j, "name"), "reopens");
+    assert_string_equal(sfield(j, "kpi"), "reopen_rate");
+    assert_string_equal(sfield(j, "tier"), "all");
+    assert_string_equal(sfield(j, "window"), "1h");
+    assert_true(nfield(j, "value") == value);
+    assert_true(nfield(j, "threshold") == 0.05);
+    assert_string_equal(sfield(j, "direction"), "max");
+    assert_int_equal(ifield(j, "episode"), 1);
+    json_decref(j);
+}
+
+static void
+test_kpi_objective(void **state)
+{
+    struct h_env *e = h_env_start(kpi_yaml, "ob:events", NULL, NULL, NULL);
+    *state = e;
+    if (e == NULL)
+        fail_msg("daemon did not start");
+    /* Two first resolutions, one reopened since: 0.5, above 0.05. */
+    resolve_new(e, "A", 2);
+    emit(e, "reopened", "A-0");
+    assert_true(wait_or_dump(e, "/kpi", 1, 10000));
+    assert_true(wait_or_dump(e, "/chat", 1, 5000));
+    h_sleep_ms(1500);
+    assert_int_equal(h_http_count(&e->rx, "/kpi"), 1); /* all only, once */
+    struct h_req *r;
+    int n = requests_on(e, "/kpi", &r);
+    check_kpi_json(&r[0], "objective", 0.5);
+    h_http_free_copy(r, n);
+    n = requests_on(e, "/chat", &r);
+    json_t *j = body_of(&r[0]);
+    assert_string_equal(sfield(j, "text"),
+                        "SLA objective reopens: all tiers reopen_rate over 1h is 0.5, above "
+                        "its max 0.05 (escalation kpi-page)");
+    json_decref(j);
+    h_http_free_copy(r, n);
+    assert_string_equal(sget(e, "ob:objective:reopens:all:1h"), "1");
+    assert_string_equal(sget(e, "ob:objective:reopens"), "0.05");
+    assert_string_equal(sget(e, "ob:objective:reopens:fast:1h"), ""); /* not covered */
+    struct h_entry *ent;
+    int ne = h_xrange(e->c, "ob:objectives", &ent);
+    int named = 0;
+    for (int i = 0; i < ne; i++) {
+        if (h_field(&ent[i], "name") == NULL)
+            continue;
+        named++;
+        assert_string_equal(h_field(&ent[i], "kind"), "objective");
+        assert_string_equal(h_field(&ent[i], "kpi"), "reopen_rate");
+        assert_string_equal(h_field(&ent[i], "tier"), "all");
+        assert_string_equal(h_field(&ent[i], "value"), "0.5");
+        assert_string_equal(h_field(&ent[i], "max"), "0.05");
+        assert_null(h_field(&ent[i], "metric"));
+        assert_null(h_field(&ent[i], "met"));
+    }
+    assert_int_equal(named, 1);
+    h_entries_free(ent, ne);
+
+    /* 18 more first resolutions: 1 of 20, exactly the max, which is not
+     * above it: recovered after three publishes. */
+    resolve_new(e, "B", 18);
+    assert_true(wait_or_dump(e, "/kpi", 2, 12000));
+    assert_true(wait_or_dump(e, "/chat", 2, 5000));
+    h_sleep_ms(1500);
+    n = requests_on(e, "/kpi", &r);
+    assert_int_equal(n, 2);
+    check_kpi_json(&r[1], "recovered", 0.05);
+    assert_string_not_equal(r[0].delivery, r[1].delivery);
+    h_http_free_copy(r, n);
+    assert_string_equal(sget(e, "ob:objective:reopens:all:1h"), "0");
+    assert_string_equal(sget(e, "ob:kpi:all:reopen_rate:1h"), "0.05");
+    /* The response ratios held all along (no breach): nothing for them, and
+     * metric: response never hears a KPI objective. */
+    assert_int_equal(h_http_count(&e->rx, "/ratios"), 0);
+}
+
 int
 main(void)
 {
@@ -818,6 +947,7 @@ main(void)
         cmocka_unit_test_teardown(test_other_formats, teardown),
         cmocka_unit_test_teardown(test_restart_keeps_id, teardown),
         cmocka_unit_test_teardown(test_named_objectives, teardown),
+        cmocka_unit_test_teardown(test_kpi_objective, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
