@@ -161,8 +161,8 @@ parse_measure(struct cfg_load *ld, const yaml_node_t *item, const char *path,
     size_t mo = 0, ko = 0;
     metrics[0] = kpi_list[0] = '\0';
     for (int i = 0; i < METRIC_COUNT && mo < sizeof(metrics); i++)
-        mo += (size_t)snprintf(metrics + mo, sizeof(metrics) - mo, "%s%s", i ? ", " : "",
-                               cfg_metric_name(i));
+        mo += (size_t)snprintf(metrics + mo, sizeof(metrics) - mo, "%s%s",
+                               i ? ", " : "", cfg_metric_name(i));
     for (int i = 0; i < CMP_KPI_COUNT; i++) {
         kpis[i] = cmp_kpi_name(i);
         if (ko < sizeof(kpi_list))
@@ -170,7 +170,8 @@ parse_measure(struct cfg_load *ld, const yaml_node_t *item, const char *path,
                                    i ? ", " : "", kpis[i]);
     }
     if (m == NULL && k == NULL)
-        cfg_err(ctx, key, "%s: metric (an SLA ratio: %s) or kpi (%s) is required", path,
+        cfg_err(ctx, key,
+                "%s: metric (an SLA ratio: %s) or kpi (%s) is required", path,
                 metrics, kpi_list);
     else if (m != NULL && k != NULL)
         cfg_err(ctx, cfg_key_node(ctx, item, "kpi"),
