@@ -9,7 +9,9 @@
  * times, next_reply and named objectives, SET by the test, come out as
  * exactly the series contrib/prometheus/README.md documents (no more, no
  * fewer, each with its labels and value), the rules on them run, and every
- * query of the shipped dashboard answers. Every wait is bounded; every
+ * query of the shipped dashboard answers; and the KPI, elapsed-time and
+ * next_reply series slawatchd itself publishes from a history of events
+ * have the values those events imply. Every wait is bounded; every
  * process started is stopped by pid. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -558,8 +560,10 @@ test_prometheus_relabels_keys(void **state)
  * named objectives, with representative names, next to keys of the older
  * families whose series must stay as they were; each with the one series
  * it must become, as series_text() prints it (labels sorted; job, instance
- * and db checked apart). SET by the test: the daemon of this version does
- * not publish them yet. */
+ * and db checked apart). SET by the test, to pin every family's naming
+ * at once (the daemon does not publish named objectives yet);
+ * test_prometheus_daemon_kpis has slawatchd publish the KPI, elapsed-time
+ * and next_reply keys from events. */
 static const struct {
     const char *key, *value, *series;
 } families[] = {
