@@ -185,6 +185,15 @@ const char *cfg_name_or_placeholder(const yaml_node_t *key);
 /* Reports a bad user-chosen name; `what` prefixes the message. */
 bool cfg_check_name(struct cfg_ctx *ctx, const yaml_node_t *node,
                     const char *what);
+/* The required `name:` of item `index` of a named list (escalations,
+ * objectives): a valid name, and not that of an earlier item (name_nodes
+ * holds the earlier items' name nodes; this one's is added). `what`
+ * names the kind in messages ("escalation"). On success *name is set and
+ * path (CFG_PATH_MAX) becomes "<section>.<name>", so that later messages
+ * name the item; otherwise path keeps "<section>[<index>]". */
+void cfg_list_item_name(struct cfg_ctx *ctx, const yaml_node_t *item, size_t index,
+                        const char *section, const char *what,
+                        const yaml_node_t **name_nodes, char **name, char *path);
 
 
 /* One load: the config being built and which sections could not be read at

@@ -233,7 +233,7 @@ parse_objective(struct cfg_load *ld, const yaml_node_t *item, size_t index,
                 struct cfg_objective *o, const yaml_node_t **name_nodes)
 {
     struct cfg_ctx *ctx = ld->ctx;
-    char path[CFG_PATH_MAX], sub[CFG_PATH_MAX], shown[CFG_SHOW_MAX];
+    char path[CFG_PATH_MAX], sub[CFG_PATH_MAX];
     const yaml_node_t *v;
 
     o->metric = o->kpi = -1;
@@ -245,25 +245,8 @@ parse_objective(struct cfg_load *ld, const yaml_node_t *item, size_t index,
     snprintf(path, sizeof(path), "objectives[%zu]", index);
     if (cfg_check_map(ctx, item, path, "objectives.*") < 0)
         return;
-    if ((v = cfg_get_set(ctx, item, "name")) == NULL) {
-        cfg_err(ctx, item, "%s: name is required", path);
-    } else if (cfg_get_str(ctx, v, cfg_path(sub, sizeof(sub), path, "name"),
-                           &o->name) == 0 &&
-               cfg_check_name(ctx, v, sub)) {
-        size_t j;
-        for (j = 0; j < index; j++)
-            if (name_nodes[j] != NULL &&
-                strcmp(CFG_TEXT(name_nodes[j]), o->name) == 0)
-                break;
-        if (j < index) {
-            cfg_err(ctx, v, "%s: objective %s is already defined at line %zu",
-                    sub, cfg_show(v, shown, sizeof(shown)),
-                    (size_t)name_nodes[j]->start_mark.line + 1);
-        } else {
-            name_nodes[index] = v;
-            snprintf(path, sizeof(path), "objectives.%s", o->name);
-        }
-    }
+    cfg_list_item_name(ctx, item, index, "objectives", "objective", name_nodes, &o->name,
+                       path);
     parse_measure(ld, item, path, item, o);
     parse_threshold(ld, item, path, item, o);
     if ((v = cfg_get_set(ctx, item, "windows")) != NULL)

@@ -824,7 +824,7 @@ parse_escalation(struct cfg_load *ld, const yaml_node_t *item, size_t index,
                  struct cfg_escalation *e, const yaml_node_t **name_nodes)
 {
     struct cfg_ctx *ctx = ld->ctx;
-    char path[CFG_PATH_MAX], sub[CFG_PATH_MAX], shown[CFG_SHOW_MAX];
+    char path[CFG_PATH_MAX], sub[CFG_PATH_MAX];
     const yaml_node_t *v;
     int idx;
 
@@ -835,26 +835,9 @@ parse_escalation(struct cfg_load *ld, const yaml_node_t *item, size_t index,
     snprintf(path, sizeof(path), "escalations[%zu]", index);
     if (cfg_check_map(ctx, item, path, "escalations.*") < 0)
         return;
-    if ((v = cfg_get_set(ctx, item, "name")) == NULL) {
-        cfg_err(ctx, item, "%s: name is required", path);
-    } else if (cfg_get_str(ctx, v, cfg_path(sub, sizeof(sub), path, "name"),
-                           &e->name) == 0 &&
-               cfg_check_name(ctx, v, sub)) {
-        size_t j;
-        for (j = 0; j < index; j++)
-            if (name_nodes[j] != NULL &&
-                strcmp(CFG_TEXT(name_nodes[j]), e->name) == 0)
-                break;
-        if (j < index) {
-            cfg_err(ctx, v, "%s: escalation %s is already defined at line %zu",
-                    sub, cfg_show(v, shown, sizeof(shown)),
-                    (size_t)name_nodes[j]->start_mark.line + 1);
-        } else {
-            /* Later messages name it: "escalations.page-oncall.notify". */
-            name_nodes[index] = v;
-            snprintf(path, sizeof(path), "escalations.%s", e->name);
-        }
-    }
+    /* Later messages name it: "escalations.page-oncall.notify". */
+    cfg_list_item_name(ctx, item, index, "escalations", "escalation", name_nodes, &e->name,
+                       path);
     if ((v = cfg_get_set(ctx, item, "when")) == NULL)
         cfg_err(ctx, item,
                 "%s: when is required (warning, breach or "

@@ -875,6 +875,35 @@ cfg_check_name(struct cfg_ctx *ctx, const yaml_node_t *node, const char *what)
     return true;
 }
 
+void
+cfg_list_item_name(struct cfg_ctx *ctx, const yaml_node_t *item, size_t index,
+                   const char *section, const char *what,
+                   const yaml_node_t **name_nodes, char **name, char *path)
+{
+    char sub[CFG_PATH_MAX], shown[CFG_SHOW_MAX];
+    const yaml_node_t *v;
+
+    if ((v = cfg_get_set(ctx, item, "name")) == NULL) {
+        cfg_err(ctx, item, "%s: name is required", path);
+        return;
+    }
+    if (cfg_get_str(ctx, v, cfg_path(sub, sizeof(sub), path, "name"), name) != 0 ||
+        !cfg_check_name(ctx, v, sub))
+        return;
+    size_t j;
+    for (j = 0; j < index; j++)
+        if (name_nodes[j] != NULL && strcmp(CFG_TEXT(name_nodes[j]), *name) == 0)
+            break;
+    if (j < index) {
+        cfg_err(ctx, v, "%s: %s %s is already defined at line %zu", sub, what,
+                cfg_show(v, shown, sizeof(shown)),
+                (size_t)name_nodes[j]->start_mark.line + 1);
+        return;
+    }
+    name_nodes[index] = v;
+    snprintf(path, CFG_PATH_MAX, "%s.%s", section, *name);
+}
+
 /* ---- secrets ----------------------------------------------------------- */
 
 static int
