@@ -812,10 +812,11 @@ attr_intern(struct core *core, int a, const char *v, size_t len)
     size_t cap = core->cfg->state.max_attribute_values > 0
                      ? (size_t)core->cfg->state.max_attribute_values
                      : 1;
-    size_t real = in->live;
-    if (real > 0 && intern_lookup(in, ATTR_OTHER, sizeof(ATTR_OTHER) - 1) != 0)
-        real--;
-    if (!core->restoring && real >= cap && intern_lookup(in, v, len) == 0) {
+    /* Only near the cap is "_other" looked up (every event's values come
+     * through here). */
+    if (!core->restoring && in->live >= cap &&
+        in->live - (intern_lookup(in, ATTR_OTHER, sizeof(ATTR_OTHER) - 1) != 0) >= cap &&
+        intern_lookup(in, v, len) == 0) {
         core->attr_folded[a]++;
         v = ATTR_OTHER;
         len = sizeof(ATTR_OTHER) - 1;
