@@ -381,6 +381,31 @@ h_field(const struct h_entry *e, const char *name)
 }
 
 bool
+h_get_str(redisContext *c, const char *key, char *buf, size_t len)
+{
+    redisReply *r = redisCommand(c, "GET %s", key);
+    bool ok = r && r->type == REDIS_REPLY_STRING;
+    if (ok)
+        snprintf(buf, len, "%s", r->str);
+    if (r)
+        freeReplyObject(r);
+    return ok;
+}
+
+bool
+h_wait_str(redisContext *c, const char *key, const char *want, int timeout_ms)
+{
+    char got[128];
+    for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        bool have = h_get_str(c, key, got, sizeof(got));
+        if (want == NULL ? !have : have && strcmp(got, want) == 0)
+            return true;
+        h_sleep_ms(50);
+    }
+    return false;
+}
+
+bool
 h_get_int(redisContext *c, const char *key, long long *out)
 {
     redisReply *r = redisCommand(c, "GET %s", key);

@@ -63,6 +63,10 @@ int h_xrange(redisContext *c, const char *stream, struct h_entry **out);
 void h_entries_free(struct h_entry *e, int n);
 const char *h_field(const struct h_entry *e, const char *name);
 
+/* GET key as a string into buf; false when absent. */
+bool h_get_str(redisContext *c, const char *key, char *buf, size_t len);
+/* Polls until GET key == want (NULL: until absent), up to timeout_ms. */
+bool h_wait_str(redisContext *c, const char *key, const char *want, int timeout_ms);
 /* GET key as an integer; returns false when absent. */
 bool h_get_int(redisContext *c, const char *key, long long *out);
 /* Polls until GET key == want, up to timeout_ms. */

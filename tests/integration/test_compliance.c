@@ -83,39 +83,12 @@ start(struct env *e)
     assert_true(e->daemon > 0);
 }
 
-/* GET key as a string into buf; false when absent. */
-static bool
-get_str(redisContext *c, const char *key, char *buf, size_t len)
-{
-    redisReply *r = redisCommand(c, "GET %s", key);
-    bool ok = r && r->type == REDIS_REPLY_STRING;
-    if (ok)
-        snprintf(buf, len, "%s", r->str);
-    if (r)
-        freeReplyObject(r);
-    return ok;
-}
-
-/* Polls until GET key == want (NULL: until absent), up to timeout_ms. */
-static bool
-wait_str(redisContext *c, const char *key, const char *want, int timeout_ms)
-{
-    char got[128];
-    for (int waited = 0; waited <= timeout_ms; waited += 50) {
-        bool have = get_str(c, key, got, sizeof(got));
-        if (want == NULL ? !have : have && strcmp(got, want) == 0)
-            return true;
-        h_sleep_ms(50);
-    }
-    return false;
-}
-
 static void
 expect(struct env *e, const char *key, const char *want)
 {
     char got[128] = "(absent)";
-    if (!wait_str(e->c, key, want, WAIT_MS)) {
-        get_str(e->c, key, got, sizeof(got));
+    if (!h_wait_str(e->c, key, want, WAIT_MS)) {
+        h_get_str(e->c, key, got, sizeof(got));
         h_dump_file(e->redis.dir, "daemon.log");
         fail_msg("%s: want %s, got %s", key, want ? want : "(absent)", got);
     }
@@ -125,7 +98,7 @@ static void
 expect_now(struct env *e, const char *key, const char *want)
 {
     char got[128] = "(absent)";
-    bool have = get_str(e->c, key, got, sizeof(got));
+    bool have = h_get_str(e->c, key, got, sizeof(got));
     if (want == NULL ? have : !have || strcmp(got, want) != 0)
         fail_msg("%s: want %s, got %s", key, want ? want : "(absent)", got);
 }
@@ -392,7 +365,7 @@ test_exact_ratios_objective_restart(void **state)
     assert_int_equal(recovered, 6);
     expect_script(e, 15, 0);
     char mean[32];
-    assert_true(get_str(e->c, P "response_ms:t:1h:mean", mean, sizeof(mean)));
+    assert_true(h_get_str(e->c, P "response_ms:t:1h:mean", mean, sizeof(mean)));
 
     /* Graceful restart: keys deleted while it is down come back with the
      * same values from the final checkpoint, not from zero. */

@@ -77,30 +77,18 @@ teardown(void **state)
     return 0;
 }
 
-static bool
-get_str(redisContext *c, const char *key, char *buf, size_t len)
-{
-    redisReply *r = redisCommand(c, "GET %s", key);
-    bool ok = r && r->type == REDIS_REPLY_STRING;
-    if (ok)
-        snprintf(buf, len, "%s", r->str);
-    if (r)
-        freeReplyObject(r);
-    return ok;
-}
-
 /* Polls until GET key == want (NULL: absent). */
 static void
 expect(struct env *e, const char *key, const char *want)
 {
     char got[128] = "(absent)";
     for (int waited = 0; waited <= WAIT_MS; waited += 50) {
-        bool have = get_str(e->c, key, got, sizeof(got));
+        bool have = h_get_str(e->c, key, got, sizeof(got));
         if (want == NULL ? !have : have && strcmp(got, want) == 0)
             return;
         h_sleep_ms(50);
     }
-    if (!get_str(e->c, key, got, sizeof(got)))
+    if (!h_get_str(e->c, key, got, sizeof(got)))
         snprintf(got, sizeof(got), "(absent)");
     h_dump_file(e->redis.dir, "daemon.log");
     fail_msg("%s: want %s, got %s", key, want ? want : "(absent)", got);

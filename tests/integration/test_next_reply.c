@@ -62,21 +62,6 @@ ctl_out(const struct h_env *e, const char *args, char *out, size_t len)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
-static bool
-wait_str(redisContext *c, const char *key, const char *want, int timeout_ms)
-{
-    int64_t end = h_now_ms() + timeout_ms;
-    do {
-        redisReply *r = redisCommand(c, "GET %s", key);
-        bool ok = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0;
-        freeReplyObject(r);
-        if (ok)
-            return true;
-        h_sleep_ms(50);
-    } while (h_now_ms() < end);
-    return false;
-}
-
 static void
 test_next_reply_end_to_end(void **state)
 {
@@ -106,13 +91,13 @@ test_next_reply_end_to_end(void **state)
                             NULL), 0);
     assert_int_equal(h_xadd(c, "nr:events", NULL, 0, "type", "responded", "ticket", "A",
                             NULL), 0);
-    assert_true(wait_str(c, "nr:compliance:chat:next_reply:1h", "0.5", 5000));
+    assert_true(h_wait_str(c, "nr:compliance:chat:next_reply:1h", "0.5", 5000));
     long long v;
     assert_true(h_get_int(c, "nr:met:chat:next_reply:1h", &v));
     assert_int_equal(v, 1);
     assert_true(h_get_int(c, "nr:breached:all:next_reply:1h", &v));
     assert_int_equal(v, 1);
-    assert_true(wait_str(c, "nr:compliance:chat:response:1h", "1", 5000));
+    assert_true(h_wait_str(c, "nr:compliance:chat:response:1h", "1", 5000));
 
     struct h_entry *en;
     int n = h_xrange(c, "nr:breaches", &en);
